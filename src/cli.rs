@@ -1,0 +1,160 @@
+//! Command-line interface. Every flag is also an environment variable, so the
+//! same settings work from a shell, docker-compose or Kubernetes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::Role;
+
+#[derive(Debug, Parser)]
+#[command(name = "classcast", version, about = "Live-class broadcast server: WHIP in, WebRTC and HLS out")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Print a signed JWT for local use.
+    Token(TokenArgs),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+    /// Publish a test pattern to a WHIP endpoint (a GStreamer WHIP client).
+    Publish(PublishArgs),
+}
+
+/// Where state lives: the data directory and the database.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory for the SQLite file, the generated JWT secret and media files.
+    #[arg(long, env = "CLASSCAST_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("classcast.db").display()
+            ),
+        }
+    }
+}
+
+/// How tokens are signed and checked.
+#[derive(Debug, Clone, Args, Default)]
+pub struct AuthArgs {
+    /// HS256 shared secret. Without it (and without a key file) a secret is
+    /// generated once and kept in `<data-dir>/jwt-secret`.
+    #[arg(long, env = "CLASSCAST_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// RS256: PEM private key, used to sign tokens (`classcast token`, stage tokens).
+    #[arg(long, env = "CLASSCAST_JWT_KEY_FILE")]
+    pub jwt_key_file: Option<PathBuf>,
+    /// RS256: PEM public key, used to verify tokens. Required with `--jwt-key-file`
+    /// when the server must verify them.
+    #[arg(long, env = "CLASSCAST_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Address to listen on.
+    #[arg(long, env = "CLASSCAST_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Base URL clients use to reach this server (for whip_url, Location, …).
+    /// Default: `http://<listen>`.
+    #[arg(long, env = "CLASSCAST_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// STUN/TURN server for WebRTC, repeatable: `stun://host:port` or
+    /// `turn://user:password@host:port?transport=udp`. Default: none.
+    #[arg(long = "ice-server", env = "CLASSCAST_ICE_SERVERS", value_delimiter = ',')]
+    pub ice_servers: Vec<String>,
+    /// Largest accepted SDP body, in bytes.
+    #[arg(long, env = "CLASSCAST_MAX_SDP_BYTES", default_value_t = 64 * 1024)]
+    pub max_sdp_bytes: usize,
+    /// How long a WHIP answer may wait for ICE candidate gathering.
+    #[arg(long, env = "CLASSCAST_ICE_GATHER_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub ice_gather_timeout: Duration,
+    /// A publisher whose media stops for this long is considered gone.
+    #[arg(long, env = "CLASSCAST_MEDIA_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub media_timeout: Duration,
+    /// A publisher whose ICE/DTLS does not connect within this time is dropped.
+    #[arg(long, env = "CLASSCAST_CONNECT_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+    /// Preferred video codec when a publisher offers several.
+    #[arg(long, env = "CLASSCAST_PREFER_VIDEO_CODEC", value_enum, default_value_t = VideoCodecPref::H264)]
+    pub prefer_video_codec: VideoCodecPref,
+    /// Default cap on WebRTC viewers for new sessions.
+    #[arg(long, env = "CLASSCAST_MAX_WEBRTC_VIEWERS", default_value_t = 50)]
+    pub max_webrtc_viewers: i64,
+    /// Directory of the browser pages served under /player/.
+    #[arg(long, env = "CLASSCAST_PLAYER_DIR", default_value = "player")]
+    pub player_dir: PathBuf,
+    /// Create a session `demo` and publish a test pattern into it over WHIP.
+    #[arg(long, env = "CLASSCAST_DEMO")]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VideoCodecPref {
+    H264,
+    Vp8,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[arg(long, value_enum)]
+    pub role: Role,
+    /// Subject: the user's id.
+    #[arg(long)]
+    pub user: String,
+    /// Display name (default: the user id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Restrict the token to one session.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Lifetime, e.g. `1h`, `30m`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// WHIP endpoint, e.g. http://127.0.0.1:8080/whip/<session>.
+    #[arg(long)]
+    pub whip_url: String,
+    /// Bearer token of the session's instructor.
+    #[arg(long, env = "CLASSCAST_TOKEN", hide_env_values = true)]
+    pub token: String,
+    #[arg(long, value_enum, default_value_t = VideoCodecPref::H264)]
+    pub codec: VideoCodecPref,
+    #[arg(long, default_value_t = 1280)]
+    pub width: u32,
+    #[arg(long, default_value_t = 720)]
+    pub height: u32,
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    /// Stop after this long (default: until interrupted).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+}

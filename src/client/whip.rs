@@ -1,0 +1,177 @@
+use std::time::Duration;
+
+use gst::prelude::*;
+use gst_webrtc::{WebRTCRTPTransceiverDirection, WebRTCSDPType, WebRTCSessionDescription};
+
+use crate::cli::VideoCodecPref;
+use crate::media::webrtc::{call_with_promise, gathering_state, local_sdp, wait_gathered};
+use crate::media::{description, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WhipClientError {
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("WHIP request: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("WHIP endpoint answered {status}: {body}")]
+    Refused { status: u16, body: String },
+    #[error("WHIP answer: {0}")]
+    Answer(String),
+    #[error("publisher pipeline: {0}")]
+    Pipeline(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct WhipClientOptions {
+    pub whip_url: String,
+    pub token: String,
+    pub codec: VideoCodecPref,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+/// A live test-pattern publish. Dropping it tears the pipeline down; `stop`
+/// also DELETEs the WHIP resource.
+pub struct WhipClient {
+    pipeline: OwnedPipeline,
+    http: reqwest::Client,
+    token: String,
+    pub location: String,
+    bus: tokio::sync::mpsc::UnboundedReceiver<BusEvent>,
+}
+
+fn encoder(codec: VideoCodecPref, fps: u32) -> (String, &'static str) {
+    let gop = fps * 2;
+    match codec {
+        VideoCodecPref::H264 => (
+            format!(
+                "x264enc tune=zerolatency speed-preset=ultrafast bitrate=2000 key-int-max={gop} \
+                 ! video/x-h264,profile=constrained-baseline"
+            ),
+            "rtph264pay pt=96 mtu=1200 config-interval=-1 aggregate-mode=zero-latency \
+             ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000",
+        ),
+        VideoCodecPref::Vp8 => (
+            format!(
+                "vp8enc deadline=1 cpu-used=8 target-bitrate=2000000 keyframe-max-dist={gop} \
+                 error-resilient=partitions"
+            ),
+            "rtpvp8pay pt=97 mtu=1200 picture-id-mode=15-bit \
+             ! application/x-rtp,media=video,encoding-name=VP8,payload=97,clock-rate=90000",
+        ),
+    }
+}
+
+impl WhipClient {
+    pub async fn publish(opts: &WhipClientOptions) -> Result<Self, WhipClientError> {
+        crate::media::init()?;
+        let (enc, pay) = encoder(opts.codec, opts.fps);
+        let text = description("test-publisher")?
+            .replace("@VIDEO_ENCODER@", &enc)
+            .replace("@VIDEO_PAY@", pay)
+            .replace("@WIDTH@", &opts.width.to_string())
+            .replace("@HEIGHT@", &opts.height.to_string())
+            .replace("@FPS@", &opts.fps.to_string());
+        let pipeline = gst::parse::launch(&text)
+            .map_err(|e| MediaError::Description {
+                name: "test-publisher".into(),
+                message: e.to_string(),
+            })?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| MediaError::Gst("test-publisher is not a pipeline".into()))?;
+        let webrtcbin = pipeline
+            .by_name("webrtc")
+            .ok_or_else(|| MediaError::Gst("test-publisher: no webrtcbin named webrtc".into()))?;
+        for index in 0.. {
+            let Some(t) = webrtcbin
+                .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&index])
+            else {
+                break;
+            };
+            t.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
+        }
+        let mut gathering = gathering_state(&webrtcbin);
+        let bus = spawn_bus_watch(&pipeline, "whip-client".into());
+        let owned = OwnedPipeline::new(pipeline);
+        owned.set_state(gst::State::Playing).await?;
+
+        let reply = call_with_promise(&webrtcbin, "create-offer", vec![None::<gst::Structure>.to_value()], "creating the offer").await?;
+        let offer = reply
+            .and_then(|s| s.get::<WebRTCSessionDescription>("offer").ok())
+            .ok_or_else(|| MediaError::Negotiation("no offer".into()))?;
+        call_with_promise(&webrtcbin, "set-local-description", vec![offer.to_value()], "applying the offer").await?;
+        wait_gathered(&mut gathering, Duration::from_secs(5)).await;
+        let offer_sdp = local_sdp(&webrtcbin).ok_or_else(|| MediaError::Negotiation("no offer".into()))?;
+
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()?;
+        let response = http
+            .post(&opts.whip_url)
+            .bearer_auth(&opts.token)
+            .header("content-type", "application/sdp")
+            .body(offer_sdp)
+            .send()
+            .await?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await?;
+        if status != reqwest::StatusCode::CREATED {
+            return Err(WhipClientError::Refused {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        let location = location.ok_or_else(|| WhipClientError::Answer("no Location".into()))?;
+        let location = reqwest::Url::parse(&opts.whip_url)
+            .and_then(|base| base.join(&location))
+            .map_err(|e| WhipClientError::Answer(format!("Location: {e}")))?
+            .to_string();
+        let answer = gst_sdp::SDPMessage::parse_buffer(body.as_bytes())
+            .map_err(|e| WhipClientError::Answer(e.to_string()))?;
+        let answer = WebRTCSessionDescription::new(WebRTCSDPType::Answer, answer);
+        call_with_promise(&webrtcbin, "set-remote-description", vec![answer.to_value()], "applying the answer").await?;
+        Ok(WhipClient {
+            pipeline: owned,
+            http,
+            token: opts.token.clone(),
+            location,
+            bus,
+        })
+    }
+
+    /// Resolves when the pipeline fails or ends.
+    pub async fn wait_failed(&mut self) -> WhipClientError {
+        match self.bus.recv().await {
+            Some(BusEvent::Error { source, message, .. }) => {
+                WhipClientError::Pipeline(format!("{source}: {message}"))
+            }
+            Some(BusEvent::Eos) => WhipClientError::Pipeline("end of stream".into()),
+            None => WhipClientError::Pipeline("bus closed".into()),
+        }
+    }
+
+    /// DELETEs the resource and tears the pipeline down.
+    pub async fn stop(self) -> Result<(), WhipClientError> {
+        let result = self
+            .http
+            .delete(&self.location)
+            .bearer_auth(&self.token)
+            .send()
+            .await;
+        self.pipeline.set_state(gst::State::Null).await?;
+        let response = result?;
+        if !response.status().is_success() {
+            return Err(WhipClientError::Refused {
+                status: response.status().as_u16(),
+                body: response.text().await.unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+}

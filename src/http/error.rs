@@ -1,0 +1,112 @@
+//! The one place where errors become HTTP status codes.
+
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::db::DbError;
+use crate::ingest::IngestError;
+use crate::media::sdp::SdpError;
+use crate::media::MediaError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{1}")]
+    Status(StatusCode, String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl ApiError {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        ApiError::Status(StatusCode::BAD_REQUEST, msg.into())
+    }
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        ApiError::Status(StatusCode::FORBIDDEN, msg.into())
+    }
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        ApiError::Status(StatusCode::NOT_FOUND, msg.into())
+    }
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        ApiError::Status(StatusCode::CONFLICT, msg.into())
+    }
+    pub fn unsupported_media_type(msg: impl Into<String>) -> Self {
+        ApiError::Status(StatusCode::UNSUPPORTED_MEDIA_TYPE, msg.into())
+    }
+    pub fn unprocessable(msg: impl Into<String>) -> Self {
+        ApiError::Status(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Status(code, _) => *code,
+            ApiError::Auth(AuthError::Config(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Ingest(e) => match e {
+                IngestError::Sdp(SdpError::Parse(_)) => StatusCode::BAD_REQUEST,
+                IngestError::Sdp(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                IngestError::Fragment(_) => StatusCode::BAD_REQUEST,
+                IngestError::Busy(_) => StatusCode::CONFLICT,
+                IngestError::NotFound => StatusCode::NOT_FOUND,
+                IngestError::EtagMismatch => StatusCode::PRECONDITION_FAILED,
+                IngestError::IceRestartUnsupported => StatusCode::UNPROCESSABLE_ENTITY,
+                IngestError::Media(MediaError::Negotiation(_)) => StatusCode::BAD_REQUEST,
+                IngestError::Media(MediaError::Timeout(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                IngestError::Media(_) | IngestError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            // Internals are for the log, not for the client.
+            tracing::error!(error = %self, "request failed");
+            "internal error".to_owned()
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+            self.to_string()
+        };
+        let mut response = (status, Json(json!({ "error": message, "status": status.as_u16() })))
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("2"),
+            );
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        ApiError::Status(r.status(), r.body_text())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::Status(r.status(), "request body is too large".into())
+        } else {
+            ApiError::Status(r.status(), r.body_text())
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! HTTP: one router per resource, merged here.
+
+mod error;
+mod health;
+mod sessions;
+mod whip;
+
+pub use error::ApiError;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Method};
+use axum::response::Redirect;
+use axum::routing::get;
+use axum::Router;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+/// The whole application, ready to serve or to call in tests.
+pub fn app(state: AppState) -> Router {
+    let player = ServeDir::new(&state.settings.player_dir);
+    // The SDP limit is the largest body any route takes.
+    let body_limit = state.settings.max_sdp_bytes.max(16 * 1024);
+    Router::new()
+        .route("/", get(|| async { Redirect::temporary("/player/publish.html") }))
+        .merge(health::router())
+        .merge(sessions::router().layer(cors()))
+        .merge(whip::router().layer(cors()))
+        .nest_service("/player", player)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Browsers on other origins (players, publisher pages) may call us with a
+/// bearer token; they need to read the WHIP headers.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::LINK,
+            header::ETAG,
+            header::RETRY_AFTER,
+            HeaderName::from_static("accept-post"),
+            HeaderName::from_static("accept-patch"),
+        ])
+}

@@ -1,0 +1,251 @@
+//! `/api/sessions`: create, read, list and end class sessions.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+use crate::auth::{AuthUser, Claims, Role};
+use crate::db::{NewSession, PublishEvent, Session, SessionState};
+use crate::ingest::PublishStatus;
+use crate::state::AppState;
+use crate::time::{parse_rfc3339, rfc3339};
+
+const MAX_TITLE_CHARS: usize = 200;
+const LIST_LIMIT: i64 = 200;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/sessions", post(create).get(list))
+        .route("/api/sessions/{id}", get(show))
+        .route("/api/sessions/{id}/end", post(end))
+        .route("/api/sessions/{id}/publishes", get(publishes))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateSession {
+    title: String,
+    scheduled_start: Option<String>,
+    scheduled_end: Option<String>,
+    max_webrtc_viewers: Option<i64>,
+    record: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    id: String,
+    title: String,
+    instructor: Person,
+    state: SessionState,
+    live: bool,
+    scheduled_start: Option<String>,
+    scheduled_end: Option<String>,
+    max_webrtc_viewers: i64,
+    record: bool,
+    created_at: String,
+    updated_at: String,
+    whip_url: String,
+    whep_url: String,
+    hls_url: String,
+    ws_url: String,
+    /// The live publish with its media counters, while there is one.
+    media: Option<PublishStatus>,
+}
+
+#[derive(Debug, Serialize)]
+struct Person {
+    id: String,
+    name: String,
+}
+
+fn view(state: &AppState, s: Session) -> SessionView {
+    let media = state.ingest.status(&s.id);
+    let ws_base = state
+        .settings
+        .public_url
+        .replacen("http://", "ws://", 1)
+        .replacen("https://", "wss://", 1);
+    SessionView {
+        whip_url: state.url(&format!("/whip/{}", s.id)),
+        whep_url: state.url(&format!("/whep/{}", s.id)),
+        hls_url: state.url(&format!("/hls/{}/master.m3u8", s.id)),
+        ws_url: format!("{ws_base}/ws/sessions/{}", s.id),
+        live: media.is_some(),
+        media,
+        instructor: Person {
+            id: s.instructor_id,
+            name: s.instructor_name,
+        },
+        scheduled_start: s.scheduled_start.map(rfc3339),
+        scheduled_end: s.scheduled_end.map(rfc3339),
+        created_at: rfc3339(s.created_at),
+        updated_at: rfc3339(s.updated_at),
+        id: s.id,
+        title: s.title,
+        state: s.state,
+        max_webrtc_viewers: s.max_webrtc_viewers,
+        record: s.record,
+    }
+}
+
+/// The session, if it exists and this token may see it.
+pub(super) async fn visible_session(
+    state: &AppState,
+    who: &Claims,
+    id: &str,
+) -> Result<Session, ApiError> {
+    let session = state
+        .db
+        .session(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no session {id:?}")))?;
+    if !who.covers_session(id) {
+        return Err(ApiError::forbidden("this token is for another session"));
+    }
+    Ok(session)
+}
+
+/// The session, if this token is its instructor's.
+pub(super) async fn owned_session(
+    state: &AppState,
+    who: &Claims,
+    id: &str,
+) -> Result<Session, ApiError> {
+    let session = visible_session(state, who, id).await?;
+    if who.role != Role::Instructor || who.sub != session.instructor_id {
+        return Err(ApiError::forbidden(
+            "only the session's instructor may do this",
+        ));
+    }
+    Ok(session)
+}
+
+fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            parse_rfc3339(v).ok_or_else(|| {
+                ApiError::unprocessable(format!("{field}: expected an RFC 3339 time, got {v:?}"))
+            })
+        })
+        .transpose()
+}
+
+async fn create(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    body: Result<Json<CreateSession>, JsonRejection>,
+) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+    if who.role != Role::Instructor {
+        return Err(ApiError::forbidden("only instructors create sessions"));
+    }
+    let Json(req) = body?;
+    let title = req.title.trim();
+    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ApiError::unprocessable(format!(
+            "title must be 1 to {MAX_TITLE_CHARS} characters"
+        )));
+    }
+    let start = parse_time("scheduled_start", req.scheduled_start.as_deref())?;
+    let end = parse_time("scheduled_end", req.scheduled_end.as_deref())?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if e <= s {
+            return Err(ApiError::unprocessable(
+                "scheduled_end must be after scheduled_start",
+            ));
+        }
+    }
+    let max_viewers = req
+        .max_webrtc_viewers
+        .unwrap_or(state.settings.default_max_webrtc_viewers);
+    if !(0..=100_000).contains(&max_viewers) {
+        return Err(ApiError::unprocessable(
+            "max_webrtc_viewers must be between 0 and 100000",
+        ));
+    }
+    let session = state
+        .db
+        .create_session(NewSession {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            title: title.to_owned(),
+            instructor_id: who.sub.clone(),
+            instructor_name: who.name.clone(),
+            scheduled_start: start,
+            scheduled_end: end,
+            max_webrtc_viewers: max_viewers,
+            record: req.record.unwrap_or(false),
+        })
+        .await?;
+    tracing::info!(session = %session.id, instructor = %who.sub, "session created");
+    Ok((StatusCode::CREATED, Json(view(&state, session))))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let sessions = match (&who.session, who.role) {
+        (Some(id), _) => state.db.session(id).await?.into_iter().collect(),
+        (None, Role::Instructor) => state.db.sessions(Some(&who.sub), LIST_LIMIT).await?,
+        (None, _) => state.db.sessions(None, LIST_LIMIT).await?,
+    };
+    Ok(Json(sessions.into_iter().map(|s| view(&state, s)).collect()))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    let session = visible_session(&state, &who, &id).await?;
+    Ok(Json(view(&state, session)))
+}
+
+async fn end(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    let session = owned_session(&state, &who, &id).await?;
+    if session.state != SessionState::Ended {
+        // Stop the publish first so its event closes before the session does.
+        match state.ingest.stop(&id, None, "session-ended").await {
+            Ok(()) | Err(crate::ingest::IngestError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        state.db.set_session_state(&id, SessionState::Ended).await?;
+        tracing::info!(session = %id, "session ended");
+    }
+    let session = visible_session(&state, &who, &id).await?;
+    Ok(Json(view(&state, session)))
+}
+
+#[derive(Debug, Serialize)]
+struct PublishView {
+    #[serde(flatten)]
+    event: PublishEvent,
+    started: String,
+    stopped: Option<String>,
+}
+
+async fn publishes(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<PublishView>>, ApiError> {
+    visible_session(&state, &who, &id).await?;
+    let events = state.db.publish_events(&id).await?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|event| PublishView {
+                started: rfc3339(event.started_at),
+                stopped: event.stopped_at.map(rfc3339),
+                event,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,134 @@
+//! WHIP (RFC 9725): `POST /whip/{session}` with an SDP offer creates a publish
+//! resource; `PATCH` trickles ICE into it; `DELETE` ends it.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{options, post};
+use axum::Router;
+
+use super::sessions::owned_session;
+use super::ApiError;
+use crate::auth::{AuthUser, Claims};
+use crate::db::{Session, SessionState};
+use crate::state::AppState;
+
+const SDP: &str = "application/sdp";
+const TRICKLE: &str = "application/trickle-ice-sdpfrag";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/whip/{session}", post(offer).options(preflight))
+        .route(
+            "/whip/{session}/{resource}",
+            options(preflight).patch(trickle).delete(stop),
+        )
+}
+
+async fn preflight() -> impl IntoResponse {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            ("accept-post", SDP),
+            ("accept-patch", TRICKLE),
+        ],
+    )
+}
+
+/// Whether the request body is of `expected` type (parameters ignored).
+fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+    let actual = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match actual {
+        Some(t) if t == expected => Ok(()),
+        Some(t) => Err(ApiError::unsupported_media_type(format!(
+            "expected Content-Type {expected}, got {t}"
+        ))),
+        None => Err(ApiError::unsupported_media_type(format!(
+            "expected Content-Type {expected}"
+        ))),
+    }
+}
+
+/// The session, if `who` may publish into it: its instructor.
+async fn publishable_session(
+    state: &AppState,
+    who: &Claims,
+    session_id: &str,
+) -> Result<Session, ApiError> {
+    owned_session(state, who, session_id).await
+}
+
+async fn offer(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    auth: Result<AuthUser, ApiError>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let AuthUser(who) = auth?;
+    let session = publishable_session(&state, &who, &session_id).await?;
+    require_content_type(&headers, SDP)?;
+    let body = body?;
+    if session.state == SessionState::Ended {
+        return Err(ApiError::conflict("the session has ended"));
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the SDP offer is not UTF-8"))?;
+    let answer = state.ingest.publish(&session, &who, text).await?;
+
+    let location = state.url(&format!("/whip/{session_id}/{}", answer.resource_id));
+    let mut response = (StatusCode::CREATED, answer.sdp).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SDP));
+    h.insert(header::LOCATION, value(&location)?);
+    h.insert(header::ETAG, value(&answer.etag)?);
+    h.insert("accept-patch", HeaderValue::from_static(TRICKLE));
+    for server in &state.ingest.config().ice_servers {
+        h.append(header::LINK, value(&server.link_header())?);
+    }
+    Ok(response)
+}
+
+fn value(s: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(s)
+        .map_err(|_| ApiError::bad_request(format!("cannot send header value {s:?}")))
+}
+
+async fn trickle(
+    State(state): State<AppState>,
+    Path((session_id, resource_id)): Path<(String, String)>,
+    auth: Result<AuthUser, ApiError>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let AuthUser(who) = auth?;
+    publishable_session(&state, &who, &session_id).await?;
+    require_content_type(&headers, TRICKLE)?;
+    let body = body?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the SDP fragment is not UTF-8"))?;
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    state
+        .ingest
+        .patch(&session_id, &resource_id, if_match, text)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    Path((session_id, resource_id)): Path<(String, String)>,
+    auth: Result<AuthUser, ApiError>,
+) -> Result<StatusCode, ApiError> {
+    let AuthUser(who) = auth?;
+    publishable_session(&state, &who, &session_id).await?;
+    state
+        .ingest
+        .stop(&session_id, Some(&resource_id), "deleted")
+        .await?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,347 @@
+//! One publisher's webrtcbin pipeline: negotiation, received pads, producers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use gst::prelude::*;
+use gst_webrtc::{
+    WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection, WebRTCSDPType,
+    WebRTCSessionDescription,
+};
+use tokio::sync::watch;
+
+use super::trickle::TrickleFragment;
+use super::{IngestConfig, IngestError, PublishStatus};
+use crate::db::PublishEvent;
+use crate::media::sdp::{Codec, MediaKind, OfferPlan};
+use crate::media::webrtc::{call_with_promise, gathering_state, local_sdp, wait_gathered};
+use crate::media::{bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline, StreamCounters};
+use crate::time::{now_ms, rfc3339};
+
+/// The received media, for subscribers: encoded frames (H.264 access units with
+/// in-band parameter sets, VP8 frames, Opus packets). Each consumer gets its own
+/// appsrc, so a slow one cannot hold back the others.
+#[derive(Clone, Default)]
+pub struct MediaProducers {
+    pub video: Option<(Codec, gst_utils::StreamProducer)>,
+    pub audio: Option<(Codec, gst_utils::StreamProducer)>,
+}
+
+impl std::fmt::Debug for MediaProducers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaProducers")
+            .field("video", &self.video.as_ref().map(|v| v.0))
+            .field("audio", &self.audio.as_ref().map(|a| a.0))
+            .finish()
+    }
+}
+
+pub struct Publisher {
+    event: PublishEvent,
+    etag: String,
+    plan: OfferPlan,
+    pipeline: OwnedPipeline,
+    webrtcbin: gst::Element,
+    pub(super) video: Arc<StreamCounters>,
+    pub(super) audio: Arc<StreamCounters>,
+    producers: Arc<Mutex<MediaProducers>>,
+    pub(super) connection: watch::Receiver<WebRTCPeerConnectionState>,
+    pub(super) bus: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<BusEvent>>>,
+    pub(super) started: Instant,
+}
+
+impl Publisher {
+    pub fn resource_id(&self) -> &str {
+        &self.event.resource_id
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.event.session_id
+    }
+
+    pub fn event_id(&self) -> &str {
+        &self.event.id
+    }
+
+    pub fn etag(&self) -> String {
+        self.etag.clone()
+    }
+
+    pub fn producers(&self) -> MediaProducers {
+        self.producers
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// Asks the publisher for a keyframe (PLI/FIR through the RTP session).
+    pub fn request_keyframe(&self) {
+        let Some((_, producer)) = self.producers().video else {
+            return;
+        };
+        if let Some(pad) = producer.appsink().static_pad("sink") {
+            let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+                .all_headers(true)
+                .build();
+            pad.send_event(event);
+        }
+    }
+
+    pub fn status(&self, now: u64) -> PublishStatus {
+        let has = |kind| self.plan.media.iter().any(|m| m.kind == kind);
+        PublishStatus {
+            resource_id: self.event.resource_id.clone(),
+            publisher_id: self.event.publisher_id.clone(),
+            publisher_name: self.event.publisher_name.clone(),
+            started_at: rfc3339(self.event.started_at),
+            connection_state: connection_state_name(*self.connection.borrow()).into(),
+            video: has(MediaKind::Video).then(|| self.video.stats(now)),
+            audio: has(MediaKind::Audio).then(|| self.audio.stats(now)),
+        }
+    }
+
+    pub fn add_trickle(&self, fragment: &TrickleFragment) -> Result<(), IngestError> {
+        if let (Some(ufrag), Some(ours)) = (&fragment.ice_ufrag, &self.plan.ice_ufrag) {
+            if ufrag != ours {
+                return Err(IngestError::IceRestartUnsupported);
+            }
+        }
+        for (mid, candidate) in &fragment.candidates {
+            let mline = mid
+                .as_deref()
+                .and_then(|m| self.plan.mline_of_mid(m))
+                .unwrap_or(0);
+            self.webrtcbin
+                .emit_by_name::<()>("add-ice-candidate", &[&mline, candidate]);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn shutdown(&self) {
+        if let Err(e) = self.pipeline.set_state(gst::State::Null).await {
+            tracing::warn!(resource = %self.event.resource_id, "teardown: {e}");
+        }
+    }
+
+    /// Builds the pipeline and answers the offer. Returns once the answer holds
+    /// the gathered candidates (or the gathering timeout passed).
+    pub(super) async fn negotiate(
+        config: &IngestConfig,
+        event: PublishEvent,
+        offer: gst_sdp::SDPMessage,
+        plan: OfferPlan,
+    ) -> Result<(Arc<Publisher>, String), IngestError> {
+        let pipeline = gst::Pipeline::with_name(&format!("whip-{}", event.resource_id));
+        let webrtcbin = gst::ElementFactory::make("webrtcbin")
+            .name("webrtc")
+            .property_from_str("bundle-policy", "max-bundle")
+            .property("latency", 200u32)
+            .build()
+            .map_err(MediaError::from)?;
+        for server in &config.ice_servers {
+            match server.scheme {
+                crate::media::ice::IceScheme::Stun => {
+                    webrtcbin.set_property("stun-server", server.gst_url())
+                }
+                _ => {
+                    webrtcbin.emit_by_name::<bool>("add-turn-server", &[&server.gst_url()]);
+                }
+            }
+        }
+        pipeline.add(&webrtcbin).map_err(MediaError::from)?;
+        // Bursts of frames with equal timestamps break muxers downstream;
+        // synced mode keeps the sender's timing (see GSTREAMER-NOTES.md).
+        if let Some(rtpbin) = webrtcbin
+            .downcast_ref::<gst::Bin>()
+            .and_then(|b| b.by_name("rtpbin"))
+        {
+            rtpbin.set_property_from_str("buffer-mode", "synced");
+        }
+        for m in &plan.media {
+            let transceiver = webrtcbin.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>(
+                "add-transceiver",
+                &[&WebRTCRTPTransceiverDirection::Recvonly, &m.caps],
+            );
+            if m.kind == MediaKind::Video {
+                transceiver.set_property("do-nack", true);
+            }
+        }
+
+        let video = Arc::new(StreamCounters::default());
+        let audio = Arc::new(StreamCounters::default());
+        let producers = Arc::new(Mutex::new(MediaProducers::default()));
+        connect_pads(&pipeline, &webrtcbin, &video, &audio, &producers);
+
+        let (connection_tx, connection) = watch::channel(WebRTCPeerConnectionState::New);
+        webrtcbin.connect_notify(Some("connection-state"), move |w, _| {
+            connection_tx.send_replace(w.property("connection-state"));
+        });
+        let mut gathering = gathering_state(&webrtcbin);
+
+        let label = format!("whip-{}", event.resource_id);
+        let bus = spawn_bus_watch(&pipeline, label);
+        let owned = OwnedPipeline::new(pipeline);
+        owned.set_state(gst::State::Playing).await?;
+
+        let remote = WebRTCSessionDescription::new(WebRTCSDPType::Offer, offer);
+        call_with_promise(&webrtcbin, "set-remote-description", vec![remote.to_value()], "applying the offer").await?;
+        let reply = call_with_promise(
+            &webrtcbin,
+            "create-answer",
+            vec![None::<gst::Structure>.to_value()],
+            "creating the answer",
+        )
+        .await?;
+        let answer = reply
+            .and_then(|s| s.get::<WebRTCSessionDescription>("answer").ok())
+            .ok_or_else(|| MediaError::Negotiation("webrtcbin produced no answer".into()))?;
+        call_with_promise(&webrtcbin, "set-local-description", vec![answer.to_value()], "applying the answer").await?;
+
+        // Non-trickle clients (OBS) need every candidate in the answer.
+        if !wait_gathered(&mut gathering, config.ice_gather_timeout).await {
+            tracing::warn!(resource = %event.resource_id, "ICE gathering timed out; answering with the candidates so far");
+        }
+        let sdp = local_sdp(&webrtcbin)
+            .ok_or_else(|| MediaError::Negotiation("no local description".into()))?;
+
+        if let Some(m) = plan.media.iter().find(|m| m.kind == MediaKind::Video) {
+            video.set_codec(m.codec.name());
+        }
+        if let Some(m) = plan.media.iter().find(|m| m.kind == MediaKind::Audio) {
+            audio.set_codec(m.codec.name());
+        }
+        let etag = format!("\"{}\"", uuid::Uuid::new_v4().simple());
+        Ok((
+            Arc::new(Publisher {
+                event,
+                etag,
+                plan,
+                pipeline: owned,
+                webrtcbin,
+                video,
+                audio,
+                producers,
+                connection,
+                bus: Mutex::new(Some(bus)),
+                started: Instant::now(),
+            }),
+            sdp,
+        ))
+    }
+}
+
+fn connection_state_name(state: WebRTCPeerConnectionState) -> &'static str {
+    match state {
+        WebRTCPeerConnectionState::New => "new",
+        WebRTCPeerConnectionState::Connecting => "connecting",
+        WebRTCPeerConnectionState::Connected => "connected",
+        WebRTCPeerConnectionState::Disconnected => "disconnected",
+        WebRTCPeerConnectionState::Failed => "failed",
+        WebRTCPeerConnectionState::Closed => "closed",
+        _ => "unknown",
+    }
+}
+
+/// Links each received RTP pad to its depayloading bin from `pipelines/` and
+/// turns the bin's appsink into a producer. Runs on a streaming thread.
+fn connect_pads(
+    pipeline: &gst::Pipeline,
+    webrtcbin: &gst::Element,
+    video: &Arc<StreamCounters>,
+    audio: &Arc<StreamCounters>,
+    producers: &Arc<Mutex<MediaProducers>>,
+) {
+    let pipeline = pipeline.downgrade();
+    let (video, audio, producers) = (video.clone(), audio.clone(), producers.clone());
+    webrtcbin.connect_pad_added(move |webrtcbin, pad| {
+        if pad.direction() != gst::PadDirection::Src {
+            return;
+        }
+        let Some(pipeline) = pipeline.upgrade() else {
+            return;
+        };
+        if let Err(e) = link_received_pad(&pipeline, pad, &video, &audio, &producers) {
+            gst::element_error!(
+                webrtcbin,
+                gst::StreamError::Failed,
+                ("cannot handle received stream: {e}")
+            );
+        }
+    });
+}
+
+fn link_received_pad(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    video: &Arc<StreamCounters>,
+    audio: &Arc<StreamCounters>,
+    producers: &Arc<Mutex<MediaProducers>>,
+) -> Result<(), MediaError> {
+    let caps = pad
+        .current_caps()
+        .ok_or_else(|| MediaError::Gst("received pad has no caps".into()))?;
+    let s = caps
+        .structure(0)
+        .ok_or_else(|| MediaError::Gst("empty caps".into()))?;
+    let encoding = s.get::<String>("encoding-name").unwrap_or_default();
+    let codec = Codec::from_encoding_name(&encoding)
+        .ok_or_else(|| MediaError::Gst(format!("unexpected codec {encoding}")))?;
+    let (description, counters) = match codec {
+        Codec::H264 => ("ingest-h264", video),
+        Codec::Vp8 => ("ingest-vp8", video),
+        Codec::Opus => ("ingest-opus", audio),
+    };
+    let bin = bin_from_file(description)?;
+    pipeline.add(&bin)?;
+    let appsink = bin
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| MediaError::Gst(format!("{description}: no appsink named sink")))?;
+    count_frames(&appsink, counters.clone());
+    let producer = gst_utils::StreamProducer::from(&appsink);
+    {
+        let mut p = producers.lock().map_err(|_| MediaError::Gst("poisoned".into()))?;
+        if codec == Codec::Opus {
+            p.audio = Some((codec, producer));
+        } else {
+            p.video = Some((codec, producer));
+        }
+    }
+    bin.sync_state_with_parent()?;
+    let sink = bin
+        .static_pad("sink")
+        .ok_or_else(|| MediaError::Gst(format!("{description}: no sink pad")))?;
+    pad.link(&sink)
+        .map_err(|e| MediaError::Gst(format!("linking {encoding}: {e:?}")))?;
+    Ok(())
+}
+
+/// Frames, bytes, keyframes and picture size, read as they reach the appsink.
+fn count_frames(appsink: &gst_app::AppSink, counters: Arc<StreamCounters>) {
+    let Some(pad) = appsink.static_pad("sink") else {
+        return;
+    };
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(buffer)) => counters.record(
+                    buffer.size(),
+                    !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                    now_ms() as u64,
+                ),
+                Some(gst::PadProbeData::Event(event)) => {
+                    if let gst::EventView::Caps(c) = event.view() {
+                        if let Some(s) = c.caps().structure(0) {
+                            if let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height")) {
+                                counters.set_size(w.max(0) as u32, h.max(0) as u32);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+}

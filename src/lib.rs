@@ -1,0 +1,26 @@
+//! classcast: a live-class broadcast server. Instructors publish over WHIP; the
+//! server fans the stream out over WebRTC and HLS and records it.
+//!
+//! Layers, from the outside in:
+//! - [`http`]: axum routers (sessions API, WHIP, health, static player) and the
+//!   one place where errors become status codes.
+//! - [`auth`]: JWT keys, claims and the extractors that check them.
+//! - [`ingest`]: one WHIP publisher per session, feeding [`media`] producers.
+//! - [`media`]: GStreamer glue (init, pipeline descriptions, SDP analysis,
+//!   producers that later stages subscribe to).
+//! - [`db`]: sessions and publish events in SQLite or PostgreSQL.
+//! - [`client`]: a WHIP publisher built on webrtcbin (demo and tests).
+
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod db;
+pub mod http;
+pub mod ingest;
+pub mod media;
+pub mod server;
+pub mod state;
+pub mod time;
+
+pub use http::app;
+pub use state::AppState;

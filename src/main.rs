@@ -1,0 +1,73 @@
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use classcast::auth::{Claims, Keys};
+use classcast::cli::{Cli, Command};
+use classcast::client::{WhipClient, WhipClientOptions};
+use classcast::db::Db;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("classcast: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("classcast: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(args) => classcast::server::serve(args).await.map_err(|e| e.to_string()),
+        Command::Migrate(store) => {
+            let db = Db::connect(&store.database_url()).await.map_err(|e| e.to_string())?;
+            db.migrate().await.map_err(|e| e.to_string())?;
+            db.close().await;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Token(args) => {
+            let keys = Keys::from_args(&args.auth, &args.store.data_dir).map_err(|e| e.to_string())?;
+            let name = args.name.as_deref().unwrap_or(&args.user);
+            let claims = Claims::new(&args.user, name, args.role, args.session.clone(), args.ttl);
+            println!("{}", keys.sign(&claims).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::Publish(args) => {
+            let options = WhipClientOptions {
+                whip_url: args.whip_url,
+                token: args.token,
+                codec: args.codec,
+                width: args.width,
+                height: args.height,
+                fps: args.fps,
+            };
+            let mut client = WhipClient::publish(&options).await.map_err(|e| e.to_string())?;
+            println!("publishing: {}", client.location);
+            let limit = args.duration.unwrap_or(Duration::MAX);
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = tokio::time::sleep(limit) => {}
+                err = client.wait_failed() => return Err(err.to_string()),
+            }
+            client.stop().await.map_err(|e| e.to_string())
+        }
+    }
+}

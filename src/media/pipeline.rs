@@ -1,0 +1,145 @@
+use futures::StreamExt;
+use gst::prelude::*;
+
+use super::MediaError;
+
+/// Pipeline descriptions shipped in `pipelines/`, compiled in so the binary is
+/// self-contained.
+const DESCRIPTIONS: &[(&str, &str)] = &[
+    ("ingest-h264", include_str!("../../pipelines/ingest-h264.gst")),
+    ("ingest-vp8", include_str!("../../pipelines/ingest-vp8.gst")),
+    ("ingest-opus", include_str!("../../pipelines/ingest-opus.gst")),
+    ("test-publisher", include_str!("../../pipelines/test-publisher.gst")),
+];
+
+/// The text of a pipeline description, with `#` comment lines removed.
+pub fn description(name: &str) -> Result<String, MediaError> {
+    let text = DESCRIPTIONS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| MediaError::Description {
+            name: name.into(),
+            message: "no such description".into(),
+        })?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// A bin built from a description, with its unlinked pads ghosted.
+pub fn bin_from_file(name: &str) -> Result<gst::Bin, MediaError> {
+    gst::parse::bin_from_description(&description(name)?, true).map_err(|e| {
+        MediaError::Description {
+            name: name.into(),
+            message: e.to_string(),
+        }
+    })
+}
+
+/// A pipeline that is set to `Null` when dropped, off the async runtime's
+/// worker threads (a state change can block on streaming threads).
+#[derive(Debug)]
+pub struct OwnedPipeline(gst::Pipeline);
+
+impl OwnedPipeline {
+    pub fn new(pipeline: gst::Pipeline) -> Self {
+        OwnedPipeline(pipeline)
+    }
+
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.0
+    }
+
+    /// Sets the state on a blocking thread.
+    pub async fn set_state(&self, state: gst::State) -> Result<(), MediaError> {
+        let pipeline = self.0.clone();
+        tokio::task::spawn_blocking(move || pipeline.set_state(state).map(|_| ()))
+            .await
+            .map_err(|e| MediaError::StateChange(e.to_string()))??;
+        Ok(())
+    }
+}
+
+impl Drop for OwnedPipeline {
+    fn drop(&mut self) {
+        let pipeline = self.0.clone();
+        let teardown = move || {
+            let _ = pipeline.set_state(gst::State::Null);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(teardown);
+            }
+            Err(_) => teardown(),
+        }
+    }
+}
+
+/// What the bus watch reports to its owner.
+#[derive(Debug, Clone)]
+pub enum BusEvent {
+    Error { source: String, message: String, debug: Option<String> },
+    Eos,
+}
+
+/// Reads a pipeline's bus as a stream on tokio and forwards errors and EOS.
+/// Holds only the bus, never the pipeline, so it cannot keep a pipeline alive;
+/// it ends when the receiver is dropped or the bus is flushed at teardown.
+pub fn spawn_bus_watch(
+    pipeline: &gst::Pipeline,
+    label: String,
+) -> tokio::sync::mpsc::UnboundedReceiver<BusEvent> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let Some(bus) = pipeline.bus() else {
+        return rx;
+    };
+    let mut messages = bus.stream();
+    tokio::spawn(async move {
+        while let Some(msg) = messages.next().await {
+            use gst::MessageView;
+            let event = match msg.view() {
+                MessageView::Error(err) => BusEvent::Error {
+                    source: msg
+                        .src()
+                        .map(|s| s.path_string().to_string())
+                        .unwrap_or_default(),
+                    message: err.error().to_string(),
+                    debug: err.debug().map(|d| d.to_string()),
+                },
+                MessageView::Eos(_) => BusEvent::Eos,
+                MessageView::Warning(w) => {
+                    tracing::warn!(pipeline = %label, "{}", w.error());
+                    continue;
+                }
+                _ => continue,
+            };
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_description_parses() {
+        crate::media::init().expect("gstreamer");
+        for (name, _) in DESCRIPTIONS {
+            let text = description(name)
+                .expect("description")
+                .replace("@VIDEO_ENCODER@", "x264enc")
+                .replace("@VIDEO_PAY@", "rtph264pay")
+                .replace("@WIDTH@", "320")
+                .replace("@HEIGHT@", "240")
+                .replace("@FPS@", "30");
+            gst::parse::launch(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Reading a publisher's SDP offer: which m-lines carry what, which codec we
+//! take for each, and the RTP caps that make webrtcbin answer with that codec.
+
+use gst_sdp::{SDPMediaRef, SDPMessage};
+
+use crate::cli::VideoCodecPref;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SdpError {
+    #[error("SDP does not parse: {0}")]
+    Parse(String),
+    #[error("SDP offer has no audio or video")]
+    NoMedia,
+    #[error("no supported {kind} codec offered (offered: {offered}; supported: {supported})")]
+    NoSupportedCodec {
+        kind: &'static str,
+        offered: String,
+        supported: &'static str,
+    },
+    #[error("{0}")]
+    Direction(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    Vp8,
+    Opus,
+}
+
+impl Codec {
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::H264 => "H264",
+            Codec::Vp8 => "VP8",
+            Codec::Opus => "OPUS",
+        }
+    }
+
+    pub fn from_encoding_name(name: &str) -> Option<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "H264" => Some(Codec::H264),
+            "VP8" => Some(Codec::Vp8),
+            "OPUS" => Some(Codec::Opus),
+            _ => None,
+        }
+    }
+}
+
+/// What we take from one m-line of the offer.
+#[derive(Debug, Clone)]
+pub struct PlannedMedia {
+    pub mline: u32,
+    pub mid: Option<String>,
+    pub kind: MediaKind,
+    pub codec: Codec,
+    pub payload: i32,
+    /// `application/x-rtp` caps for a recvonly transceiver's codec preferences.
+    pub caps: gst::Caps,
+}
+
+#[derive(Debug, Clone)]
+pub struct OfferPlan {
+    pub media: Vec<PlannedMedia>,
+    /// Every m-line's mid, by index, for trickle candidates.
+    pub mids: Vec<Option<String>>,
+    pub ice_ufrag: Option<String>,
+}
+
+impl OfferPlan {
+    pub fn codec(&self, kind: MediaKind) -> Option<Codec> {
+        self.media.iter().find(|m| m.kind == kind).map(|m| m.codec)
+    }
+
+    pub fn mline_of_mid(&self, mid: &str) -> Option<u32> {
+        self.mids
+            .iter()
+            .position(|m| m.as_deref() == Some(mid))
+            .map(|i| i as u32)
+    }
+}
+
+/// RTP header extensions we keep in the answer. transport-wide-cc matters most:
+/// without it browsers keep their send bitrate low.
+const KEPT_EXTENSIONS: &[&str] = &[
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+    "urn:ietf:params:rtp-hdrext:sdes:mid",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+];
+
+pub fn parse(text: &str) -> Result<SDPMessage, SdpError> {
+    if !text.trim_start().starts_with("v=") {
+        return Err(SdpError::Parse("an SDP body starts with \"v=\"".into()));
+    }
+    SDPMessage::parse_buffer(text.as_bytes()).map_err(|e| SdpError::Parse(e.to_string()))
+}
+
+/// Decides, for each audio/video m-line of a publisher's offer, which codec we
+/// receive.
+pub fn plan_offer(offer: &SDPMessage, prefer: VideoCodecPref) -> Result<OfferPlan, SdpError> {
+    let mut media = Vec::new();
+    let mut mids = Vec::new();
+    let mut ice_ufrag = offer.attribute_val("ice-ufrag").map(str::to_owned);
+    for (index, m) in offer.medias().enumerate() {
+        let mid = m.attribute_val("mid").map(str::to_owned);
+        mids.push(mid.clone());
+        if ice_ufrag.is_none() {
+            ice_ufrag = m.attribute_val("ice-ufrag").map(str::to_owned);
+        }
+        let kind = match m.media() {
+            Some("audio") => MediaKind::Audio,
+            Some("video") => MediaKind::Video,
+            _ => continue,
+        };
+        if m.port() == 0 {
+            continue;
+        }
+        if m.attributes().any(|a| a.key() == "recvonly") {
+            return Err(SdpError::Direction(
+                "a WHIP offer must send media (sendonly or sendrecv), not recvonly".into(),
+            ));
+        }
+        if m.attributes().any(|a| a.key() == "inactive") {
+            continue;
+        }
+        let (codec, payload) = choose_codec(m, kind, prefer)?;
+        media.push(PlannedMedia {
+            mline: index as u32,
+            mid,
+            kind,
+            codec,
+            payload,
+            caps: rtp_caps(m, payload)?,
+        });
+    }
+    if media.is_empty() {
+        return Err(SdpError::NoMedia);
+    }
+    Ok(OfferPlan {
+        media,
+        mids,
+        ice_ufrag,
+    })
+}
+
+/// Payload types of one m-line with their rtpmap encoding name and fmtp.
+fn payloads(m: &SDPMediaRef) -> Vec<(i32, String, String)> {
+    m.formats()
+        .filter_map(|f| f.parse::<i32>().ok())
+        .filter_map(|pt| {
+            let rtpmap = m
+                .attributes()
+                .filter(|a| a.key() == "rtpmap")
+                .filter_map(|a| a.value())
+                .find(|v| v.split_whitespace().next() == Some(&pt.to_string()))?;
+            let encoding = rtpmap.split_whitespace().nth(1)?.split('/').next()?.to_owned();
+            let fmtp = m
+                .attributes()
+                .filter(|a| a.key() == "fmtp")
+                .filter_map(|a| a.value())
+                .find(|v| v.split_whitespace().next() == Some(&pt.to_string()))
+                .map(|v| v.split_once(' ').map(|(_, p)| p).unwrap_or("").to_ascii_lowercase())
+                .unwrap_or_default();
+            Some((pt, encoding, fmtp))
+        })
+        .collect()
+}
+
+fn choose_codec(
+    m: &SDPMediaRef,
+    kind: MediaKind,
+    prefer: VideoCodecPref,
+) -> Result<(Codec, i32), SdpError> {
+    let offered = payloads(m);
+    let find = |codec: Codec, ok: &dyn Fn(&str) -> bool| {
+        offered
+            .iter()
+            .find(|(_, enc, fmtp)| Codec::from_encoding_name(enc) == Some(codec) && ok(fmtp))
+            .map(|(pt, _, _)| (codec, *pt))
+    };
+    let chosen = match kind {
+        MediaKind::Audio => find(Codec::Opus, &|_| true),
+        MediaKind::Video => {
+            // Packetization mode 1 is what every WebRTC stack sends; constrained
+            // baseline is what every decoder takes.
+            let h264 = find(Codec::H264, &|f| {
+                f.contains("packetization-mode=1") && f.contains("profile-level-id=42e0")
+            })
+            .or_else(|| find(Codec::H264, &|f| f.contains("packetization-mode=1")));
+            let vp8 = find(Codec::Vp8, &|_| true);
+            match prefer {
+                VideoCodecPref::H264 => h264.or(vp8),
+                VideoCodecPref::Vp8 => vp8.or(h264),
+            }
+        }
+    };
+    chosen.ok_or_else(|| {
+        let mut names: Vec<String> = offered.iter().map(|(_, enc, _)| enc.clone()).collect();
+        names.dedup();
+        SdpError::NoSupportedCodec {
+            kind: if kind == MediaKind::Audio { "audio" } else { "video" },
+            offered: if names.is_empty() { "none".into() } else { names.join(", ") },
+            supported: if kind == MediaKind::Audio { "opus" } else { "H264 (packetization-mode=1), VP8" },
+        }
+    })
+}
+
+fn rtp_caps(m: &SDPMediaRef, payload: i32) -> Result<gst::Caps, SdpError> {
+    let bad = |what: &str| SdpError::Parse(format!("payload {payload}: {what}"));
+    let mut caps = m
+        .caps_from_media(payload)
+        .ok_or_else(|| bad("no rtpmap"))?;
+    {
+        let caps = caps.make_mut();
+        m.attributes_to_caps(caps)
+            .map_err(|e| bad(&e.to_string()))?;
+        let s = caps.structure_mut(0).ok_or_else(|| bad("empty caps"))?;
+        s.set_name("application/x-rtp");
+        let drop: Vec<String> = s
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .filter(|name| {
+                if name.starts_with("a-") || name.starts_with("ssrc-") || name.starts_with("x-") {
+                    return true;
+                }
+                if name.starts_with("extmap-") {
+                    let uri = s.get::<String>(name.as_str()).ok();
+                    return !uri.is_some_and(|u| KEPT_EXTENSIONS.contains(&u.as_str()));
+                }
+                false
+            })
+            .collect();
+        for name in drop {
+            s.remove_field(name.as_str());
+        }
+    }
+    Ok(caps)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The shape of a Chromium WHIP offer (VP8 first, H.264 later).
+    pub const CHROME_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0 1\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS s\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 63\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa\r\na=ice-options:trickle\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+a=setup:actpass\r\na=mid:0\r\n\
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+a=sendonly\r\na=msid:s a\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\n\
+a=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n\
+a=ssrc:1 cname:x\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa\r\na=ice-options:trickle\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+a=setup:actpass\r\na=mid:1\r\n\
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+a=extmap:9 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n\
+a=sendonly\r\na=msid:s v\r\na=rtcp-mux\r\na=rtcp-rsize\r\n\
+a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 goog-remb\r\na=rtcp-fb:96 transport-cc\r\na=rtcp-fb:96 ccm fir\r\n\
+a=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n\
+a=rtpmap:102 H264/90000\r\na=rtcp-fb:102 transport-cc\r\na=rtcp-fb:102 nack pli\r\n\
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n\
+a=rtpmap:103 H264/90000\r\na=rtcp-fb:103 nack pli\r\n\
+a=fmtp:103 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+a=ssrc:2 cname:x\r\n";
+
+    fn plan(text: &str, prefer: VideoCodecPref) -> Result<OfferPlan, SdpError> {
+        crate::media::init().expect("gstreamer");
+        plan_offer(&parse(text)?, prefer)
+    }
+
+    #[test]
+    fn prefers_constrained_baseline_h264() {
+        let p = plan(CHROME_OFFER, VideoCodecPref::H264).expect("plan");
+        assert_eq!(p.media.len(), 2);
+        assert_eq!((p.media[0].codec, p.media[0].payload), (Codec::Opus, 111));
+        assert_eq!((p.media[1].codec, p.media[1].payload), (Codec::H264, 103));
+        assert_eq!(p.ice_ufrag.as_deref(), Some("abcd"));
+        assert_eq!(p.mline_of_mid("1"), Some(1));
+        let s = p.media[1].caps.structure(0).expect("structure");
+        assert_eq!(s.name(), "application/x-rtp");
+        assert_eq!(s.get::<i32>("payload").ok(), Some(103));
+        assert_eq!(
+            s.get::<String>("extmap-3").ok().as_deref(),
+            Some(KEPT_EXTENSIONS[0])
+        );
+        assert!(!s.has_field("extmap-9"), "rid extension is dropped");
+    }
+
+    #[test]
+    fn vp8_when_preferred_or_only() {
+        let p = plan(CHROME_OFFER, VideoCodecPref::Vp8).expect("plan");
+        assert_eq!(p.media[1].codec, Codec::Vp8);
+        let no_h264 = CHROME_OFFER.replace("H264/90000", "H265/90000");
+        let p = plan(&no_h264, VideoCodecPref::H264).expect("plan");
+        assert_eq!(p.media[1].codec, Codec::Vp8);
+    }
+
+    #[test]
+    fn rejects_bad_offers() {
+        assert!(matches!(plan("hello", VideoCodecPref::H264), Err(SdpError::Parse(_))));
+        let only_vp9 = CHROME_OFFER
+            .replace("VP8/90000", "VP9/90000")
+            .replace("H264/90000", "AV1/90000");
+        let err = plan(&only_vp9, VideoCodecPref::H264).expect_err("no codec");
+        assert!(err.to_string().contains("VP9"), "{err}");
+        let no_opus = CHROME_OFFER.replace("opus/48000/2", "PCMU/8000");
+        assert!(matches!(
+            plan(&no_opus, VideoCodecPref::H264),
+            Err(SdpError::NoSupportedCodec { kind: "audio", .. })
+        ));
+        let recvonly = CHROME_OFFER.replace("a=sendonly", "a=recvonly");
+        assert!(matches!(plan(&recvonly, VideoCodecPref::H264), Err(SdpError::Direction(_))));
+        assert_eq!(
+            plan("v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", VideoCodecPref::H264).err(),
+            Some(SdpError::NoMedia)
+        );
+    }
+}

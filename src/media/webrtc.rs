@@ -1,0 +1,79 @@
+//! Small helpers around webrtcbin's promise-based action signals.
+
+use std::future::Future;
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+use gst_webrtc::WebRTCICEGatheringState;
+use tokio::sync::{oneshot, watch};
+
+use super::MediaError;
+
+const PROMISE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Emits a webrtcbin action signal that takes a promise as its last argument and
+/// returns a future for the reply, so no runtime thread blocks on it. (Not an
+/// `async fn`: the argument values are not `Send` and must not live in the future.)
+pub fn call_with_promise(
+    webrtcbin: &gst::Element,
+    signal: &str,
+    mut args: Vec<glib::Value>,
+    what: &'static str,
+) -> impl Future<Output = Result<Option<gst::Structure>, MediaError>> + Send + 'static {
+    let (tx, rx) = oneshot::channel();
+    let promise = gst::Promise::with_change_func(move |reply| {
+        let _ = tx.send(
+            reply
+                .map(|s| s.map(|s| s.to_owned()))
+                .map_err(|e| format!("{e:?}")),
+        );
+    });
+    args.push(promise.to_value());
+    webrtcbin.emit_by_name_with_values(signal, &args);
+    drop(args);
+    async move {
+        let reply = tokio::time::timeout(PROMISE_TIMEOUT, rx)
+            .await
+            .map_err(|_| MediaError::Timeout(what))?
+            .map_err(|_| MediaError::Negotiation(format!("{what}: promise dropped")))?
+            .map_err(|e| MediaError::Negotiation(format!("{what}: {e}")))?;
+        if let Some(err) = reply
+            .as_ref()
+            .and_then(|s| s.get::<glib::Error>("error").ok())
+        {
+            return Err(MediaError::Negotiation(format!("{what}: {}", err.message())));
+        }
+        Ok(reply)
+    }
+}
+
+/// A watch on webrtcbin's ICE gathering state.
+pub fn gathering_state(webrtcbin: &gst::Element) -> watch::Receiver<WebRTCICEGatheringState> {
+    let (tx, rx) = watch::channel(webrtcbin.property("ice-gathering-state"));
+    webrtcbin.connect_notify(Some("ice-gathering-state"), move |w, _| {
+        tx.send_replace(w.property("ice-gathering-state"));
+    });
+    rx
+}
+
+/// Waits for candidate gathering to complete, at most `limit`. Returns whether
+/// it completed; on timeout the caller goes on with the candidates it has.
+pub async fn wait_gathered(
+    gathering: &mut watch::Receiver<WebRTCICEGatheringState>,
+    limit: Duration,
+) -> bool {
+    tokio::time::timeout(
+        limit,
+        gathering.wait_for(|s| *s == WebRTCICEGatheringState::Complete),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok())
+}
+
+/// The SDP text of webrtcbin's local description.
+pub fn local_sdp(webrtcbin: &gst::Element) -> Option<String> {
+    webrtcbin
+        .property::<Option<gst_webrtc::WebRTCSessionDescription>>("local-description")
+        .and_then(|d| d.sdp().as_text().ok())
+}

@@ -1,0 +1,175 @@
+//! Start-up and shutdown of `classcast serve`, and the demo publisher.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::{AuthError, Claims, Keys, Role};
+use crate::cli::{ServeArgs, VideoCodecPref};
+use crate::client::{WhipClient, WhipClientOptions};
+use crate::db::{Db, DbError, NewSession};
+use crate::ingest::{Ingest, IngestConfig};
+use crate::media::ice::{IceServer, IceServerError};
+use crate::media::MediaError;
+use crate::state::{AppState, HttpSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Ice(#[from] IceServerError),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+const DEMO_SESSION: &str = "demo";
+const DEMO_INSTRUCTOR: &str = "demo-instructor";
+
+pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
+    crate::media::init()?;
+    let data_dir = &args.store.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| ServerError::Io(data_dir.display().to_string(), e))?;
+    let keys = Arc::new(Keys::from_args(&args.auth, data_dir)?);
+    if !keys.can_verify() {
+        return Err(AuthError::Config("the server needs --jwt-public-key-file to verify RS256 tokens".into()).into());
+    }
+    let db = Db::connect(&args.store.database_url()).await?;
+    db.migrate().await?;
+    // Nothing survives a restart live: close what a crash left open.
+    let closed = db.close_open_publishes("server-restart").await?;
+    let reset = db.reset_live_sessions().await?;
+    if closed + reset > 0 {
+        tracing::warn!(closed, reset, "closed publishes left open by a previous run");
+    }
+    let ice_servers = args
+        .ice_servers
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| IceServer::parse(s.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ingest = Ingest::new(
+        IngestConfig {
+            ice_servers,
+            ice_gather_timeout: args.ice_gather_timeout,
+            media_timeout: args.media_timeout,
+            connect_timeout: args.connect_timeout,
+            prefer_video_codec: args.prefer_video_codec,
+        },
+        db.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| ServerError::Io(args.listen.to_string(), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ServerError::Io(args.listen.to_string(), e))?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let state = AppState {
+        db: db.clone(),
+        keys: keys.clone(),
+        ingest: ingest.clone(),
+        settings: Arc::new(HttpSettings {
+            public_url: public_url.clone(),
+            max_sdp_bytes: args.max_sdp_bytes,
+            default_max_webrtc_viewers: args.max_webrtc_viewers,
+            player_dir: args.player_dir.clone(),
+        }),
+    };
+    tracing::info!(%local, %public_url, "listening");
+    // Tests and scripts read this line to learn the port.
+    println!("classcast listening on {public_url}");
+    if args.demo {
+        start_demo(&state).await?;
+    }
+    let app = crate::app(state);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    ingest.stop_all("server-shutdown").await;
+    db.close().await;
+    served.map_err(|e| ServerError::Io("serve".into(), e))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot watch SIGTERM: {e}");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// `make run`: a session `demo` with a test pattern published into it over real
+/// WHIP, and the URLs and a token to try things with.
+async fn start_demo(state: &AppState) -> Result<(), ServerError> {
+    if state.db.session(DEMO_SESSION).await?.is_none() {
+        state
+            .db
+            .create_session(NewSession {
+                id: DEMO_SESSION.into(),
+                title: "Demo class (test pattern)".into(),
+                instructor_id: DEMO_INSTRUCTOR.into(),
+                instructor_name: "Demo Instructor".into(),
+                scheduled_start: None,
+                scheduled_end: None,
+                max_webrtc_viewers: state.settings.default_max_webrtc_viewers,
+                record: false,
+            })
+            .await?;
+    }
+    let token = state.keys.sign(&Claims::new(
+        DEMO_INSTRUCTOR,
+        "Demo Instructor",
+        Role::Instructor,
+        None,
+        Duration::from_secs(12 * 3600),
+    ))?;
+    let base = &state.settings.public_url;
+    println!(
+        "\n  Demo session (test pattern):  {base}/api/sessions/{DEMO_SESSION}\n  \
+         Publish from your browser:    {base}/player/publish.html#token={token}\n  \
+         Health:                       {base}/healthz\n\n  \
+         Instructor token (12 h):\n  {token}\n\n  \
+         Try: curl -H 'Authorization: Bearer <token>' {base}/api/sessions/{DEMO_SESSION}\n"
+    );
+    let options = WhipClientOptions {
+        whip_url: format!("{base}/whip/{DEMO_SESSION}"),
+        token,
+        codec: VideoCodecPref::H264,
+        width: 1280,
+        height: 720,
+        fps: 30,
+    };
+    tokio::spawn(async move {
+        loop {
+            match WhipClient::publish(&options).await {
+                Ok(mut client) => {
+                    tracing::info!("demo publisher live");
+                    let err = client.wait_failed().await;
+                    tracing::warn!("demo publisher stopped: {err}");
+                }
+                Err(e) => tracing::warn!("demo publisher: {e}"),
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+    });
+    Ok(())
+}
