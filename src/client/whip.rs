@@ -50,7 +50,8 @@ fn encoder(codec: VideoCodecPref, fps: u32) -> (String, &'static str) {
                  ! video/x-h264,profile=constrained-baseline"
             ),
             "rtph264pay pt=96 mtu=1200 config-interval=-1 aggregate-mode=zero-latency \
-             ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000",
+             ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,\
+             packetization-mode=(string)1",
         ),
         VideoCodecPref::Vp8 => (
             format!(
@@ -83,13 +84,12 @@ impl WhipClient {
         let webrtcbin = pipeline
             .by_name("webrtc")
             .ok_or_else(|| MediaError::Gst("test-publisher: no webrtcbin named webrtc".into()))?;
-        for index in 0.. {
-            let Some(t) = webrtcbin
-                .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&index])
-            else {
-                break;
-            };
-            t.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
+        // Request pads made transceivers for each stream; we only send.
+        for pad in webrtcbin.sink_pads() {
+            if pad.has_property("transceiver", None) {
+                let t = pad.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
+                t.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
+            }
         }
         let mut gathering = gathering_state(&webrtcbin);
         let bus = spawn_bus_watch(&pipeline, "whip-client".into());

@@ -27,7 +27,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(|| async { Redirect::temporary("/player/publish.html") }))
         .merge(health::router())
         .merge(sessions::router().layer(cors()))
-        .merge(whip::router().layer(cors()))
+        .merge(whip::advertise(whip::router().layer(cors())))
         .nest_service("/player", player)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())

@@ -4,9 +4,10 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{options, post};
+use axum::routing::{patch, post};
+use tower_http::set_header::SetResponseHeaderLayer;
 use axum::Router;
 
 use super::sessions::owned_session;
@@ -20,21 +21,22 @@ const TRICKLE: &str = "application/trickle-ice-sdpfrag";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/whip/{session}", post(offer).options(preflight))
-        .route(
-            "/whip/{session}/{resource}",
-            options(preflight).patch(trickle).delete(stop),
-        )
+        .route("/whip/{session}", post(offer))
+        .route("/whip/{session}/{resource}", patch(trickle).delete(stop))
 }
 
-async fn preflight() -> impl IntoResponse {
-    (
-        StatusCode::NO_CONTENT,
-        [
-            ("accept-post", SDP),
-            ("accept-patch", TRICKLE),
-        ],
-    )
+/// CORS answers OPTIONS itself; these headers ride on every WHIP response so a
+/// preflight learns what the endpoint takes (RFC 9725 §4.1).
+pub fn advertise<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("accept-post"),
+            HeaderValue::from_static(SDP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("accept-patch"),
+            HeaderValue::from_static(TRICKLE),
+        ))
 }
 
 /// Whether the request body is of `expected` type (parameters ignored).
@@ -87,7 +89,6 @@ async fn offer(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SDP));
     h.insert(header::LOCATION, value(&location)?);
     h.insert(header::ETAG, value(&answer.etag)?);
-    h.insert("accept-patch", HeaderValue::from_static(TRICKLE));
     for server in &state.ingest.config().ice_servers {
         h.append(header::LINK, value(&server.link_header())?);
     }

@@ -158,6 +158,7 @@ impl Ingest {
         who: &Claims,
         offer_text: &str,
     ) -> Result<PublishAnswer, IngestError> {
+        tracing::trace!(session = %session.id, offer = offer_text, "WHIP offer");
         let offer = sdp::parse(offer_text)?;
         let plan = sdp::plan_offer(&offer, self.inner.config.prefer_video_codec)?;
         let resource_id = uuid::Uuid::new_v4().simple().to_string();

@@ -119,7 +119,8 @@ pub fn plan_offer(offer: &SDPMessage, prefer: VideoCodecPref) -> Result<OfferPla
             Some("video") => MediaKind::Video,
             _ => continue,
         };
-        if m.port() == 0 {
+        // Port 0 rejects an m-line, unless it rides on the BUNDLE transport.
+        if m.port() == 0 && !m.attributes().any(|a| a.key() == "bundle-only") {
             continue;
         }
         if m.attributes().any(|a| a.key() == "recvonly") {
@@ -249,31 +250,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// The shape of a Chromium WHIP offer (VP8 first, H.264 later).
-    pub const CHROME_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
-a=group:BUNDLE 0 1\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS s\r\n\
-m=audio 9 UDP/TLS/RTP/SAVPF 111 63\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
-a=ice-ufrag:abcd\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa\r\na=ice-options:trickle\r\n\
-a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
-a=setup:actpass\r\na=mid:0\r\n\
-a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
-a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
-a=sendonly\r\na=msid:s a\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\n\
-a=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n\
-a=ssrc:1 cname:x\r\n\
-m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
-a=ice-ufrag:abcd\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa\r\na=ice-options:trickle\r\n\
-a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
-a=setup:actpass\r\na=mid:1\r\n\
-a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
-a=extmap:9 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n\
-a=sendonly\r\na=msid:s v\r\na=rtcp-mux\r\na=rtcp-rsize\r\n\
-a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 goog-remb\r\na=rtcp-fb:96 transport-cc\r\na=rtcp-fb:96 ccm fir\r\n\
-a=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n\
-a=rtpmap:102 H264/90000\r\na=rtcp-fb:102 transport-cc\r\na=rtcp-fb:102 nack pli\r\n\
-a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n\
-a=rtpmap:103 H264/90000\r\na=rtcp-fb:103 nack pli\r\n\
-a=fmtp:103 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
-a=ssrc:2 cname:x\r\n";
+    pub const CHROME_OFFER: &str = include_str!("../../tests/fixtures/chrome-offer.sdp");
 
     fn plan(text: &str, prefer: VideoCodecPref) -> Result<OfferPlan, SdpError> {
         crate::media::init().expect("gstreamer");

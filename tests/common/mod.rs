@@ -1,0 +1,412 @@
+//! Shared test helpers: databases, the in-process app, the server binary on a
+//! free port, tokens, and the external publishing clients.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use classcast::auth::{Claims, Keys, Role};
+use classcast::db::Db;
+use classcast::ingest::{Ingest, IngestConfig};
+use classcast::state::{AppState, HttpSettings};
+use tower::ServiceExt;
+
+pub const SECRET: &str = "classcast-test-secret-0123456789";
+/// PostgreSQL for tests; trust auth on CI, password on a machine set up by
+/// scripts/services.sh.
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".into())
+}
+
+pub fn keys() -> Keys {
+    Keys::hs256(SECRET.as_bytes())
+}
+
+pub fn token(role: Role, user: &str, session: Option<&str>) -> String {
+    keys()
+        .sign(&Claims::new(
+            user,
+            user,
+            role,
+            session.map(str::to_owned),
+            Duration::from_secs(3600),
+        ))
+        .expect("sign")
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, migrated database: a temporary SQLite file, or a schema of its own
+/// in the PostgreSQL test database.
+pub struct TestDb {
+    pub url: String,
+    pub db: Db,
+    schema: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (url, schema) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let admin = Db::connect(&pg_admin_url())
+                    .await
+                    .expect("PostgreSQL on 127.0.0.1:5432 (run scripts/services.sh)");
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(admin.pool())
+                    .await
+                    .expect("create schema");
+                admin.close().await;
+                let sep = if pg_admin_url().contains('?') { '&' } else { '?' };
+                (
+                    format!("{}{sep}options=-csearch_path%3D{schema}", pg_admin_url()),
+                    Some(schema),
+                )
+            }
+        };
+        let db = Db::connect(&url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        TestDb {
+            url,
+            db,
+            schema,
+            _dir: dir,
+        }
+    }
+
+    pub async fn cleanup(self) {
+        self.db.close().await;
+        if let Some(schema) = self.schema {
+            if let Ok(admin) = Db::connect(&pg_admin_url()).await {
+                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(admin.pool())
+                    .await;
+                admin.close().await;
+            }
+        }
+    }
+}
+
+/// The application in-process, for API tests without sockets.
+pub struct TestApp {
+    pub state: AppState,
+    pub db: TestDb,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Self {
+        classcast::media::init().expect("gstreamer");
+        let db = TestDb::new(backend).await;
+        let state = AppState {
+            db: db.db.clone(),
+            keys: Arc::new(keys()),
+            ingest: Ingest::new(IngestConfig::default(), db.db.clone()),
+            settings: Arc::new(HttpSettings {
+                public_url: "http://127.0.0.1:9".into(),
+                max_sdp_bytes: 64 * 1024,
+                default_max_webrtc_viewers: 50,
+                player_dir: repo_root().join("player"),
+            }),
+        };
+        TestApp { state, db }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let response = classcast::app(self.state.clone())
+            .oneshot(req.body(body.into()).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 10 << 20)
+            .await
+            .expect("body");
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn create_session(&self, token: &str, title: &str) -> String {
+        let r = self
+            .request(
+                Method::POST,
+                "/api/sessions",
+                Some(token),
+                Some("application/json"),
+                serde_json::json!({ "title": title }).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn cleanup(self) {
+        self.db.cleanup().await;
+    }
+}
+
+/// The `classcast` binary, serving on a free loopback port with its own data
+/// directory. Killed when dropped.
+pub struct ServerProcess {
+    pub url: String,
+    pub data_dir: PathBuf,
+    child: Child,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl ServerProcess {
+    pub fn start(extra_args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().to_path_buf();
+        let mut s = Self::start_in(&data_dir, extra_args);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts on an existing data directory (restart tests).
+    pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_classcast"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--player-dir"])
+            .arg(repo_root().join("player"))
+            .args(extra_args)
+            .env("CLASSCAST_JWT_SECRET", SECRET)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,gstreamer=error".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start classcast");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("classcast listening on ") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(url.trim().to_owned());
+                    }
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not start within 30 s");
+        ServerProcess {
+            url,
+            data_dir: data_dir.to_path_buf(),
+            child,
+            _dir: None,
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The data directory outlives the process (restart tests).
+    pub fn keep_data_dir(&mut self) -> tempfile::TempDir {
+        self._dir.take().expect("data dir owned by this server")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+pub async fn create_session(base: &str, token: &str, title: &str) -> String {
+    let r = http()
+        .post(format!("{base}/api/sessions"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "title": title }))
+        .send()
+        .await
+        .expect("POST /api/sessions");
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await.expect("json");
+    v["id"].as_str().expect("id").to_owned()
+}
+
+pub async fn get_session(base: &str, token: &str, id: &str) -> serde_json::Value {
+    http()
+        .get(format!("{base}/api/sessions/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET session")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
+pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A client process (Chromium driver, aiortc) whose stdout is JSON lines.
+pub struct ClientProcess {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl ClientProcess {
+    fn spawn(mut cmd: Command, what: &str) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what} ({e}); run scripts/install-deps.sh test"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        ClientProcess { child, lines }
+    }
+
+    /// Headless Chromium publishing from the publisher page for `seconds`.
+    pub fn chromium(page_url: &str, seconds: u32, codec: &str) -> Self {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(repo_root().join("tests/browser"))
+            .arg("publish.mjs")
+            .args(["--page", page_url, "--seconds", &seconds.to_string(), "--codec", codec]);
+        Self::spawn(cmd, "node tests/browser/publish.mjs")
+    }
+
+    /// aiortc publishing over WHIP for `seconds`.
+    pub fn aiortc(whip_url: &str, token: &str, codec: &str, seconds: u32, extra: &[&str]) -> Self {
+        let python = repo_root().join("target/pyenv/bin/python");
+        let mut cmd = Command::new(python);
+        cmd.arg(repo_root().join("tests/python/whip_publish.py"))
+            .args(["--whip", whip_url, "--token", token, "--codec", codec])
+            .args(["--seconds", &seconds.to_string()])
+            .args(extra);
+        Self::spawn(cmd, "target/pyenv/bin/python tests/python/whip_publish.py")
+    }
+
+    /// The next line whose `event` is `event`; panics on an `error` line.
+    pub fn expect_event(&self, event: &str, limit: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {event:?} event within {limit:?}"));
+            match v["event"].as_str() {
+                Some(e) if e == event => return v,
+                Some("error") => panic!("client failed: {v}"),
+                _ => {}
+            }
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn wait_success(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "client exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "client still running after {limit:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
