@@ -38,6 +38,7 @@ pub struct WhipClient {
     http: reqwest::Client,
     token: String,
     pub location: String,
+    pub etag: Option<String>,
     bus: tokio::sync::mpsc::UnboundedReceiver<BusEvent>,
 }
 
@@ -120,6 +121,11 @@ impl WhipClient {
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response.text().await?;
         if status != reqwest::StatusCode::CREATED {
             return Err(WhipClientError::Refused {
@@ -141,6 +147,7 @@ impl WhipClient {
             http,
             token: opts.token.clone(),
             location,
+            etag,
             bus,
         })
     }

@@ -159,7 +159,10 @@ impl Ingest {
         offer_text: &str,
     ) -> Result<PublishAnswer, IngestError> {
         tracing::trace!(session = %session.id, offer = offer_text, "WHIP offer");
-        let offer = sdp::parse(offer_text)?;
+        let mut offer = sdp::parse(offer_text)?;
+        if sdp::unbundle_if_mixed_credentials(&mut offer) {
+            tracing::debug!(session = %session.id, "offer bundles m-lines with different ICE credentials; answering unbundled");
+        }
         let plan = sdp::plan_offer(&offer, self.inner.config.prefer_video_codec)?;
         let resource_id = uuid::Uuid::new_v4().simple().to_string();
         {

@@ -101,8 +101,9 @@ impl Publisher {
     }
 
     pub fn add_trickle(&self, fragment: &TrickleFragment) -> Result<(), IngestError> {
-        if let (Some(ufrag), Some(ours)) = (&fragment.ice_ufrag, &self.plan.ice_ufrag) {
-            if ufrag != ours {
+        // New ICE credentials in a PATCH mean an ICE restart.
+        if let Some(ufrag) = &fragment.ice_ufrag {
+            if !self.plan.ice_ufrags.contains(ufrag) {
                 return Err(IngestError::IceRestartUnsupported);
             }
         }

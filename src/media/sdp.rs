@@ -70,7 +70,8 @@ pub struct OfferPlan {
     pub media: Vec<PlannedMedia>,
     /// Every m-line's mid, by index, for trickle candidates.
     pub mids: Vec<Option<String>>,
-    pub ice_ufrag: Option<String>,
+    /// The offer's ICE usernames (one, or one per m-line when unbundled).
+    pub ice_ufrags: Vec<String>,
 }
 
 impl OfferPlan {
@@ -102,17 +103,43 @@ pub fn parse(text: &str) -> Result<SDPMessage, SdpError> {
     SDPMessage::parse_buffer(text.as_bytes()).map_err(|e| SdpError::Parse(e.to_string()))
 }
 
+/// webrtcbin 1.22 refuses a BUNDLE group whose m-lines carry different ICE
+/// credentials, which RFC 8843 allows in an initial offer (aiortc sends such
+/// offers). Answering unbundled is also legal, so drop the group in that case.
+/// Returns whether it did.
+pub fn unbundle_if_mixed_credentials(offer: &mut SDPMessage) -> bool {
+    let session_ufrag = offer.attribute_val("ice-ufrag").map(str::to_owned);
+    let mut ufrags: Vec<String> = offer
+        .medias()
+        .filter_map(|m| m.attribute_val("ice-ufrag").map(str::to_owned).or(session_ufrag.clone()))
+        .collect();
+    ufrags.dedup();
+    if ufrags.len() <= 1 {
+        return false;
+    }
+    let bundle = offer
+        .attributes()
+        .position(|a| a.key() == "group" && a.value().is_some_and(|v| v.starts_with("BUNDLE")));
+    match bundle {
+        Some(index) => offer.remove_attribute(index as u32).is_ok(),
+        None => false,
+    }
+}
+
 /// Decides, for each audio/video m-line of a publisher's offer, which codec we
 /// receive.
 pub fn plan_offer(offer: &SDPMessage, prefer: VideoCodecPref) -> Result<OfferPlan, SdpError> {
     let mut media = Vec::new();
     let mut mids = Vec::new();
-    let mut ice_ufrag = offer.attribute_val("ice-ufrag").map(str::to_owned);
+    let session_ufrag = offer.attribute_val("ice-ufrag").map(str::to_owned);
+    let mut ice_ufrags: Vec<String> = session_ufrag.iter().cloned().collect();
     for (index, m) in offer.medias().enumerate() {
         let mid = m.attribute_val("mid").map(str::to_owned);
         mids.push(mid.clone());
-        if ice_ufrag.is_none() {
-            ice_ufrag = m.attribute_val("ice-ufrag").map(str::to_owned);
+        if let Some(u) = m.attribute_val("ice-ufrag") {
+            if !ice_ufrags.iter().any(|known| known == u) {
+                ice_ufrags.push(u.to_owned());
+            }
         }
         let kind = match m.media() {
             Some("audio") => MediaKind::Audio,
@@ -147,7 +174,7 @@ pub fn plan_offer(offer: &SDPMessage, prefer: VideoCodecPref) -> Result<OfferPla
     Ok(OfferPlan {
         media,
         mids,
-        ice_ufrag,
+        ice_ufrags,
     })
 }
 
@@ -263,7 +290,7 @@ pub(crate) mod tests {
         assert_eq!(p.media.len(), 2);
         assert_eq!((p.media[0].codec, p.media[0].payload), (Codec::Opus, 111));
         assert_eq!((p.media[1].codec, p.media[1].payload), (Codec::H264, 103));
-        assert_eq!(p.ice_ufrag.as_deref(), Some("abcd"));
+        assert_eq!(p.ice_ufrags, vec!["abcd".to_owned()]);
         assert_eq!(p.mline_of_mid("1"), Some(1));
         let s = p.media[1].caps.structure(0).expect("structure");
         assert_eq!(s.name(), "application/x-rtp");
@@ -282,6 +309,18 @@ pub(crate) mod tests {
         let no_h264 = CHROME_OFFER.replace("H264/90000", "H265/90000");
         let p = plan(&no_h264, VideoCodecPref::H264).expect("plan");
         assert_eq!(p.media[1].codec, Codec::Vp8);
+    }
+
+    #[test]
+    fn unbundles_only_mixed_credentials() {
+        crate::media::init().expect("gstreamer");
+        let mut same = parse(CHROME_OFFER).expect("parse");
+        assert!(!unbundle_if_mixed_credentials(&mut same));
+        assert!(same.as_text().expect("text").contains("a=group:BUNDLE"));
+        let mixed_text = CHROME_OFFER.replacen("a=ice-ufrag:abcd", "a=ice-ufrag:wxyz", 1);
+        let mut mixed = parse(&mixed_text).expect("parse");
+        assert!(unbundle_if_mixed_credentials(&mut mixed));
+        assert!(!mixed.as_text().expect("text").contains("a=group:BUNDLE"));
     }
 
     #[test]
