@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::auth::Role;
 
 #[derive(Debug, Parser)]
-#[command(name = "classcast", version, about = "Live-class broadcast server: WHIP in, WebRTC and HLS out")]
+#[command(
+    name = "classcast",
+    version,
+    about = "Live-class broadcast server: WHIP in, WebRTC and HLS out"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -82,7 +86,11 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
     /// STUN/TURN server for WebRTC, repeatable: `stun://host:port` or
     /// `turn://user:password@host:port?transport=udp`. Default: none.
-    #[arg(long = "ice-server", env = "CLASSCAST_ICE_SERVERS", value_delimiter = ',')]
+    #[arg(
+        long = "ice-server",
+        env = "CLASSCAST_ICE_SERVERS",
+        value_delimiter = ','
+    )]
     pub ice_servers: Vec<String>,
     /// Largest accepted SDP body, in bytes.
     #[arg(long, env = "CLASSCAST_MAX_SDP_BYTES", default_value_t = 64 * 1024)]

@@ -13,7 +13,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,gstreamer=error")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,gstreamer=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -35,16 +36,21 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve(args) => classcast::server::serve(args).await.map_err(|e| e.to_string()),
+        Command::Serve(args) => classcast::server::serve(args)
+            .await
+            .map_err(|e| e.to_string()),
         Command::Migrate(store) => {
-            let db = Db::connect(&store.database_url()).await.map_err(|e| e.to_string())?;
+            let db = Db::connect(&store.database_url())
+                .await
+                .map_err(|e| e.to_string())?;
             db.migrate().await.map_err(|e| e.to_string())?;
             db.close().await;
             eprintln!("migrations applied");
             Ok(())
         }
         Command::Token(args) => {
-            let keys = Keys::from_args(&args.auth, &args.store.data_dir).map_err(|e| e.to_string())?;
+            let keys =
+                Keys::from_args(&args.auth, &args.store.data_dir).map_err(|e| e.to_string())?;
             let name = args.name.as_deref().unwrap_or(&args.user);
             let claims = Claims::new(&args.user, name, args.role, args.session.clone(), args.ttl);
             println!("{}", keys.sign(&claims).map_err(|e| e.to_string())?);
@@ -59,7 +65,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 height: args.height,
                 fps: args.fps,
             };
-            let mut client = WhipClient::publish(&options).await.map_err(|e| e.to_string())?;
+            let mut client = WhipClient::publish(&options)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("publishing: {}", client.location);
             let limit = args.duration.unwrap_or(Duration::MAX);
             tokio::select! {

@@ -36,7 +36,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         .map_err(|e| ServerError::Io(data_dir.display().to_string(), e))?;
     let keys = Arc::new(Keys::from_args(&args.auth, data_dir)?);
     if !keys.can_verify() {
-        return Err(AuthError::Config("the server needs --jwt-public-key-file to verify RS256 tokens".into()).into());
+        return Err(AuthError::Config(
+            "the server needs --jwt-public-key-file to verify RS256 tokens".into(),
+        )
+        .into());
     }
     let db = Db::connect(&args.store.database_url()).await?;
     db.migrate().await?;
@@ -44,7 +47,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let closed = db.close_open_publishes("server-restart").await?;
     let reset = db.reset_live_sessions().await?;
     if closed + reset > 0 {
-        tracing::warn!(closed, reset, "closed publishes left open by a previous run");
+        tracing::warn!(
+            closed,
+            reset,
+            "closed publishes left open by a previous run"
+        );
     }
     let ice_servers = args
         .ice_servers

@@ -53,37 +53,94 @@ async fn check_session_lifecycle(app: &TestApp) {
     assert_eq!(v["scheduled_start"], "2026-11-23T10:00:00.000Z");
     assert_eq!(v["whip_url"], format!("http://127.0.0.1:9/whip/{id}"));
     assert_eq!(v["whep_url"], format!("http://127.0.0.1:9/whep/{id}"));
-    assert_eq!(v["hls_url"], format!("http://127.0.0.1:9/hls/{id}/master.m3u8"));
+    assert_eq!(
+        v["hls_url"],
+        format!("http://127.0.0.1:9/hls/{id}/master.m3u8")
+    );
     assert_eq!(v["ws_url"], format!("ws://127.0.0.1:9/ws/sessions/{id}"));
 
     // Any valid token reads it; a student sees the same view.
     let student = token(Role::Student, "sam", Some(&id));
-    let r = app.request(Method::GET, &format!("/api/sessions/{id}"), Some(&student), None, "").await;
+    let r = app
+        .request(
+            Method::GET,
+            &format!("/api/sessions/{id}"),
+            Some(&student),
+            None,
+            "",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["title"], "Algebra");
 
     // Listing: an instructor sees their own sessions only.
     let bob = token(Role::Instructor, "bob", None);
     app.create_session(&bob, "Bob's").await;
-    let r = app.request(Method::GET, "/api/sessions", Some(&alice), None, "").await;
+    let r = app
+        .request(Method::GET, "/api/sessions", Some(&alice), None, "")
+        .await;
     let list = r.json();
     assert_eq!(list.as_array().map(Vec::len), Some(1));
     assert_eq!(list[0]["id"], id.as_str());
-    let r = app.request(Method::GET, "/api/sessions", Some(&student), None, "").await;
-    assert_eq!(r.json().as_array().map(Vec::len), Some(1), "a scoped token lists its session");
+    let r = app
+        .request(Method::GET, "/api/sessions", Some(&student), None, "")
+        .await;
+    assert_eq!(
+        r.json().as_array().map(Vec::len),
+        Some(1),
+        "a scoped token lists its session"
+    );
 
     // Ending: only its instructor; ended is final and WHIP refuses it.
-    let r = app.request(Method::POST, &format!("/api/sessions/{id}/end"), Some(&bob), None, "").await;
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/api/sessions/{id}/end"),
+            Some(&bob),
+            None,
+            "",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app.request(Method::POST, &format!("/api/sessions/{id}/end"), Some(&student), None, "").await;
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/api/sessions/{id}/end"),
+            Some(&student),
+            None,
+            "",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app.request(Method::POST, &format!("/api/sessions/{id}/end"), Some(&alice), None, "").await;
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/api/sessions/{id}/end"),
+            Some(&alice),
+            None,
+            "",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["state"], "ended");
-    let r = app.request(Method::POST, &format!("/api/sessions/{id}/end"), Some(&alice), None, "").await;
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/api/sessions/{id}/end"),
+            Some(&alice),
+            None,
+            "",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "ending twice is harmless");
     let r = app
-        .request(Method::POST, &format!("/whip/{id}"), Some(&alice), Some("application/sdp"), GOOD_OFFER)
+        .request(
+            Method::POST,
+            &format!("/whip/{id}"),
+            Some(&alice),
+            Some("application/sdp"),
+            GOOD_OFFER,
+        )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     assert!(r.text().contains("ended"));
@@ -97,21 +154,41 @@ async fn check_auth_failures(app: &TestApp) {
     let r = app.request(Method::GET, &path, None, None, "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers["www-authenticate"], "Bearer");
-    assert!(r.json()["error"].as_str().is_some_and(|e| e.contains("missing")));
+    assert!(r.json()["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("missing")));
 
-    let r = app.request(Method::GET, &path, Some("not.a.jwt"), None, "").await;
+    let r = app
+        .request(Method::GET, &path, Some("not.a.jwt"), None, "")
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     let forged = Keys::hs256(b"some-other-secret-some-other-sec")
-        .sign(&Claims::new("alice", "alice", Role::Instructor, None, Duration::from_secs(60)))
+        .sign(&Claims::new(
+            "alice",
+            "alice",
+            Role::Instructor,
+            None,
+            Duration::from_secs(60),
+        ))
         .expect("sign");
-    let r = app.request(Method::GET, &path, Some(&forged), None, "").await;
+    let r = app
+        .request(Method::GET, &path, Some(&forged), None, "")
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
-    let mut old = Claims::new("alice", "alice", Role::Instructor, None, Duration::from_secs(60));
+    let mut old = Claims::new(
+        "alice",
+        "alice",
+        Role::Instructor,
+        None,
+        Duration::from_secs(60),
+    );
     old.exp = 1_000_000;
     let expired = common::keys().sign(&old).expect("sign");
-    let r = app.request(Method::GET, &path, Some(&expired), None, "").await;
+    let r = app
+        .request(Method::GET, &path, Some(&expired), None, "")
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text().contains("expired"));
 
@@ -119,44 +196,96 @@ async fn check_auth_failures(app: &TestApp) {
     for role in [Role::Student, Role::Guest] {
         let t = token(role, "s", None);
         let r = app
-            .request(Method::POST, "/api/sessions", Some(&t), Some("application/json"), r#"{"title":"no"}"#)
+            .request(
+                Method::POST,
+                "/api/sessions",
+                Some(&t),
+                Some("application/json"),
+                r#"{"title":"no"}"#,
+            )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{role:?}");
     }
     // A token for another session.
     let other = token(Role::Student, "s", Some("another-session"));
-    let r = app.request(Method::GET, &path, Some(&other), None, "").await;
+    let r = app
+        .request(Method::GET, &path, Some(&other), None, "")
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // Unknown session.
-    let r = app.request(Method::GET, "/api/sessions/nope", Some(&alice), None, "").await;
+    let r = app
+        .request(Method::GET, "/api/sessions/nope", Some(&alice), None, "")
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app.request(Method::POST, "/api/sessions/nope/end", Some(&alice), None, "").await;
+    let r = app
+        .request(
+            Method::POST,
+            "/api/sessions/nope/end",
+            Some(&alice),
+            None,
+            "",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 async fn check_create_validation(app: &TestApp) {
     let alice = token(Role::Instructor, "alice", None);
     let cases: &[(Option<&str>, &str, StatusCode)] = &[
-        (Some("application/json"), "{not json", StatusCode::BAD_REQUEST),
-        (Some("text/plain"), r#"{"title":"x"}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            Some("application/json"),
+            "{not json",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some("text/plain"),
+            r#"{"title":"x"}"#,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
         (None, r#"{"title":"x"}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        (Some("application/json"), r#"{"title":"   "}"#, StatusCode::UNPROCESSABLE_ENTITY),
-        (Some("application/json"), r#"{"title":"x","scheduled_start":"yesterday"}"#, StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            Some("application/json"),
+            r#"{"title":"   "}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Some("application/json"),
+            r#"{"title":"x","scheduled_start":"yesterday"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (
             Some("application/json"),
             r#"{"title":"x","scheduled_start":"2026-11-23T11:00:00Z","scheduled_end":"2026-11-23T10:00:00Z"}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        (Some("application/json"), r#"{"title":"x","max_webrtc_viewers":-1}"#, StatusCode::UNPROCESSABLE_ENTITY),
-        (Some("application/json"), r#"{"title":"x","bogus":1}"#, StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            Some("application/json"),
+            r#"{"title":"x","max_webrtc_viewers":-1}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Some("application/json"),
+            r#"{"title":"x","bogus":1}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ];
     for (ct, body, want) in cases {
-        let r = app.request(Method::POST, "/api/sessions", Some(&alice), *ct, *body).await;
+        let r = app
+            .request(Method::POST, "/api/sessions", Some(&alice), *ct, *body)
+            .await;
         assert_eq!(r.status, *want, "{ct:?} {body}: {}", r.text());
         assert!(r.json()["error"].is_string());
     }
     let long = format!(r#"{{"title":"{}"}}"#, "a".repeat(201));
-    let r = app.request(Method::POST, "/api/sessions", Some(&alice), Some("application/json"), long).await;
+    let r = app
+        .request(
+            Method::POST,
+            "/api/sessions",
+            Some(&alice),
+            Some("application/json"),
+            long,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -166,52 +295,127 @@ async fn check_whip_input(app: &TestApp) {
     let whip = format!("/whip/{id}");
     let sdp = Some("application/sdp");
 
-    let r = app.request(Method::POST, &whip, None, sdp, GOOD_OFFER).await;
+    let r = app
+        .request(Method::POST, &whip, None, sdp, GOOD_OFFER)
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = app.request(Method::POST, &whip, Some("garbage"), sdp, GOOD_OFFER).await;
+    let r = app
+        .request(Method::POST, &whip, Some("garbage"), sdp, GOOD_OFFER)
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let student = token(Role::Student, "sam", Some(&id));
-    let r = app.request(Method::POST, &whip, Some(&student), sdp, GOOD_OFFER).await;
+    let r = app
+        .request(Method::POST, &whip, Some(&student), sdp, GOOD_OFFER)
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let bob = token(Role::Instructor, "bob", None);
-    let r = app.request(Method::POST, &whip, Some(&bob), sdp, GOOD_OFFER).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "another instructor's session");
-    let r = app.request(Method::POST, "/whip/unknown", Some(&alice), sdp, GOOD_OFFER).await;
+    let r = app
+        .request(Method::POST, &whip, Some(&bob), sdp, GOOD_OFFER)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "another instructor's session"
+    );
+    let r = app
+        .request(Method::POST, "/whip/unknown", Some(&alice), sdp, GOOD_OFFER)
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app.request(Method::POST, &whip, Some(&alice), Some("application/json"), GOOD_OFFER).await;
+    let r = app
+        .request(
+            Method::POST,
+            &whip,
+            Some(&alice),
+            Some("application/json"),
+            GOOD_OFFER,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let r = app.request(Method::POST, &whip, Some(&alice), None, GOOD_OFFER).await;
+    let r = app
+        .request(Method::POST, &whip, Some(&alice), None, GOOD_OFFER)
+        .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let huge = format!("{GOOD_OFFER}{}", "a=x-padding:0123456789abcdef\r\n".repeat(4000));
-    let r = app.request(Method::POST, &whip, Some(&alice), sdp, huge).await;
+    let huge = format!(
+        "{GOOD_OFFER}{}",
+        "a=x-padding:0123456789abcdef\r\n".repeat(4000)
+    );
+    let r = app
+        .request(Method::POST, &whip, Some(&alice), sdp, huge)
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let r = app.request(Method::POST, &whip, Some(&alice), sdp, "this is not SDP").await;
+    let r = app
+        .request(Method::POST, &whip, Some(&alice), sdp, "this is not SDP")
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.text().contains("SDP"), "{}", r.text());
-    let r = app.request(Method::POST, &whip, Some(&alice), sdp, vec![0xffu8, 0xfe, 0x00]).await;
+    let r = app
+        .request(
+            Method::POST,
+            &whip,
+            Some(&alice),
+            sdp,
+            vec![0xffu8, 0xfe, 0x00],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let vp9_only = GOOD_OFFER.replace("VP8/90000", "VP9/90000").replace("H264/90000", "AV1/90000");
-    let r = app.request(Method::POST, &whip, Some(&alice), sdp, vp9_only).await;
+    let vp9_only = GOOD_OFFER
+        .replace("VP8/90000", "VP9/90000")
+        .replace("H264/90000", "AV1/90000");
+    let r = app
+        .request(Method::POST, &whip, Some(&alice), sdp, vp9_only)
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().contains("no supported video codec"), "{}", r.text());
+    assert!(
+        r.text().contains("no supported video codec"),
+        "{}",
+        r.text()
+    );
     let recvonly = GOOD_OFFER.replace("a=sendonly", "a=recvonly");
-    let r = app.request(Method::POST, &whip, Some(&alice), sdp, recvonly).await;
+    let r = app
+        .request(Method::POST, &whip, Some(&alice), sdp, recvonly)
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Resources that do not exist.
     let res = format!("{whip}/0000");
-    let r = app.request(Method::DELETE, &res, Some(&alice), None, "").await;
+    let r = app
+        .request(Method::DELETE, &res, Some(&alice), None, "")
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let frag = "a=candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host\r\n";
-    let r = app.request(Method::PATCH, &res, Some(&alice), Some("application/trickle-ice-sdpfrag"), frag).await;
+    let r = app
+        .request(
+            Method::PATCH,
+            &res,
+            Some(&alice),
+            Some("application/trickle-ice-sdpfrag"),
+            frag,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app.request(Method::PATCH, &res, Some(&alice), Some("application/sdp"), frag).await;
+    let r = app
+        .request(
+            Method::PATCH,
+            &res,
+            Some(&alice),
+            Some("application/sdp"),
+            frag,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let r = app.request(Method::DELETE, &res, None, None, "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     // Nothing went live.
-    let r = app.request(Method::GET, &format!("/api/sessions/{id}"), Some(&alice), None, "").await;
+    let r = app
+        .request(
+            Method::GET,
+            &format!("/api/sessions/{id}"),
+            Some(&alice),
+            None,
+            "",
+        )
+        .await;
     assert_eq!(r.json()["state"], "scheduled");
     assert_eq!(r.json()["live"], false);
 }
@@ -231,7 +435,10 @@ async fn whip_preflight_and_health() {
         .uri("/whip/any")
         .header("origin", "http://example.test")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .body(axum::body::Body::empty())
         .expect("request");
     let r = tower::ServiceExt::oneshot(classcast::app(app.state.clone()), req)
@@ -250,7 +457,9 @@ async fn whip_preflight_and_health() {
     let r = tower::ServiceExt::oneshot(classcast::app(app.state.clone()), req)
         .await
         .expect("response");
-    let exposed = r.headers()["access-control-expose-headers"].to_str().expect("ascii");
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("ascii");
     for h in ["location", "link", "etag"] {
         assert!(exposed.contains(h), "{exposed}");
     }
@@ -258,7 +467,9 @@ async fn whip_preflight_and_health() {
     let r = app.request(Method::GET, "/healthz", None, None, "").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["status"], "ok");
-    let r = app.request(Method::GET, "/player/publish.html", None, None, "").await;
+    let r = app
+        .request(Method::GET, "/player/publish.html", None, None, "")
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     app.cleanup().await;
 }

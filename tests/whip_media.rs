@@ -16,11 +16,22 @@ fn frames(v: &Value, kind: &str) -> u64 {
     v["media"][kind]["frames"].as_u64().unwrap_or(0)
 }
 
-async fn wait_frames(base: &str, tok: &str, id: &str, video: u64, audio: u64, limit: Duration) -> Value {
-    wait_for(limit, &format!("{video} video and {audio} audio frames"), || async {
-        let v = get_session(base, tok, id).await;
-        (frames(&v, "video") > video && frames(&v, "audio") > audio).then_some(v)
-    })
+async fn wait_frames(
+    base: &str,
+    tok: &str,
+    id: &str,
+    video: u64,
+    audio: u64,
+    limit: Duration,
+) -> Value {
+    wait_for(
+        limit,
+        &format!("{video} video and {audio} audio frames"),
+        || async {
+            let v = get_session(base, tok, id).await;
+            (frames(&v, "video") > video && frames(&v, "audio") > audio).then_some(v)
+        },
+    )
     .await
 }
 
@@ -68,13 +79,19 @@ async fn chromium_publishes_then_republishes_until_the_session_ends() {
     browser.expect_event("live", Duration::from_secs(30));
     let live_at = Instant::now();
     let v = wait_frames(base, &alice, &id, 100, 100, Duration::from_secs(15)).await;
-    eprintln!("chromium: >100 video and audio frames after {:?}", live_at.elapsed());
+    eprintln!(
+        "chromium: >100 video and audio frames after {:?}",
+        live_at.elapsed()
+    );
     assert_eq!(v["state"], "live");
     assert_eq!(v["live"], true);
     assert_eq!(v["media"]["connection_state"], "connected");
     assert_eq!(v["media"]["video"]["codec"], "H264");
     assert_eq!(v["media"]["audio"]["codec"], "OPUS");
-    assert!(v["media"]["video"]["width"].as_u64().unwrap_or(0) >= 160, "{v}");
+    assert!(
+        v["media"]["video"]["width"].as_u64().unwrap_or(0) >= 160,
+        "{v}"
+    );
     assert!(v["media"]["video"]["keyframes"].as_u64().unwrap_or(0) >= 1);
 
     // The page's Stop button DELETEs the resource.
@@ -119,7 +136,10 @@ async fn aiortc_publishes_h264_and_vp8() {
         let published = client.expect_event("published", Duration::from_secs(20));
         assert_eq!(published["status"], 201);
         let location = published["location"].as_str().expect("location");
-        assert!(location.starts_with(&format!("{base}/whip/{id}/")), "{location}");
+        assert!(
+            location.starts_with(&format!("{base}/whip/{id}/")),
+            "{location}"
+        );
         assert!(published["etag"].is_string(), "{published}");
         let v = wait_frames(base, &alice, &id, 60, 100, Duration::from_secs(15)).await;
         assert_eq!(v["media"]["video"]["codec"], name);
@@ -149,7 +169,9 @@ async fn whip_resource_conflict_trickle_etag_and_delete() {
 
     // A second publisher while one is live.
     match WhipClient::publish(&opts).await {
-        Err(WhipClientError::Refused { status: 409, body }) => assert!(body.contains("live publisher"), "{body}"),
+        Err(WhipClientError::Refused { status: 409, body }) => {
+            assert!(body.contains("live publisher"), "{body}")
+        }
         Err(e) => panic!("expected 409, got {e}"),
         Ok(_) => panic!("second publisher accepted"),
     }
@@ -176,20 +198,48 @@ async fn whip_resource_conflict_trickle_etag_and_delete() {
         req.send()
     };
     let candidate = "a=mid:video0\r\na=candidate:1 1 UDP 2015363327 192.0.2.77 40000 typ host\r\na=end-of-candidates\r\n";
-    assert_eq!(patch(Some("\"stale\""), candidate).await.expect("PATCH").status(), 412);
-    assert_eq!(patch(Some(&etag), candidate).await.expect("PATCH").status(), 204);
+    assert_eq!(
+        patch(Some("\"stale\""), candidate)
+            .await
+            .expect("PATCH")
+            .status(),
+        412
+    );
+    assert_eq!(
+        patch(Some(&etag), candidate).await.expect("PATCH").status(),
+        204
+    );
     assert_eq!(patch(None, candidate).await.expect("PATCH").status(), 204);
     let restart = "a=ice-ufrag:newufrag\r\na=ice-pwd:newpasswordnewpasswordxx\r\n";
-    assert_eq!(patch(Some(&etag), restart).await.expect("PATCH").status(), 422);
-    assert_eq!(patch(Some(&etag), "garbage").await.expect("PATCH").status(), 400);
+    assert_eq!(
+        patch(Some(&etag), restart).await.expect("PATCH").status(),
+        422
+    );
+    assert_eq!(
+        patch(Some(&etag), "garbage").await.expect("PATCH").status(),
+        400
+    );
     let student = token(Role::Student, "sam", Some(&id));
-    let r = http().delete(&location).bearer_auth(&student).send().await.expect("DELETE");
+    let r = http()
+        .delete(&location)
+        .bearer_auth(&student)
+        .send()
+        .await
+        .expect("DELETE");
     assert_eq!(r.status(), 403);
 
     client.stop().await.expect("DELETE 200");
-    let r = http().delete(&location).bearer_auth(&alice).send().await.expect("DELETE");
+    let r = http()
+        .delete(&location)
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("DELETE");
     assert_eq!(r.status(), 404);
-    assert_eq!(patch(Some(&etag), candidate).await.expect("PATCH").status(), 404);
+    assert_eq!(
+        patch(Some(&etag), candidate).await.expect("PATCH").status(),
+        404
+    );
     wait_not_live(base, &alice, &id, Duration::from_secs(5)).await;
 }
 
@@ -207,7 +257,10 @@ async fn link_headers_carry_the_ice_servers() {
     let client = ClientProcess::aiortc(&format!("{base}/whip/{id}"), &alice, "h264", 2, &[]);
     let published = client.expect_event("published", Duration::from_secs(20));
     let links: Vec<String> = serde_json::from_value(published["links"].clone()).expect("links");
-    assert!(links.contains(&"<stun:127.0.0.1:3478>; rel=\"ice-server\"".to_owned()), "{links:?}");
+    assert!(
+        links.contains(&"<stun:127.0.0.1:3478>; rel=\"ice-server\"".to_owned()),
+        "{links:?}"
+    );
     assert!(
         links.contains(
             &"<turn:127.0.0.1:3478?transport=udp>; rel=\"ice-server\"; username=\"user\"; credential=\"secret\"; credential-type=\"password\""
@@ -231,7 +284,10 @@ async fn a_publisher_that_vanishes_is_reaped() {
     let killed = Instant::now();
     wait_not_live(base, &alice, &id, Duration::from_secs(10)).await;
     eprintln!("reaped {:?} after the publisher died", killed.elapsed());
-    assert_eq!(last_publish(base, &alice, &id).await["stop_reason"], "media-timeout");
+    assert_eq!(
+        last_publish(base, &alice, &id).await["stop_reason"],
+        "media-timeout"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

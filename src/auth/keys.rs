@@ -106,7 +106,12 @@ fn load_or_create_secret(data_dir: &Path) -> Result<Vec<u8>, AuthError> {
     let io = |e: std::io::Error| AuthError::Config(format!("{}: {e}", path.display()));
     match std::fs::read_to_string(&path) {
         Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
-        Ok(_) => return Err(AuthError::Config(format!("{} is too short", path.display()))),
+        Ok(_) => {
+            return Err(AuthError::Config(format!(
+                "{} is too short",
+                path.display()
+            )))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
     }

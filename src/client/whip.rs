@@ -97,13 +97,26 @@ impl WhipClient {
         let owned = OwnedPipeline::new(pipeline);
         owned.set_state(gst::State::Playing).await?;
 
-        let reply = call_with_promise(&webrtcbin, "create-offer", vec![None::<gst::Structure>.to_value()], "creating the offer").await?;
+        let reply = call_with_promise(
+            &webrtcbin,
+            "create-offer",
+            vec![None::<gst::Structure>.to_value()],
+            "creating the offer",
+        )
+        .await?;
         let offer = reply
             .and_then(|s| s.get::<WebRTCSessionDescription>("offer").ok())
             .ok_or_else(|| MediaError::Negotiation("no offer".into()))?;
-        call_with_promise(&webrtcbin, "set-local-description", vec![offer.to_value()], "applying the offer").await?;
+        call_with_promise(
+            &webrtcbin,
+            "set-local-description",
+            vec![offer.to_value()],
+            "applying the offer",
+        )
+        .await?;
         wait_gathered(&mut gathering, Duration::from_secs(5)).await;
-        let offer_sdp = local_sdp(&webrtcbin).ok_or_else(|| MediaError::Negotiation("no offer".into()))?;
+        let offer_sdp =
+            local_sdp(&webrtcbin).ok_or_else(|| MediaError::Negotiation("no offer".into()))?;
 
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
@@ -141,7 +154,13 @@ impl WhipClient {
         let answer = gst_sdp::SDPMessage::parse_buffer(body.as_bytes())
             .map_err(|e| WhipClientError::Answer(e.to_string()))?;
         let answer = WebRTCSessionDescription::new(WebRTCSDPType::Answer, answer);
-        call_with_promise(&webrtcbin, "set-remote-description", vec![answer.to_value()], "applying the answer").await?;
+        call_with_promise(
+            &webrtcbin,
+            "set-remote-description",
+            vec![answer.to_value()],
+            "applying the answer",
+        )
+        .await?;
         Ok(WhipClient {
             pipeline: owned,
             http,
@@ -155,9 +174,9 @@ impl WhipClient {
     /// Resolves when the pipeline fails or ends.
     pub async fn wait_failed(&mut self) -> WhipClientError {
         match self.bus.recv().await {
-            Some(BusEvent::Error { source, message, .. }) => {
-                WhipClientError::Pipeline(format!("{source}: {message}"))
-            }
+            Some(BusEvent::Error {
+                source, message, ..
+            }) => WhipClientError::Pipeline(format!("{source}: {message}")),
             Some(BusEvent::Eos) => WhipClientError::Pipeline("end of stream".into()),
             None => WhipClientError::Pipeline("bus closed".into()),
         }

@@ -77,7 +77,10 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = status.as_u16(), error = %self, "request refused");
             self.to_string()
         };
-        let mut response = (status, Json(json!({ "error": message, "status": status.as_u16() })))
+        let mut response = (
+            status,
+            Json(json!({ "error": message, "status": status.as_u16() })),
+        )
             .into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

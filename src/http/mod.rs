@@ -24,7 +24,10 @@ pub fn app(state: AppState) -> Router {
     // The SDP limit is the largest body any route takes.
     let body_limit = state.settings.max_sdp_bytes.max(16 * 1024);
     Router::new()
-        .route("/", get(|| async { Redirect::temporary("/player/publish.html") }))
+        .route(
+            "/",
+            get(|| async { Redirect::temporary("/player/publish.html") }),
+        )
         .merge(health::router())
         .merge(sessions::router().layer(cors()))
         .merge(whip::advertise(whip::router().layer(cors())))

@@ -192,7 +192,9 @@ async fn list(
         (None, Role::Instructor) => state.db.sessions(Some(&who.sub), LIST_LIMIT).await?,
         (None, _) => state.db.sessions(None, LIST_LIMIT).await?,
     };
-    Ok(Json(sessions.into_iter().map(|s| view(&state, s)).collect()))
+    Ok(Json(
+        sessions.into_iter().map(|s| view(&state, s)).collect(),
+    ))
 }
 
 async fn show(

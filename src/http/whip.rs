@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
-use tower_http::set_header::SetResponseHeaderLayer;
 use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::sessions::owned_session;
 use super::ApiError;
@@ -44,7 +44,13 @@ fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiEr
     let actual = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     match actual {
         Some(t) if t == expected => Ok(()),
         Some(t) => Err(ApiError::unsupported_media_type(format!(

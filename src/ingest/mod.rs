@@ -147,7 +147,8 @@ impl Ingest {
     }
 
     pub fn status(&self, session_id: &str) -> Option<PublishStatus> {
-        self.publisher(session_id).map(|p| p.status(now_ms() as u64))
+        self.publisher(session_id)
+            .map(|p| p.status(now_ms() as u64))
     }
 
     /// Answers a WHIP offer for `session`: the session is taken for the whole
@@ -210,8 +211,12 @@ impl Ingest {
             resource_id: resource_id.to_owned(),
             publisher_id: who.sub.clone(),
             publisher_name: who.name.clone(),
-            video_codec: plan.codec(sdp::MediaKind::Video).map(|c| c.name().to_owned()),
-            audio_codec: plan.codec(sdp::MediaKind::Audio).map(|c| c.name().to_owned()),
+            video_codec: plan
+                .codec(sdp::MediaKind::Video)
+                .map(|c| c.name().to_owned()),
+            audio_codec: plan
+                .codec(sdp::MediaKind::Audio)
+                .map(|c| c.name().to_owned()),
             started_at: now_ms(),
             stop_reason: None,
             stopped_at: None,
@@ -280,7 +285,10 @@ impl Ingest {
             reason: reason.to_owned(),
         });
         publisher.shutdown().await;
-        self.inner.db.stop_publish(publisher.event_id(), reason).await?;
+        self.inner
+            .db
+            .stop_publish(publisher.event_id(), reason)
+            .await?;
         Ok(())
     }
 

@@ -15,7 +15,9 @@ use super::{IngestConfig, IngestError, PublishStatus};
 use crate::db::PublishEvent;
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 use crate::media::webrtc::{call_with_promise, gathering_state, local_sdp, wait_gathered};
-use crate::media::{bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline, StreamCounters};
+use crate::media::{
+    bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline, StreamCounters,
+};
 use crate::time::{now_ms, rfc3339};
 
 /// The received media, for subscribers: encoded frames (H.264 access units with
@@ -68,10 +70,7 @@ impl Publisher {
     }
 
     pub fn producers(&self) -> MediaProducers {
-        self.producers
-            .lock()
-            .map(|p| p.clone())
-            .unwrap_or_default()
+        self.producers.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// Asks the publisher for a keyframe (PLI/FIR through the RTP session).
@@ -185,7 +184,13 @@ impl Publisher {
         owned.set_state(gst::State::Playing).await?;
 
         let remote = WebRTCSessionDescription::new(WebRTCSDPType::Offer, offer);
-        call_with_promise(&webrtcbin, "set-remote-description", vec![remote.to_value()], "applying the offer").await?;
+        call_with_promise(
+            &webrtcbin,
+            "set-remote-description",
+            vec![remote.to_value()],
+            "applying the offer",
+        )
+        .await?;
         let reply = call_with_promise(
             &webrtcbin,
             "create-answer",
@@ -196,7 +201,13 @@ impl Publisher {
         let answer = reply
             .and_then(|s| s.get::<WebRTCSessionDescription>("answer").ok())
             .ok_or_else(|| MediaError::Negotiation("webrtcbin produced no answer".into()))?;
-        call_with_promise(&webrtcbin, "set-local-description", vec![answer.to_value()], "applying the answer").await?;
+        call_with_promise(
+            &webrtcbin,
+            "set-local-description",
+            vec![answer.to_value()],
+            "applying the answer",
+        )
+        .await?;
 
         // Non-trickle clients (OBS) need every candidate in the answer.
         if !wait_gathered(&mut gathering, config.ice_gather_timeout).await {
@@ -301,7 +312,9 @@ fn link_received_pad(
     count_frames(&appsink, counters.clone());
     let producer = gst_utils::StreamProducer::from(&appsink);
     {
-        let mut p = producers.lock().map_err(|_| MediaError::Gst("poisoned".into()))?;
+        let mut p = producers
+            .lock()
+            .map_err(|_| MediaError::Gst("poisoned".into()))?;
         if codec == Codec::Opus {
             p.audio = Some((codec, producer));
         } else {
@@ -334,7 +347,8 @@ fn count_frames(appsink: &gst_app::AppSink, counters: Arc<StreamCounters>) {
                 Some(gst::PadProbeData::Event(event)) => {
                     if let gst::EventView::Caps(c) = event.view() {
                         if let Some(s) = c.caps().structure(0) {
-                            if let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height")) {
+                            if let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height"))
+                            {
                                 counters.set_size(w.max(0) as u32, h.max(0) as u32);
                             }
                         }

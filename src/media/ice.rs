@@ -76,7 +76,11 @@ impl IceServer {
             (Some(u), Some(c)) => format!("{u}:{c}@"),
             _ => String::new(),
         };
-        let query = self.query.as_ref().map(|q| format!("?{q}")).unwrap_or_default();
+        let query = self
+            .query
+            .as_ref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
         format!("{scheme}://{auth}{}{query}", self.host_port)
     }
 
@@ -122,15 +126,22 @@ mod tests {
     #[test]
     fn stun_and_turn() {
         let s = IceServer::parse("stun://stun.example.net:3478").expect("stun");
-        assert_eq!(s.link_header(), "<stun:stun.example.net:3478>; rel=\"ice-server\"");
+        assert_eq!(
+            s.link_header(),
+            "<stun:stun.example.net:3478>; rel=\"ice-server\""
+        );
         assert_eq!(s.gst_url(), "stun://stun.example.net:3478");
-        let t = IceServer::parse("turn://u:p\"w@turn.example.net:3478?transport=udp").expect("turn");
+        let t =
+            IceServer::parse("turn://u:p\"w@turn.example.net:3478?transport=udp").expect("turn");
         assert_eq!(
             t.link_header(),
             "<turn:turn.example.net:3478?transport=udp>; rel=\"ice-server\"; username=\"u\"; \
              credential=\"p\\\"w\"; credential-type=\"password\""
         );
-        assert_eq!(t.gst_url(), "turn://u:p\"w@turn.example.net:3478?transport=udp");
+        assert_eq!(
+            t.gst_url(),
+            "turn://u:p\"w@turn.example.net:3478?transport=udp"
+        );
         assert!(IceServer::parse("turn://host:3478").is_err());
         assert!(IceServer::parse("http://x").is_err());
         assert!(IceServer::parse("stun://").is_err());

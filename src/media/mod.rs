@@ -1,8 +1,8 @@
 //! GStreamer glue shared by every media stage.
 
 mod counters;
-mod pipeline;
 pub mod ice;
+mod pipeline;
 pub mod sdp;
 pub mod webrtc;
 

@@ -6,10 +6,19 @@ use super::MediaError;
 /// Pipeline descriptions shipped in `pipelines/`, compiled in so the binary is
 /// self-contained.
 const DESCRIPTIONS: &[(&str, &str)] = &[
-    ("ingest-h264", include_str!("../../pipelines/ingest-h264.gst")),
+    (
+        "ingest-h264",
+        include_str!("../../pipelines/ingest-h264.gst"),
+    ),
     ("ingest-vp8", include_str!("../../pipelines/ingest-vp8.gst")),
-    ("ingest-opus", include_str!("../../pipelines/ingest-opus.gst")),
-    ("test-publisher", include_str!("../../pipelines/test-publisher.gst")),
+    (
+        "ingest-opus",
+        include_str!("../../pipelines/ingest-opus.gst"),
+    ),
+    (
+        "test-publisher",
+        include_str!("../../pipelines/test-publisher.gst"),
+    ),
 ];
 
 /// The text of a pipeline description, with `#` comment lines removed.
@@ -81,7 +90,11 @@ impl Drop for OwnedPipeline {
 /// What the bus watch reports to its owner.
 #[derive(Debug, Clone)]
 pub enum BusEvent {
-    Error { source: String, message: String, debug: Option<String> },
+    Error {
+        source: String,
+        message: String,
+        debug: Option<String>,
+    },
     Eos,
 }
 

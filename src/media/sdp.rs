@@ -111,7 +111,11 @@ pub fn unbundle_if_mixed_credentials(offer: &mut SDPMessage) -> bool {
     let session_ufrag = offer.attribute_val("ice-ufrag").map(str::to_owned);
     let mut ufrags: Vec<String> = offer
         .medias()
-        .filter_map(|m| m.attribute_val("ice-ufrag").map(str::to_owned).or(session_ufrag.clone()))
+        .filter_map(|m| {
+            m.attribute_val("ice-ufrag")
+                .map(str::to_owned)
+                .or(session_ufrag.clone())
+        })
         .collect();
     ufrags.dedup();
     if ufrags.len() <= 1 {
@@ -188,13 +192,23 @@ fn payloads(m: &SDPMediaRef) -> Vec<(i32, String, String)> {
                 .filter(|a| a.key() == "rtpmap")
                 .filter_map(|a| a.value())
                 .find(|v| v.split_whitespace().next() == Some(&pt.to_string()))?;
-            let encoding = rtpmap.split_whitespace().nth(1)?.split('/').next()?.to_owned();
+            let encoding = rtpmap
+                .split_whitespace()
+                .nth(1)?
+                .split('/')
+                .next()?
+                .to_owned();
             let fmtp = m
                 .attributes()
                 .filter(|a| a.key() == "fmtp")
                 .filter_map(|a| a.value())
                 .find(|v| v.split_whitespace().next() == Some(&pt.to_string()))
-                .map(|v| v.split_once(' ').map(|(_, p)| p).unwrap_or("").to_ascii_lowercase())
+                .map(|v| {
+                    v.split_once(' ')
+                        .map(|(_, p)| p)
+                        .unwrap_or("")
+                        .to_ascii_lowercase()
+                })
                 .unwrap_or_default();
             Some((pt, encoding, fmtp))
         })
@@ -233,18 +247,28 @@ fn choose_codec(
         let mut names: Vec<String> = offered.iter().map(|(_, enc, _)| enc.clone()).collect();
         names.dedup();
         SdpError::NoSupportedCodec {
-            kind: if kind == MediaKind::Audio { "audio" } else { "video" },
-            offered: if names.is_empty() { "none".into() } else { names.join(", ") },
-            supported: if kind == MediaKind::Audio { "opus" } else { "H264 (packetization-mode=1), VP8" },
+            kind: if kind == MediaKind::Audio {
+                "audio"
+            } else {
+                "video"
+            },
+            offered: if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            },
+            supported: if kind == MediaKind::Audio {
+                "opus"
+            } else {
+                "H264 (packetization-mode=1), VP8"
+            },
         }
     })
 }
 
 fn rtp_caps(m: &SDPMediaRef, payload: i32) -> Result<gst::Caps, SdpError> {
     let bad = |what: &str| SdpError::Parse(format!("payload {payload}: {what}"));
-    let mut caps = m
-        .caps_from_media(payload)
-        .ok_or_else(|| bad("no rtpmap"))?;
+    let mut caps = m.caps_from_media(payload).ok_or_else(|| bad("no rtpmap"))?;
     {
         let caps = caps.make_mut();
         m.attributes_to_caps(caps)
@@ -325,7 +349,10 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_bad_offers() {
-        assert!(matches!(plan("hello", VideoCodecPref::H264), Err(SdpError::Parse(_))));
+        assert!(matches!(
+            plan("hello", VideoCodecPref::H264),
+            Err(SdpError::Parse(_))
+        ));
         let only_vp9 = CHROME_OFFER
             .replace("VP8/90000", "VP9/90000")
             .replace("H264/90000", "AV1/90000");
@@ -337,9 +364,16 @@ pub(crate) mod tests {
             Err(SdpError::NoSupportedCodec { kind: "audio", .. })
         ));
         let recvonly = CHROME_OFFER.replace("a=sendonly", "a=recvonly");
-        assert!(matches!(plan(&recvonly, VideoCodecPref::H264), Err(SdpError::Direction(_))));
+        assert!(matches!(
+            plan(&recvonly, VideoCodecPref::H264),
+            Err(SdpError::Direction(_))
+        ));
         assert_eq!(
-            plan("v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", VideoCodecPref::H264).err(),
+            plan(
+                "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",
+                VideoCodecPref::H264
+            )
+            .err(),
             Some(SdpError::NoMedia)
         );
     }

@@ -42,7 +42,10 @@ pub fn call_with_promise(
             .as_ref()
             .and_then(|s| s.get::<glib::Error>("error").ok())
         {
-            return Err(MediaError::Negotiation(format!("{what}: {}", err.message())));
+            return Err(MediaError::Negotiation(format!(
+                "{what}: {}",
+                err.message()
+            )));
         }
         Ok(reply)
     }

@@ -77,7 +77,11 @@ impl TestDb {
                     .await
                     .expect("create schema");
                 admin.close().await;
-                let sep = if pg_admin_url().contains('?') { '&' } else { '?' };
+                let sep = if pg_admin_url().contains('?') {
+                    '&'
+                } else {
+                    '?'
+                };
                 (
                     format!("{}{sep}options=-csearch_path%3D{schema}", pg_admin_url()),
                     Some(schema),
@@ -121,9 +125,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -226,7 +229,10 @@ impl ServerProcess {
             .arg(repo_root().join("player"))
             .args(extra_args)
             .env("CLASSCAST_JWT_SECRET", SECRET)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,gstreamer=error".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,gstreamer=error".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -318,7 +324,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -335,7 +344,9 @@ impl ClientProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what} ({e}); run scripts/install-deps.sh test"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {what} ({e}); run scripts/install-deps.sh test")
+            });
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -355,7 +366,14 @@ impl ClientProcess {
         let mut cmd = Command::new("node");
         cmd.current_dir(repo_root().join("tests/browser"))
             .arg("publish.mjs")
-            .args(["--page", page_url, "--seconds", &seconds.to_string(), "--codec", codec]);
+            .args([
+                "--page",
+                page_url,
+                "--seconds",
+                &seconds.to_string(),
+                "--codec",
+                codec,
+            ]);
         Self::spawn(cmd, "node tests/browser/publish.mjs")
     }
 
@@ -399,7 +417,10 @@ impl ClientProcess {
                 assert!(status.success(), "client exited with {status}");
                 return;
             }
-            assert!(Instant::now() < deadline, "client still running after {limit:?}");
+            assert!(
+                Instant::now() < deadline,
+                "client still running after {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
