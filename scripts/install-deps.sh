@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Installs what classcast needs on Debian 12, skipping what is already there.
 # Usage: scripts/install-deps.sh [run|test]
-#   run  — GStreamer runtime + build headers (enough for `make run`)
-#   test — also ffmpeg, Chromium, Node test deps, a Python venv with aiortc and moto
+#   run  — GStreamer 1.22 runtime and build headers (enough for `make run`)
+#   test — also ffmpeg, Chromium, Node and Python test clients, PostgreSQL, Redis
 set -euo pipefail
 mode=${1:-run}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: Rust is missing. Install it with rustup (Rust 1.85 or newer), then run make again." >&2
+  exit 1
+fi
 
 run_pkgs=(
-  pkg-config
+  pkg-config gcc
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools
@@ -18,22 +23,25 @@ run_pkgs=(
 )
 test_pkgs=(ffmpeg chromium python3-venv postgresql redis-server)
 
-missing=()
 want=("${run_pkgs[@]}")
-[ "$mode" = test ] && want+=("${test_pkgs[@]}")
+if [ "$mode" = test ]; then
+  want+=("${test_pkgs[@]}")
+  command -v node >/dev/null 2>&1 || want+=(nodejs npm)
+fi
+missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
-  sudo_if_needed apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 if [ "$mode" = test ]; then
-  # Python clients and the local S3 server live in a project-local venv.
+  # Python test clients (aiortc) live in a project-local venv.
   venv="$here/target/pyenv"
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiortc, aiohttp, moto' 2>/dev/null; then
+  if ! "$venv/bin/python" -c 'import aiortc, aiohttp' 2>/dev/null; then
     echo "install-deps: creating $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/tests/python/requirements.txt"

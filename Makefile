@@ -1,0 +1,35 @@
+# classcast — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+RUN_ARGS ?= --demo
+
+.PHONY: run test build deps test-deps services lint bench clean
+
+## run: install what is missing, build, and serve on 127.0.0.1:8080 with a demo publisher
+run: build
+	./target/debug/classcast serve $(RUN_ARGS)
+
+## test: the whole suite (formatting, clippy, unit, API on SQLite and PostgreSQL, media end to end)
+test: test-deps lint
+	scripts/test.sh
+
+build: deps
+	$(CARGO) build --bin classcast
+
+deps:
+	scripts/install-deps.sh run
+
+test-deps:
+	scripts/install-deps.sh test
+	scripts/services.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## bench: WHIP timings (POST to 201, time to first frame); writes BENCHMARKS.md
+bench: test-deps
+	$(CARGO) run --release --example whip_bench
+
+clean:
+	rm -rf target data
