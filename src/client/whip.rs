@@ -39,6 +39,8 @@ pub struct WhipClient {
     token: String,
     pub location: String,
     pub etag: Option<String>,
+    /// How long the WHIP POST took to answer 201.
+    pub post_to_answer: Duration,
     bus: tokio::sync::mpsc::UnboundedReceiver<BusEvent>,
 }
 
@@ -121,6 +123,7 @@ impl WhipClient {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()?;
+        let posted = std::time::Instant::now();
         let response = http
             .post(&opts.whip_url)
             .bearer_auth(&opts.token)
@@ -140,6 +143,7 @@ impl WhipClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let body = response.text().await?;
+        let post_to_answer = posted.elapsed();
         if status != reqwest::StatusCode::CREATED {
             return Err(WhipClientError::Refused {
                 status: status.as_u16(),
@@ -167,6 +171,7 @@ impl WhipClient {
             token: opts.token.clone(),
             location,
             etag,
+            post_to_answer,
             bus,
         })
     }

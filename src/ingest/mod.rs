@@ -92,6 +92,8 @@ pub struct PublishStatus {
     pub publisher_name: String,
     pub started_at: String,
     pub connection_state: String,
+    /// From the WHIP offer's arrival to the first complete video frame.
+    pub first_video_frame_ms: Option<u64>,
     pub video: Option<StreamStats>,
     pub audio: Option<StreamStats>,
 }

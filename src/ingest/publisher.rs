@@ -94,6 +94,10 @@ impl Publisher {
             publisher_name: self.event.publisher_name.clone(),
             started_at: rfc3339(self.event.started_at),
             connection_state: connection_state_name(*self.connection.borrow()).into(),
+            first_video_frame_ms: self
+                .video
+                .first_at_ms()
+                .map(|t| t.saturating_sub(self.event.started_at.max(0) as u64)),
             video: has(MediaKind::Video).then(|| self.video.stats(now)),
             audio: has(MediaKind::Audio).then(|| self.audio.stats(now)),
         }

@@ -69,6 +69,11 @@ impl StreamCounters {
         self.frames.load(Ordering::Relaxed)
     }
 
+    /// When the first frame arrived (Unix ms), if ever.
+    pub fn first_at_ms(&self) -> Option<u64> {
+        Some(self.first_at_ms.load(Ordering::Relaxed)).filter(|&t| t > 0)
+    }
+
     /// When the last frame arrived (Unix ms), if ever.
     pub fn last_at_ms(&self) -> Option<u64> {
         Some(self.last_at_ms.load(Ordering::Relaxed)).filter(|&t| t > 0)

@@ -1,0 +1,140 @@
+//! WHIP ingest timings: POST to 201 and offer to first video frame, over
+//! repeated publishes of the GStreamer test publisher into a local server.
+//! Run with `make bench`; prints a table and writes it into BENCHMARKS.md.
+
+use std::time::Duration;
+
+use clap::Parser;
+use classcast::auth::{Claims, Keys, Role};
+use classcast::cli::{Cli, Command, VideoCodecPref};
+use classcast::client::{WhipClient, WhipClientOptions};
+
+const RUNS: usize = 10;
+const SECRET: &str = "classcast-bench-secret-0123456789";
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn summary(name: &str, mut xs: Vec<f64>) -> String {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    format!(
+        "| {name} | {:.0} | {:.0} | {:.0} | {:.0} |",
+        percentile(&xs, 0.5),
+        percentile(&xs, 0.95),
+        xs[0],
+        xs[xs.len() - 1]
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let data = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let base = format!("http://127.0.0.1:{port}");
+    let cli = Cli::parse_from([
+        "classcast",
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+        &data.path().display().to_string(),
+        "--jwt-secret",
+        SECRET,
+    ]);
+    let Command::Serve(args) = cli.command else {
+        unreachable!("parsed a serve command")
+    };
+    tokio::spawn(classcast::server::serve(args));
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = Keys::hs256(SECRET.as_bytes()).sign(&Claims::new(
+        "bench",
+        "Bench",
+        Role::Instructor,
+        None,
+        Duration::from_secs(3600),
+    ))?;
+    let session: serde_json::Value = http
+        .post(format!("{base}/api/sessions"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "title": "bench" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = session["id"].as_str().ok_or("no session id")?.to_owned();
+
+    let mut post = Vec::new();
+    let mut first_frame = Vec::new();
+    for run in 0..RUNS {
+        let client = WhipClient::publish(&WhipClientOptions {
+            whip_url: format!("{base}/whip/{id}"),
+            token: token.clone(),
+            codec: VideoCodecPref::H264,
+            width: 1280,
+            height: 720,
+            fps: 30,
+        })
+        .await?;
+        post.push(client.post_to_answer.as_secs_f64() * 1000.0);
+        let mut ms = None;
+        for _ in 0..200 {
+            let v: serde_json::Value = http
+                .get(format!("{base}/api/sessions/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if let Some(t) = v["media"]["first_video_frame_ms"].as_f64() {
+                ms = Some(t);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let ms = ms.ok_or("no video frame within 5 s")?;
+        first_frame.push(ms);
+        eprintln!("run {run}: POST→201 {:.0} ms, offer→first frame {ms:.0} ms", post[run]);
+        client.stop().await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let table = format!(
+        "| metric (ms, {RUNS} publishes, 1280x720 H.264 + Opus, loopback) | p50 | p95 | min | max |\n\
+         |---|---|---|---|---|\n{}\n{}\n",
+        summary("WHIP POST → 201 (answer with all host candidates)", post),
+        summary("offer received → first complete video frame", first_frame),
+    );
+    println!("{table}");
+    write_section("WHIP ingest", "make bench", &table)?;
+    Ok(())
+}
+
+/// Replaces (or appends) one `## title` section of BENCHMARKS.md.
+fn write_section(title: &str, command: &str, table: &str) -> std::io::Result<()> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| "# Benchmarks\n\nFigures from this repository's benchmark commands, on the CI machine size (2 cores).\n".into());
+    let heading = format!("## {title}");
+    let date = classcast::time::rfc3339(classcast::time::now_ms());
+    let section = format!(
+        "{heading}\n\nCommand: `{command}` ({date}, {} cores)\n\n{table}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    let new = match old.find(&heading) {
+        Some(start) => {
+            let rest = &old[start + heading.len()..];
+            let end = rest.find("\n## ").map(|i| start + heading.len() + i + 1).unwrap_or(old.len());
+            format!("{}{section}\n{}", &old[..start], &old[end..])
+        }
+        None => format!("{}\n{section}", old.trim_end_matches('\n').to_owned() + "\n"),
+    };
+    std::fs::write(path, new)
+}
