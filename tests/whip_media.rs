@@ -327,3 +327,32 @@ async fn demo_mode_publishes_a_test_pattern() {
     assert_eq!(v["media"]["video"]["width"], 1280);
     assert_eq!(v["media"]["video"]["height"], 720);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn info_logs_carry_no_tokens_or_sdp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("server.log");
+    let server = ServerProcess::start_logged(&[], &log);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = create_session(base, &alice, "logs").await;
+    let mut client = ClientProcess::aiortc(&format!("{base}/whip/{id}"), &alice, "h264", 3, &[]);
+    client.expect_event("published", Duration::from_secs(20));
+    client.expect_event("deleted", Duration::from_secs(20));
+    // A refused request with a bad token is logged without the token either.
+    let r = http()
+        .post(format!("{base}/whip/{id}"))
+        .bearer_auth("secret-looking-token")
+        .header("content-type", "application/sdp")
+        .body("v=0")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 401);
+    drop(server);
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("publish started"), "the log is being read: {text}");
+    for secret in [alice.as_str(), "secret-looking-token", "a=candidate", "a=fingerprint", "v=0"] {
+        assert!(!text.contains(secret), "{secret:?} appears in the info log");
+    }
+}

@@ -214,13 +214,33 @@ impl ServerProcess {
     pub fn start(extra_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().to_path_buf();
-        let mut s = Self::start_in(&data_dir, extra_args);
+        let mut s = Self::spawn(&data_dir, extra_args, None);
         s._dir = Some(dir);
         s
     }
 
     /// Starts on an existing data directory (restart tests).
     pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::spawn(data_dir, extra_args, None)
+    }
+
+    /// Starts with its log (stderr) written to `log`, at `info`.
+    pub fn start_logged(extra_args: &[&str], log: &Path) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Self::spawn(dir.path(), extra_args, Some(log));
+        s._dir = Some(dir);
+        s
+    }
+
+    fn spawn(data_dir: &Path, extra_args: &[&str], log: Option<&Path>) -> Self {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => Stdio::inherit(),
+        };
+        let rust_log = match log {
+            Some(_) => "info".to_owned(),
+            None => std::env::var("RUST_LOG").unwrap_or_else(|_| "info,gstreamer=error".into()),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_classcast"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
@@ -229,12 +249,9 @@ impl ServerProcess {
             .arg(repo_root().join("player"))
             .args(extra_args)
             .env("CLASSCAST_JWT_SECRET", SECRET)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,gstreamer=error".into()),
-            )
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start classcast");
         let stdout = child.stdout.take().expect("stdout");
