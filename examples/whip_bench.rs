@@ -31,7 +31,9 @@ fn summary(name: &str, mut xs: Vec<f64>) -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let base = format!("http://127.0.0.1:{port}");
     let cli = Cli::parse_from([
         "classcast",
@@ -101,7 +103,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let ms = ms.ok_or("no video frame within 5 s")?;
         first_frame.push(ms);
-        eprintln!("run {run}: POST→201 {:.0} ms, offer→first frame {ms:.0} ms", post[run]);
+        eprintln!(
+            "run {run}: POST→201 {:.0} ms, offer→first frame {ms:.0} ms",
+            post[run]
+        );
         client.stop().await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -126,15 +131,23 @@ fn write_section(title: &str, command: &str, table: &str) -> std::io::Result<()>
     let date = classcast::time::rfc3339(classcast::time::now_ms());
     let section = format!(
         "{heading}\n\nCommand: `{command}` ({date}, {} cores)\n\n{table}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     );
     let new = match old.find(&heading) {
         Some(start) => {
             let rest = &old[start + heading.len()..];
-            let end = rest.find("\n## ").map(|i| start + heading.len() + i + 1).unwrap_or(old.len());
+            let end = rest
+                .find("\n## ")
+                .map(|i| start + heading.len() + i + 1)
+                .unwrap_or(old.len());
             format!("{}{section}\n{}", &old[..start], &old[end..])
         }
-        None => format!("{}\n{section}", old.trim_end_matches('\n').to_owned() + "\n"),
+        None => format!(
+            "{}\n{section}",
+            old.trim_end_matches('\n').to_owned() + "\n"
+        ),
     };
     std::fs::write(path, new)
 }

@@ -40,7 +40,7 @@ async fn check_session_lifecycle(app: &TestApp) {
             "/api/sessions",
             Some(&alice),
             Some("application/json"),
-            r#"{"title":"Algebra","scheduled_start":"2026-11-23T10:00:00Z","scheduled_end":"2026-11-23T11:00:00Z","max_webrtc_viewers":20,"record":true}"#,
+            r#"{"title":"Algebra","scheduled_start":"2099-11-23T10:00:00Z","scheduled_end":"2099-11-23T11:00:00Z","max_webrtc_viewers":20,"record":true}"#,
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
@@ -50,7 +50,7 @@ async fn check_session_lifecycle(app: &TestApp) {
     assert_eq!(v["live"], false);
     assert_eq!(v["record"], true);
     assert_eq!(v["max_webrtc_viewers"], 20);
-    assert_eq!(v["scheduled_start"], "2026-11-23T10:00:00.000Z");
+    assert_eq!(v["scheduled_start"], "2099-11-23T10:00:00.000Z");
     assert_eq!(v["whip_url"], format!("http://127.0.0.1:9/whip/{id}"));
     assert_eq!(v["whep_url"], format!("http://127.0.0.1:9/whep/{id}"));
     assert_eq!(
@@ -227,6 +227,42 @@ async fn check_auth_failures(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+async fn check_join_link_expiry(app: &TestApp) {
+    let alice = token(Role::Instructor, "alice", None);
+    let r = app
+        .request(
+            Method::POST,
+            "/api/sessions",
+            Some(&alice),
+            Some("application/json"),
+            r#"{"title":"Yesterday","scheduled_start":"2020-01-01T09:00:00Z","scheduled_end":"2020-01-01T10:00:00Z"}"#,
+        )
+        .await;
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let student = token(Role::Student, "sam", Some(&id));
+    let r = app
+        .request(
+            Method::GET,
+            &format!("/api/sessions/{id}"),
+            Some(&student),
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("no longer works"), "{}", r.text());
+    let r = app
+        .request(
+            Method::GET,
+            &format!("/api/sessions/{id}"),
+            Some(&alice),
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "the instructor still sees it");
 }
 
 async fn check_create_validation(app: &TestApp) {
@@ -425,6 +461,58 @@ on_both_databases! {
     auth_failures => check_auth_failures;
     create_validation => check_create_validation;
     whip_input => check_whip_input;
+    join_link_expiry => check_join_link_expiry;
+}
+
+#[test]
+fn rs256_tokens_from_key_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let private = dir.path().join("key.pem");
+    let public = dir.path().join("pub.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&private)
+        .status()
+        .expect("openssl")
+        .success()
+        && std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&private)
+            .arg("-out")
+            .arg(&public)
+            .status()
+            .expect("openssl")
+            .success();
+    assert!(ok, "openssl could not make a key pair");
+    let args = classcast::cli::AuthArgs {
+        jwt_secret: None,
+        jwt_key_file: Some(private),
+        jwt_public_key_file: Some(public),
+    };
+    let keys = Keys::from_args(&args, dir.path()).expect("RS256 keys");
+    let claims = Claims::new(
+        "alice",
+        "Alice",
+        Role::Instructor,
+        None,
+        Duration::from_secs(60),
+    );
+    let signed = keys.sign(&claims).expect("sign");
+    assert_eq!(keys.verify(&signed).expect("verify"), claims);
+    // An HS256 token is not accepted by an RS256 server.
+    let hs = common::keys().sign(&claims).expect("sign");
+    assert!(keys.verify(&hs).is_err());
+    assert!(
+        !dir.path().join("jwt-secret").exists(),
+        "no secret is generated in RS256 mode"
+    );
 }
 
 #[tokio::test]

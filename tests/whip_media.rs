@@ -351,8 +351,17 @@ async fn info_logs_carry_no_tokens_or_sdp() {
     assert_eq!(r.status(), 401);
     drop(server);
     let text = std::fs::read_to_string(&log).expect("log");
-    assert!(text.contains("publish started"), "the log is being read: {text}");
-    for secret in [alice.as_str(), "secret-looking-token", "a=candidate", "a=fingerprint", "v=0"] {
+    assert!(
+        text.contains("publish started"),
+        "the log is being read: {text}"
+    );
+    for secret in [
+        alice.as_str(),
+        "secret-looking-token",
+        "a=candidate",
+        "a=fingerprint",
+        "v=0",
+    ] {
         assert!(!text.contains(secret), "{secret:?} appears in the info log");
     }
 }

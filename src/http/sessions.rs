@@ -15,6 +15,9 @@ use crate::state::AppState;
 use crate::time::{parse_rfc3339, rfc3339};
 
 const MAX_TITLE_CHARS: usize = 200;
+/// Join links of students and guests stop working this long after the
+/// session's scheduled end.
+const JOIN_GRACE_MS: i64 = 15 * 60 * 1000;
 const LIST_LIMIT: i64 = 200;
 
 pub fn router() -> Router<AppState> {
@@ -105,6 +108,14 @@ pub(super) async fn visible_session(
         .ok_or_else(|| ApiError::not_found(format!("no session {id:?}")))?;
     if !who.covers_session(id) {
         return Err(ApiError::forbidden("this token is for another session"));
+    }
+    let past_end = session
+        .scheduled_end
+        .is_some_and(|end| crate::time::now_ms() > end + JOIN_GRACE_MS);
+    if who.role != Role::Instructor && past_end {
+        return Err(ApiError::forbidden(
+            "the session ended more than 15 minutes ago; this join link no longer works",
+        ));
     }
     Ok(session)
 }
