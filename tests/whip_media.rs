@@ -336,7 +336,7 @@ async fn info_logs_carry_no_tokens_or_sdp() {
     let base = &server.url;
     let alice = token(Role::Instructor, "alice", None);
     let id = create_session(base, &alice, "logs").await;
-    let mut client = ClientProcess::aiortc(&format!("{base}/whip/{id}"), &alice, "h264", 3, &[]);
+    let client = ClientProcess::aiortc(&format!("{base}/whip/{id}"), &alice, "h264", 3, &[]);
     client.expect_event("published", Duration::from_secs(20));
     client.expect_event("deleted", Duration::from_secs(20));
     // A refused request with a bad token is logged without the token either.
