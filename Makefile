@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 RUN_ARGS ?= --demo
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: run test build deps test-deps services lint bench clean
 
 ## run: install what is missing, build, and serve on 127.0.0.1:8080 with a demo publisher
 run: build
-	./target/debug/classcast serve $(RUN_ARGS)
+	$(TARGET_DIR)/debug/classcast serve $(RUN_ARGS)
 
 ## test: the whole suite (formatting, clippy, unit, API on SQLite and PostgreSQL, media end to end)
 test: test-deps lint

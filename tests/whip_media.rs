@@ -320,6 +320,30 @@ async fn a_server_restart_closes_the_open_publish() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_graceful_shutdown_records_why_the_publish_ended() {
+    let mut server = ServerProcess::start(&[]);
+    let data = server.keep_data_dir();
+    let alice = token(Role::Instructor, "alice", None);
+    let id = create_session(&server.url, &alice, "shutdown").await;
+    let client = WhipClient::publish(&gst_options(&server.url, &id, &alice, VideoCodecPref::Vp8))
+        .await
+        .expect("publish");
+    wait_frames(&server.url, &alice, &id, 30, 30, Duration::from_secs(15)).await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    assert!(server.wait_exit(Duration::from_secs(10)), "the server did not exit on SIGTERM");
+    drop(client);
+
+    let server = ServerProcess::start_in(data.path(), &[]);
+    let event = last_publish(&server.url, &alice, &id).await;
+    assert_eq!(event["stop_reason"], "server-shutdown");
+    assert_eq!(get_session(&server.url, &alice, &id).await["state"], "scheduled");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn demo_mode_publishes_a_test_pattern() {
     let server = ServerProcess::start(&["--demo"]);
     let tok = token(Role::Guest, "viewer", None);
