@@ -334,13 +334,19 @@ async fn a_graceful_shutdown_records_why_the_publish_ended() {
         .status()
         .expect("kill");
     assert!(term.success());
-    assert!(server.wait_exit(Duration::from_secs(10)), "the server did not exit on SIGTERM");
+    assert!(
+        server.wait_exit(Duration::from_secs(10)),
+        "the server did not exit on SIGTERM"
+    );
     drop(client);
 
     let server = ServerProcess::start_in(data.path(), &[]);
     let event = last_publish(&server.url, &alice, &id).await;
     assert_eq!(event["stop_reason"], "server-shutdown");
-    assert_eq!(get_session(&server.url, &alice, &id).await["state"], "scheduled");
+    assert_eq!(
+        get_session(&server.url, &alice, &id).await["state"],
+        "scheduled"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -74,15 +74,17 @@ impl OwnedPipeline {
 
 impl Drop for OwnedPipeline {
     fn drop(&mut self) {
+        // A plain thread, not the runtime's blocking pool: during runtime
+        // shutdown a queued blocking task would be dropped unrun, and the
+        // pipeline disposed while still playing.
         let pipeline = self.0.clone();
-        let teardown = move || {
-            let _ = pipeline.set_state(gst::State::Null);
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn_blocking(teardown);
-            }
-            Err(_) => teardown(),
+        let spawned = std::thread::Builder::new()
+            .name("pipeline-teardown".into())
+            .spawn(move || {
+                let _ = pipeline.set_state(gst::State::Null);
+            });
+        if spawned.is_err() {
+            let _ = self.0.set_state(gst::State::Null);
         }
     }
 }
