@@ -113,6 +113,13 @@ pub struct ServeArgs {
     /// Directory of the browser pages served under /player/.
     #[arg(long, env = "CLASSCAST_PLAYER_DIR", default_value = "player")]
     pub player_dir: PathBuf,
+    /// The HLS ladder definition (rungs, segment length, live window).
+    /// Default: `pipelines/ladder.toml` when present, else the built-in copy.
+    #[arg(long, env = "CLASSCAST_LADDER")]
+    pub ladder: Option<PathBuf>,
+    /// Do not transcode publishes into HLS (WebRTC-only nodes).
+    #[arg(long, env = "CLASSCAST_DISABLE_HLS")]
+    pub disable_hls: bool,
     /// Create a session `demo` and publish a test pattern into it over WHIP.
     #[arg(long, env = "CLASSCAST_DEMO")]
     pub demo: bool,

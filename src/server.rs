@@ -7,6 +7,7 @@ use crate::auth::{AuthError, Claims, Keys, Role};
 use crate::cli::{ServeArgs, VideoCodecPref};
 use crate::client::{WhipClient, WhipClientOptions};
 use crate::db::{Db, DbError, NewSession};
+use crate::hls::{Hls, HlsError, LadderConfig};
 use crate::ingest::{Ingest, IngestConfig};
 use crate::media::ice::{IceServer, IceServerError};
 use crate::media::MediaError;
@@ -22,6 +23,8 @@ pub enum ServerError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Ice(#[from] IceServerError),
+    #[error(transparent)]
+    Hls(#[from] HlsError),
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
 }
@@ -69,6 +72,15 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         },
         db.clone(),
     );
+    let ladder_path = args.ladder.clone().or_else(|| {
+        let default = std::path::PathBuf::from("pipelines/ladder.toml");
+        default.exists().then_some(default)
+    });
+    let hls = Hls::new(
+        LadderConfig::load(ladder_path.as_deref())?,
+        data_dir.join("hls"),
+    );
+    let follower = (!args.disable_hls).then(|| hls.follow(&ingest));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| ServerError::Io(args.listen.to_string(), e))?;
@@ -85,6 +97,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         db: db.clone(),
         keys: keys.clone(),
         ingest: ingest.clone(),
+        hls: hls.clone(),
         settings: Arc::new(HttpSettings {
             public_url: public_url.clone(),
             max_sdp_bytes: args.max_sdp_bytes,
@@ -103,6 +116,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         .with_graceful_shutdown(shutdown_signal())
         .await;
     ingest.stop_all("server-shutdown").await;
+    hls.stop_all().await;
+    if let Some(f) = follower {
+        f.abort();
+    }
     db.close().await;
     served.map_err(|e| ServerError::Io("serve".into(), e))
 }

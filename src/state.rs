@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use crate::auth::Keys;
 use crate::db::Db;
+use crate::hls::Hls;
 use crate::ingest::Ingest;
 
 /// Settings the HTTP layer needs, fixed at start-up.
@@ -20,6 +21,7 @@ pub struct AppState {
     pub db: Db,
     pub keys: Arc<Keys>,
     pub ingest: Ingest,
+    pub hls: Hls,
     pub settings: Arc<HttpSettings>,
 }
 

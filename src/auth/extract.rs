@@ -19,6 +19,63 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// A player's token: the bearer header, or (for players that cannot send
+/// headers) a `token` query parameter or a `classcast_token` cookie.
+#[derive(Debug, Clone)]
+pub struct PlayerAuth {
+    pub claims: Claims,
+    /// Set when the token came in the query, so playlists can pass it on.
+    pub query_token: Option<String>,
+}
+
+impl FromRequestParts<AppState> for PlayerAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(token) = bearer_token(parts) {
+            return Ok(PlayerAuth {
+                claims: state.keys.verify(token)?,
+                query_token: None,
+            });
+        }
+        if let Some(token) = query_token(parts) {
+            return Ok(PlayerAuth {
+                claims: state.keys.verify(&token)?,
+                query_token: Some(token),
+            });
+        }
+        let token = cookie_token(parts).ok_or(AuthError::Missing)?;
+        Ok(PlayerAuth {
+            claims: state.keys.verify(token)?,
+            query_token: None,
+        })
+    }
+}
+
+fn query_token(parts: &Parts) -> Option<String> {
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn cookie_token(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == "classcast_token")
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
 fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

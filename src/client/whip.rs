@@ -178,12 +178,15 @@ impl WhipClient {
 
     /// Resolves when the pipeline fails or ends.
     pub async fn wait_failed(&mut self) -> WhipClientError {
-        match self.bus.recv().await {
-            Some(BusEvent::Error {
-                source, message, ..
-            }) => WhipClientError::Pipeline(format!("{source}: {message}")),
-            Some(BusEvent::Eos) => WhipClientError::Pipeline("end of stream".into()),
-            None => WhipClientError::Pipeline("bus closed".into()),
+        loop {
+            return match self.bus.recv().await {
+                Some(BusEvent::Error {
+                    source, message, ..
+                }) => WhipClientError::Pipeline(format!("{source}: {message}")),
+                Some(BusEvent::Eos) => WhipClientError::Pipeline("end of stream".into()),
+                Some(BusEvent::Element { .. }) => continue,
+                None => WhipClientError::Pipeline("bus closed".into()),
+            };
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod error;
 mod health;
+mod hls;
 mod sessions;
 mod whip;
 
@@ -30,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         )
         .merge(health::router())
         .merge(sessions::router().layer(cors()))
+        .merge(hls::router().layer(cors()))
         .merge(whip::advertise(whip::router().layer(cors())))
         .nest_service("/player", player)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -57,6 +57,8 @@ pub struct SessionView {
     ws_url: String,
     /// The live publish with its media counters, while there is one.
     media: Option<PublishStatus>,
+    /// The HLS ladder of the current or last publish.
+    hls: Option<crate::hls::LadderStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,6 +81,7 @@ fn view(state: &AppState, s: Session) -> SessionView {
         ws_url: format!("{ws_base}/ws/sessions/{}", s.id),
         live: media.is_some(),
         media,
+        hls: state.hls.status(&s.id),
         instructor: Person {
             id: s.instructor_id,
             name: s.instructor_name,

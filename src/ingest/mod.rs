@@ -5,7 +5,7 @@ mod publisher;
 pub mod trickle;
 mod watchdog;
 
-pub use publisher::{MediaProducers, Publisher};
+pub use publisher::{MediaProducers, OnMediaReady, Publisher};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,7 +66,12 @@ impl Default for IngestConfig {
 /// What later stages (HLS, recording, WebRTC egress) hear about publishes.
 #[derive(Debug, Clone)]
 pub enum IngestEvent {
+    /// A publish was answered (201).
     Started {
+        session_id: String,
+    },
+    /// Every track the publisher offered is flowing into its producer.
+    MediaReady {
         session_id: String,
         producers: MediaProducers,
     },
@@ -186,7 +191,6 @@ impl Ingest {
                 watchdog::spawn(self.clone(), &publisher);
                 let _ = self.inner.events.send(IngestEvent::Started {
                     session_id: session.id.clone(),
-                    producers: publisher.producers(),
                 });
                 Ok(answer)
             }
@@ -223,8 +227,16 @@ impl Ingest {
             stop_reason: None,
             stopped_at: None,
         };
+        let events = self.inner.events.clone();
+        let ready_session = session.id.clone();
+        let on_ready: OnMediaReady = Box::new(move |producers| {
+            let _ = events.send(IngestEvent::MediaReady {
+                session_id: ready_session.clone(),
+                producers,
+            });
+        });
         let (publisher, sdp) =
-            Publisher::negotiate(&self.inner.config, event.clone(), offer, plan).await?;
+            Publisher::negotiate(&self.inner.config, event.clone(), offer, plan, on_ready).await?;
         self.inner.db.start_publish(&event).await?;
         tracing::info!(
             session = %session.id,

@@ -27,7 +27,12 @@ use crate::time::{now_ms, rfc3339};
 pub struct MediaProducers {
     pub video: Option<(Codec, gst_utils::StreamProducer)>,
     pub audio: Option<(Codec, gst_utils::StreamProducer)>,
+    /// The received video's counters (its picture size, once known).
+    pub video_counters: Option<Arc<StreamCounters>>,
 }
+
+/// Called once, from a streaming thread, when every expected track has a producer.
+pub type OnMediaReady = Box<dyn Fn(MediaProducers) + Send + Sync>;
 
 impl std::fmt::Debug for MediaProducers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,6 +139,7 @@ impl Publisher {
         event: PublishEvent,
         offer: gst_sdp::SDPMessage,
         plan: OfferPlan,
+        on_ready: OnMediaReady,
     ) -> Result<(Arc<Publisher>, String), IngestError> {
         let pipeline = gst::Pipeline::with_name(&format!("whip-{}", event.resource_id));
         let webrtcbin = gst::ElementFactory::make("webrtcbin")
@@ -173,8 +179,17 @@ impl Publisher {
 
         let video = Arc::new(StreamCounters::default());
         let audio = Arc::new(StreamCounters::default());
-        let producers = Arc::new(Mutex::new(MediaProducers::default()));
-        connect_pads(&pipeline, &webrtcbin, &video, &audio, &producers);
+        let producers = Arc::new(Mutex::new(MediaProducers {
+            video_counters: Some(video.clone()),
+            ..MediaProducers::default()
+        }));
+        let expected = Expected {
+            video: plan.media.iter().any(|m| m.kind == MediaKind::Video),
+            audio: plan.media.iter().any(|m| m.kind == MediaKind::Audio),
+            on_ready,
+            announced: std::sync::atomic::AtomicBool::new(false),
+        };
+        connect_pads(&pipeline, &webrtcbin, &video, &audio, &producers, expected);
 
         let (connection_tx, connection) = watch::channel(WebRTCPeerConnectionState::New);
         webrtcbin.connect_notify(Some("connection-state"), move |w, _| {
@@ -258,6 +273,28 @@ fn connection_state_name(state: WebRTCPeerConnectionState) -> &'static str {
     }
 }
 
+/// Which tracks the offer promised, and whom to tell once they all arrived.
+struct Expected {
+    video: bool,
+    audio: bool,
+    on_ready: OnMediaReady,
+    announced: std::sync::atomic::AtomicBool,
+}
+
+impl Expected {
+    fn check(&self, producers: &MediaProducers) {
+        let complete = (!self.video || producers.video.is_some())
+            && (!self.audio || producers.audio.is_some());
+        if complete
+            && !self
+                .announced
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            (self.on_ready)(producers.clone());
+        }
+    }
+}
+
 /// Links each received RTP pad to its depayloading bin from `pipelines/` and
 /// turns the bin's appsink into a producer. Runs on a streaming thread.
 fn connect_pads(
@@ -266,6 +303,7 @@ fn connect_pads(
     video: &Arc<StreamCounters>,
     audio: &Arc<StreamCounters>,
     producers: &Arc<Mutex<MediaProducers>>,
+    expected: Expected,
 ) {
     let pipeline = pipeline.downgrade();
     let (video, audio, producers) = (video.clone(), audio.clone(), producers.clone());
@@ -276,12 +314,17 @@ fn connect_pads(
         let Some(pipeline) = pipeline.upgrade() else {
             return;
         };
-        if let Err(e) = link_received_pad(&pipeline, pad, &video, &audio, &producers) {
-            gst::element_error!(
+        match link_received_pad(&pipeline, pad, &video, &audio, &producers) {
+            Ok(()) => {
+                if let Ok(p) = producers.lock() {
+                    expected.check(&p);
+                }
+            }
+            Err(e) => gst::element_error!(
                 webrtcbin,
                 gst::StreamError::Failed,
                 ("cannot handle received stream: {e}")
-            );
+            ),
         }
     });
 }
@@ -306,6 +349,7 @@ fn link_received_pad(
         Codec::H264 => ("ingest-h264", video),
         Codec::Vp8 => ("ingest-vp8", video),
         Codec::Opus => ("ingest-opus", audio),
+        Codec::Aac => return Err(MediaError::Gst("AAC is not received over WebRTC".into())),
     };
     let bin = bin_from_file(description)?;
     pipeline.add(&bin)?;

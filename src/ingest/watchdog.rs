@@ -39,6 +39,7 @@ pub(super) fn spawn(ingest: Ingest, publisher: &Arc<Publisher>) {
                             break Some(format!("pipeline-error: {message}"));
                         }
                         BusEvent::Eos => break Some("end-of-stream".to_owned()),
+                        BusEvent::Element { .. } => continue,
                     }
                 }
             }

@@ -3,22 +3,23 @@ use gst::prelude::*;
 
 use super::MediaError;
 
+macro_rules! descriptions {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../pipelines/", $name, ".gst")))),*]
+    };
+}
+
 /// Pipeline descriptions shipped in `pipelines/`, compiled in so the binary is
 /// self-contained.
-const DESCRIPTIONS: &[(&str, &str)] = &[
-    (
-        "ingest-h264",
-        include_str!("../../pipelines/ingest-h264.gst"),
-    ),
-    ("ingest-vp8", include_str!("../../pipelines/ingest-vp8.gst")),
-    (
-        "ingest-opus",
-        include_str!("../../pipelines/ingest-opus.gst"),
-    ),
-    (
-        "test-publisher",
-        include_str!("../../pipelines/test-publisher.gst"),
-    ),
+const DESCRIPTIONS: &[(&str, &str)] = descriptions![
+    "ingest-h264",
+    "ingest-vp8",
+    "ingest-opus",
+    "test-publisher",
+    "ladder-video",
+    "ladder-audio",
+    "ladder-rung",
+    "ladder-rung-audio",
 ];
 
 /// The text of a pipeline description, with `#` comment lines removed.
@@ -98,9 +99,16 @@ pub enum BusEvent {
         debug: Option<String>,
     },
     Eos,
+    /// An element message (e.g. splitmuxsink's fragment-closed), with the name
+    /// of the element that posted it.
+    Element {
+        source: String,
+        structure: gst::Structure,
+    },
 }
 
-/// Reads a pipeline's bus as a stream on tokio and forwards errors and EOS.
+/// Reads a pipeline's bus as a stream on tokio and forwards errors, EOS and
+/// element messages.
 /// Holds only the bus, never the pipeline, so it cannot keep a pipeline alive;
 /// it ends when the receiver is dropped or the bus is flushed at teardown.
 pub fn spawn_bus_watch(
@@ -125,6 +133,13 @@ pub fn spawn_bus_watch(
                     debug: err.debug().map(|d| d.to_string()),
                 },
                 MessageView::Eos(_) => BusEvent::Eos,
+                MessageView::Element(e) => match e.structure() {
+                    Some(s) => BusEvent::Element {
+                        source: msg.src().map(|s| s.name().to_string()).unwrap_or_default(),
+                        structure: s.to_owned(),
+                    },
+                    None => continue,
+                },
                 MessageView::Warning(w) => {
                     tracing::warn!(pipeline = %label, "{}", w.error());
                     continue;
@@ -146,7 +161,11 @@ mod tests {
     #[test]
     fn every_description_parses() {
         crate::media::init().expect("gstreamer");
-        for (name, _) in DESCRIPTIONS {
+        // The ladder's parts only parse together; hls::ladder tests them.
+        for (name, _) in DESCRIPTIONS
+            .iter()
+            .filter(|(n, _)| !n.starts_with("ladder"))
+        {
             let text = description(name)
                 .expect("description")
                 .replace("@VIDEO_ENCODER@", "x264enc")

@@ -32,6 +32,8 @@ pub enum Codec {
     H264,
     Vp8,
     Opus,
+    /// Not taken over WebRTC; file sources (the ladder benchmark) bring it.
+    Aac,
 }
 
 impl Codec {
@@ -40,6 +42,7 @@ impl Codec {
             Codec::H264 => "H264",
             Codec::Vp8 => "VP8",
             Codec::Opus => "OPUS",
+            Codec::Aac => "AAC",
         }
     }
 

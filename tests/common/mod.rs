@@ -141,6 +141,10 @@ impl TestApp {
             db: db.db.clone(),
             keys: Arc::new(keys()),
             ingest: Ingest::new(IngestConfig::default(), db.db.clone()),
+            hls: classcast::hls::Hls::new(
+                classcast::hls::LadderConfig::load(None).expect("ladder"),
+                db._dir.path().join("hls"),
+            ),
             settings: Arc::new(HttpSettings {
                 public_url: "http://127.0.0.1:9".into(),
                 max_sdp_bytes: 64 * 1024,

@@ -1,0 +1,242 @@
+//! The adaptive HLS ladder: while an instructor publishes, the session's video
+//! is decoded once and encoded into the rungs of `pipelines/ladder.toml`,
+//! segmented in step across rungs, and described by playlists written with
+//! m3u8-rs under `<data-dir>/hls/<session>/`.
+
+pub mod config;
+mod ladder;
+pub mod playlist;
+
+pub use config::{LadderConfig, Rung};
+pub use ladder::{describe, Ladder, LadderOptions, LadderStatus, RungStatus};
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::ingest::{Ingest, IngestEvent, MediaProducers};
+use crate::media::MediaError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HlsError {
+    #[error("ladder configuration: {0}")]
+    Config(String),
+    #[error("cannot build the ladder: {0}")]
+    Unsupported(String),
+    #[error("playlist: {0}")]
+    Playlist(String),
+    #[error("ladder pipeline: {0}")]
+    Pipeline(String),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// How long a new publish waits to learn the source's picture size.
+const SIZE_WAIT: Duration = Duration::from_secs(3);
+/// How long shutdown waits for ladders to finish their playlists.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    done: JoinHandle<()>,
+    status: Arc<Mutex<LadderStatus>>,
+}
+
+#[derive(Clone)]
+pub struct Hls {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: LadderConfig,
+    root: PathBuf,
+    ladders: tokio::sync::Mutex<HashMap<String, Running>>,
+    statuses: Mutex<HashMap<String, Arc<Mutex<LadderStatus>>>>,
+}
+
+impl Hls {
+    pub fn new(config: LadderConfig, root: PathBuf) -> Self {
+        Hls {
+            inner: Arc::new(Inner {
+                config,
+                root,
+                ladders: tokio::sync::Mutex::new(HashMap::new()),
+                statuses: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &LadderConfig {
+        &self.inner.config
+    }
+
+    pub fn session_dir(&self, session_id: &str) -> PathBuf {
+        self.inner.root.join(session_id)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// The ladder's counters for the session's current or last publish.
+    pub fn status(&self, session_id: &str) -> Option<LadderStatus> {
+        let statuses = self.inner.statuses.lock().ok()?;
+        let status = statuses.get(session_id)?.lock().ok()?.clone();
+        Some(status)
+    }
+
+    /// Starts and stops ladders as publishes come and go.
+    pub fn follow(&self, ingest: &Ingest) -> JoinHandle<()> {
+        let hls = self.clone();
+        let mut events = ingest.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(IngestEvent::MediaReady {
+                        session_id,
+                        producers,
+                    }) => {
+                        if let Err(e) = hls.start(&session_id, &producers).await {
+                            tracing::error!(session = %session_id, "HLS ladder did not start: {e}");
+                        }
+                    }
+                    Ok(IngestEvent::Stopped { session_id, .. }) => hls.stop(&session_id).await,
+                    Ok(IngestEvent::Started { .. }) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("HLS missed {n} ingest events");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    /// Starts the ladder for a publish whose media is flowing.
+    pub async fn start(
+        &self,
+        session_id: &str,
+        producers: &MediaProducers,
+    ) -> Result<(), HlsError> {
+        if producers.video.is_none() {
+            tracing::info!(session = %session_id, "audio-only publish: no HLS ladder");
+            return Ok(());
+        }
+        let mut ladders = self.inner.ladders.lock().await;
+        // A reconnect: the previous ladder must have finished its playlists.
+        if let Some(previous) = ladders.remove(session_id) {
+            finish(previous).await;
+        }
+        let dir = self.session_dir(session_id);
+        let rungs = match existing_rungs(&dir, &self.inner.config).await {
+            Some(rungs) => rungs,
+            None => {
+                let height = source_height(producers).await;
+                self.inner.config.select(height)
+            }
+        };
+        tracing::info!(
+            session = %session_id,
+            rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            "starting HLS ladder"
+        );
+        let ladder = Ladder::start(
+            &dir,
+            &self.inner.config,
+            rungs,
+            producers,
+            LadderOptions::default(),
+        )
+        .await?;
+        let status = ladder.status();
+        let (stop, stopped) = oneshot::channel();
+        let session = session_id.to_owned();
+        let done = tokio::spawn(async move {
+            if let Err(e) = ladder.run(stopped).await {
+                tracing::error!(session = %session, "HLS ladder: {e}");
+            }
+        });
+        if let Ok(mut statuses) = self.inner.statuses.lock() {
+            statuses.insert(session_id.to_owned(), status.clone());
+        }
+        ladders.insert(
+            session_id.to_owned(),
+            Running {
+                stop: Some(stop),
+                done,
+                status,
+            },
+        );
+        Ok(())
+    }
+
+    /// Ends the session's ladder: its playlists become VOD.
+    pub async fn stop(&self, session_id: &str) {
+        let running = self.inner.ladders.lock().await.remove(session_id);
+        if let Some(running) = running {
+            finish(running).await;
+        }
+    }
+
+    pub async fn stop_all(&self) {
+        let all: Vec<Running> = self
+            .inner
+            .ladders
+            .lock()
+            .await
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
+        futures::future::join_all(all.into_iter().map(finish)).await;
+    }
+}
+
+async fn finish(mut running: Running) {
+    if let Some(stop) = running.stop.take() {
+        let _ = stop.send(());
+    }
+    if tokio::time::timeout(STOP_WAIT, &mut running.done)
+        .await
+        .is_err()
+    {
+        tracing::warn!("an HLS ladder did not finish in time");
+        running.done.abort();
+    }
+    let _ = running.status;
+}
+
+/// The source's height, once the ingest has parsed a keyframe (or a guess).
+async fn source_height(producers: &MediaProducers) -> Option<u32> {
+    let counters = producers.video_counters.as_ref()?;
+    let deadline = tokio::time::Instant::now() + SIZE_WAIT;
+    loop {
+        if let Some(h) = counters.stats(0).height {
+            return Some(h);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The rungs of an earlier publish into this session (its master playlist),
+/// so a reconnect continues the same ladder.
+async fn existing_rungs(dir: &Path, config: &LadderConfig) -> Option<Vec<Rung>> {
+    let text = tokio::fs::read(dir.join("master.m3u8")).await.ok()?;
+    let master = m3u8_rs::parse_master_playlist_res(&text).ok()?;
+    let rungs: Vec<Rung> = master
+        .variants
+        .iter()
+        .filter_map(|v| {
+            let name = v.uri.split('/').next()?;
+            config.rungs.iter().find(|r| r.name == name).cloned()
+        })
+        .collect();
+    (!rungs.is_empty() && rungs.len() == master.variants.len()).then_some(rungs)
+}

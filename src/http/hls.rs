@@ -1,0 +1,129 @@
+//! `/hls/{session}/…`: the ladder's playlists and segments, for hls.js, Safari,
+//! VLC, ffplay and the CDN in front of us.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+use super::sessions::visible_session;
+use super::ApiError;
+use crate::auth::PlayerAuth;
+use crate::state::AppState;
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+const SEGMENT_TYPE: &str = "video/mp2t";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/hls/{session}/master.m3u8", get(master))
+        .route("/hls/{session}/{rung}/{file}", get(rung_file))
+}
+
+async fn master(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    auth: PlayerAuth,
+) -> Result<Response, ApiError> {
+    visible_session(&state, &auth.claims, &session_id).await?;
+    let path = state.hls.session_dir(&session_id).join("master.m3u8");
+    let bytes = tokio::fs::read(&path).await.map_err(|_| {
+        ApiError::not_found("no HLS yet: the session has not been live long enough")
+    })?;
+    Ok(playlist_response(bytes, auth.query_token.as_deref()))
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+async fn rung_file(
+    State(state): State<AppState>,
+    Path((session_id, rung, file)): Path<(String, String, String)>,
+    auth: PlayerAuth,
+) -> Result<Response, ApiError> {
+    visible_session(&state, &auth.claims, &session_id).await?;
+    if !valid_name(&rung) || !valid_name(&file) {
+        return Err(ApiError::not_found("no such file"));
+    }
+    let is_playlist = file == "index.m3u8" || file == "all.m3u8";
+    if !is_playlist && crate::hls::playlist::segment_index(&file).is_none() {
+        return Err(ApiError::not_found("no such file"));
+    }
+    let path = state.hls.session_dir(&session_id).join(&rung).join(&file);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::not_found("no such file"))?;
+    if is_playlist {
+        return Ok(playlist_response(bytes, auth.query_token.as_deref()));
+    }
+    let mut response = Response::new(Body::from(bytes));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT_TYPE));
+    // A segment never changes once listed.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(response)
+}
+
+/// Playlists change every segment: never cached. A token that came in the
+/// query is passed on to every URI, since players do not carry it over.
+fn playlist_response(bytes: Vec<u8>, query_token: Option<&str>) -> Response {
+    let body = match query_token {
+        Some(token) => with_token(&String::from_utf8_lossy(&bytes), token).into_bytes(),
+        None => bytes,
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::OK;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PLAYLIST_TYPE),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn with_token(playlist: &str, token: &str) -> String {
+    let token: String = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '%'))
+        .collect();
+    playlist
+        .lines()
+        .map(|line| {
+            if line.is_empty() || line.starts_with('#') {
+                line.to_owned()
+            } else {
+                let sep = if line.contains('?') { '&' } else { '?' };
+                format!("{line}{sep}token={token}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_the_token_on() {
+        let p = "#EXTM3U\n#EXTINF:2,\nseg_00001.ts\n720p/index.m3u8\n";
+        assert_eq!(
+            with_token(p, "a.b-c"),
+            "#EXTM3U\n#EXTINF:2,\nseg_00001.ts?token=a.b-c\n720p/index.m3u8?token=a.b-c\n"
+        );
+        assert!(!with_token(p, "x\ny").contains("x\ny"), "no injection");
+        assert!(valid_name("seg_00001.ts") && !valid_name("..") && !valid_name("a/b"));
+    }
+}
