@@ -152,7 +152,7 @@ impl LadderConfig {
                 rungs.push(smallest.clone());
             }
         }
-        rungs.sort_by(|a, b| b.height.cmp(&a.height));
+        rungs.sort_by_key(|r| std::cmp::Reverse(r.height));
         rungs
     }
 
