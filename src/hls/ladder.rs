@@ -39,6 +39,8 @@ pub struct LadderStatus {
     pub input_frames: u64,
     /// Frames the ladder could not take in time (dropped before decoding).
     pub dropped_input_frames: u64,
+    /// Frames skipped at the start while waiting for the first keyframe.
+    pub skipped_until_keyframe: u64,
     pub rungs: Vec<RungStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -107,6 +109,9 @@ pub struct Ladder {
     bus: UnboundedReceiver<BusEvent>,
     status: Arc<Mutex<LadderStatus>>,
     lagging_since: Option<Instant>,
+    /// Input drops counted before the first frame was decoded: the producer
+    /// skipping to a keyframe, not the ladder falling behind.
+    skipped_until_keyframe: Option<u64>,
 }
 
 fn fill(template: &str, values: &[(&str, String)]) -> String {
@@ -309,8 +314,10 @@ impl Ladder {
             if options.lossless_input {
                 src.set_leaky_type(gst_app::AppLeakyType::None);
                 src.set_block(true);
-                src.set_max_time(gst::ClockTime::from_seconds(2));
             }
+            // Room for the encoders' start-up: a full queue drops frames and
+            // waits for the publisher's next keyframe, seconds away.
+            src.set_max_time(gst::ClockTime::from_seconds(2));
             Ok::<_, HlsError>(link)
         };
         links.push(link(&video_producer, &video_src)?);
@@ -337,6 +344,7 @@ impl Ladder {
             bus,
             status,
             lagging_since: None,
+            skipped_until_keyframe: None,
         })
     }
 
@@ -503,6 +511,9 @@ impl Ladder {
 
     /// Once a second: encode speed and lag per rung; a warning when behind.
     fn sample(&mut self) {
+        if self.skipped_until_keyframe.is_none() && self.input.frames.load(Ordering::Relaxed) > 0 {
+            self.skipped_until_keyframe = Some(self.input_drops());
+        }
         let input_rt = self.input.running_time_ns().unwrap_or(0);
         let now = Instant::now();
         let mut worst_lag = 0;
@@ -536,13 +547,20 @@ impl Ladder {
         self.publish_status(&state);
     }
 
+    fn input_drops(&self) -> u64 {
+        self.links.first().map(|l| l.dropped()).unwrap_or(0)
+    }
+
     fn publish_status(&self, state: &str) {
         let input_rt = self.input.running_time_ns().unwrap_or(0);
         let status = LadderStatus {
             state: state.to_owned(),
             input_codec: self.input_codec.name().into(),
             input_frames: self.input.frames.load(Ordering::Relaxed),
-            dropped_input_frames: self.links.first().map(|l| l.dropped()).unwrap_or(0),
+            dropped_input_frames: self
+                .input_drops()
+                .saturating_sub(self.skipped_until_keyframe.unwrap_or(u64::MAX)),
+            skipped_until_keyframe: self.skipped_until_keyframe.unwrap_or(0),
             rungs: self
                 .rungs
                 .iter()

@@ -161,11 +161,15 @@ impl Publisher {
         pipeline.add(&webrtcbin).map_err(MediaError::from)?;
         // Bursts of frames with equal timestamps break muxers downstream;
         // synced mode keeps the sender's timing (see GSTREAMER-NOTES.md).
-        if let Some(rtpbin) = webrtcbin
+        match webrtcbin
             .downcast_ref::<gst::Bin>()
             .and_then(|b| b.by_name("rtpbin"))
         {
-            rtpbin.set_property_from_str("buffer-mode", "synced");
+            Some(rtpbin) => {
+                rtpbin.set_property_from_str("buffer-mode", "synced");
+                tracing::trace!("rtpbin buffer-mode synced");
+            }
+            None => tracing::warn!("webrtcbin has no rtpbin child: jitterbuffer mode unchanged"),
         }
         for m in &plan.media {
             let transceiver = webrtcbin.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>(
@@ -357,6 +361,9 @@ fn link_received_pad(
         .by_name("sink")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
         .ok_or_else(|| MediaError::Gst(format!("{description}: no appsink named sink")))?;
+    if codec != Codec::Opus {
+        fill_missing_timestamps(&appsink);
+    }
     count_frames(&appsink, counters.clone());
     let producer = gst_utils::StreamProducer::from(&appsink);
     {
@@ -376,6 +383,44 @@ fn link_received_pad(
     pad.link(&sink)
         .map_err(|e| MediaError::Gst(format!("linking {encoding}: {e:?}")))?;
     Ok(())
+}
+
+/// The depayloader leaves some access units (keyframes, whose first packets
+/// arrive in a burst) without a PTS, which decoders and muxers downstream
+/// cannot place. Those get the previous frame's PTS plus the last frame interval.
+fn fill_missing_timestamps(appsink: &gst_app::AppSink) {
+    let Some(pad) = appsink.static_pad("sink") else {
+        return;
+    };
+    let last: Mutex<(Option<gst::ClockTime>, gst::ClockTime)> =
+        Mutex::new((None, gst::ClockTime::from_mseconds(33)));
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Ok(mut last) = last.lock() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let (prev, interval) = *last;
+        let Some(buffer) = info.buffer_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        match buffer.pts() {
+            Some(pts) => {
+                if let Some(delta) = prev.and_then(|p| pts.checked_sub(p)) {
+                    if delta > gst::ClockTime::ZERO && delta < gst::ClockTime::SECOND {
+                        last.1 = delta;
+                    }
+                }
+                last.0 = Some(pts);
+            }
+            None => {
+                if let Some(prev) = prev {
+                    let pts = prev + interval;
+                    buffer.make_mut().set_pts(pts);
+                    last.0 = Some(pts);
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// Frames, bytes, keyframes and picture size, read as they reach the appsink.

@@ -410,6 +410,15 @@ impl ClientProcess {
         Self::spawn(cmd, "node tests/browser/publish.mjs")
     }
 
+    /// Headless Chromium playing the HLS watch page and switching levels.
+    pub fn watcher(page_url: &str) -> Self {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(repo_root().join("tests/browser"))
+            .arg("watch.mjs")
+            .args(["--page", page_url, "--switch-levels"]);
+        Self::spawn(cmd, "node tests/browser/watch.mjs")
+    }
+
     /// aiortc publishing over WHIP for `seconds`.
     pub fn aiortc(whip_url: &str, token: &str, codec: &str, seconds: u32, extra: &[&str]) -> Self {
         let python = repo_root().join("target/pyenv/bin/python");

@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+// Watches a classcast session through player/watch.html (hls.js) and checks that it plays,
+// optionally switching to every quality level in turn.
+//
+//   node watch.mjs --page 'http://127.0.0.1:8080/player/watch.html#token=T&session=S' \
+//                  [--seconds N] [--switch-levels] [--screenshot out.png]
+//
+// stdout carries one JSON object per line:
+//   {"event":"playing","levels":[{"index":0,"width":640,"height":360,"bitrate":943800},...],"currentTime":t}
+//   {"event":"switched","level":n,"height":h,"advanced":s,"videoHeight":vh}
+//        with --switch-levels, once per level, highest index (best quality) first
+//   {"event":"done","currentTime":t,"droppedErrors":["networkError/...",...]}
+//        droppedErrors: the fatal hls.js errors the page saw (and recovered from)
+//   {"event":"error","message":"...","status":"<#status text>"}   then exit 1
+//   {"event":"terminated","signal":"SIGTERM"}                      on SIGTERM/SIGINT, then exit 0
+// Without --switch-levels it plays for --seconds (default 10) after "playing".
+// Page console errors go to stderr. Never runs longer than its phases' limits + 60 s.
+import { parseArgs } from 'node:util';
+import { launchChromium, isLoopback, sleep } from './lib.mjs';
+
+const LOAD_TIMEOUT_MS = 15_000;
+const PLAYING_TIMEOUT_MS = 30_000;   // until playing and currentTime advanced > 1 s
+const SWITCH_TIMEOUT_MS = 20_000;    // per level
+const SWITCH_ADVANCE_S = 1.5;
+const CLOSE_TIMEOUT_MS = 5_000;
+const POLL_MS = 250;
+const SLACK_S = 60;
+
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+
+let opts;
+try {
+  ({ values: opts } = parseArgs({
+    options: {
+      page: { type: 'string' },
+      seconds: { type: 'string', default: '10' },
+      'switch-levels': { type: 'boolean', default: false },
+      screenshot: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }));
+} catch (e) {
+  emit({ event: 'error', message: e.message, status: null });
+  process.exit(2);
+}
+if (opts.help) {
+  process.stderr.write('usage: node watch.mjs --page URL [--seconds N] [--switch-levels] [--screenshot FILE]\n');
+  process.exit(0);
+}
+const seconds = Number(opts.seconds);
+if (!opts.page || !Number.isFinite(seconds) || seconds < 0) {
+  emit({ event: 'error', message: 'need --page URL (watch.html#token=..&session=..) and --seconds N >= 0', status: null });
+  process.exit(2);
+}
+
+let browser = null;
+let page = null;
+let finishing = false;
+
+async function closeBrowser() {
+  if (!browser) return;
+  const b = browser;
+  browser = null;
+  // Playwright kills the browser process when node exits, so a stuck close is bounded.
+  await Promise.race([b.close().catch(() => {}), sleep(CLOSE_TIMEOUT_MS)]);
+}
+
+async function pageStatus() {
+  if (!page) return null;
+  try {
+    return await Promise.race([page.locator('#status').textContent({ timeout: 2000 }), sleep(2500).then(() => null)]);
+  } catch {
+    return null;
+  }
+}
+
+async function finish(code, line) {
+  if (finishing) return;
+  finishing = true;
+  clearTimeout(globalTimer);
+  if (line) emit(line);
+  await closeBrowser();
+  process.exit(code);
+}
+
+async function failWith(message) {
+  if (finishing) return;
+  const status = await pageStatus();
+  const lastError = page ? await page.evaluate(() => window.classcast?.lastError ?? null).catch(() => null) : null;
+  await finish(1, { event: 'error', message: lastError && !message.includes(lastError) ? `${message}: ${lastError}` : message, status });
+}
+
+// The limit grows once the number of levels is known (--switch-levels).
+let globalTimer = null;
+function armGlobalTimeout(totalSeconds) {
+  clearTimeout(globalTimer);
+  globalTimer = setTimeout(() => failWith(`global timeout after ${totalSeconds} s`), totalSeconds * 1000);
+}
+const startupSeconds = (LOAD_TIMEOUT_MS + PLAYING_TIMEOUT_MS) / 1000;
+armGlobalTimeout(startupSeconds + (opts['switch-levels'] ? 0 : seconds) + SLACK_S);
+
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => finish(0, { event: 'terminated', signal: sig }));
+}
+
+const round = (x) => Math.round(x * 1000) / 1000;
+
+/** One look at the player: state, clock, level. */
+function sample() {
+  return page.evaluate(() => {
+    const cc = window.classcast;
+    if (!cc) return null;
+    const v = cc.video;
+    return {
+      state: cc.state,
+      currentTime: v.currentTime,
+      paused: v.paused,
+      level: cc.hls ? cc.hls.currentLevel : null,
+      videoHeight: v.videoHeight,
+    };
+  });
+}
+
+const droppedErrors = () => page.evaluate(() => [...(window.classcast?.errors ?? [])]);
+
+function checkNotFailed(s) {
+  if (s?.state === 'error') throw new Error('page reached state error');
+}
+
+async function waitPlaying() {
+  const deadline = Date.now() + PLAYING_TIMEOUT_MS;
+  let base = null;
+  for (;;) {
+    const s = await sample();
+    checkNotFailed(s);
+    if (s?.state === 'playing' && !s.paused) {
+      if (base === null) base = s.currentTime;
+      else if (s.currentTime - base > 1) return s;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`not playing after ${PLAYING_TIMEOUT_MS / 1000} s (state ${s?.state}, currentTime ${round(s?.currentTime ?? 0)})`);
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+async function switchTo(level) {
+  await page.evaluate((n) => { window.classcast.hls.currentLevel = n; }, level.index);
+  const deadline = Date.now() + SWITCH_TIMEOUT_MS;
+  let base = null; // currentTime when hls.currentLevel first reads n (LEVEL_SWITCHED)
+  for (;;) {
+    const s = await sample();
+    checkNotFailed(s);
+    if (s.level === level.index) {
+      if (base === null) base = s.currentTime;
+      else if (s.currentTime - base > SWITCH_ADVANCE_S) {
+        emit({ event: 'switched', level: level.index, height: level.height, advanced: round(s.currentTime - base), videoHeight: s.videoHeight });
+        return;
+      }
+    }
+    if (Date.now() > deadline) {
+      const how = base === null ? `hls.currentLevel is still ${s.level}` : `played only ${round(s.currentTime - base)} s since the switch`;
+      throw new Error(`level ${level.index} (${level.height}p): ${how} after ${SWITCH_TIMEOUT_MS / 1000} s`);
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+async function main() {
+  const origin = new URL(opts.page).origin;
+  browser = await launchChromium({ secureOrigins: isLoopback(opts.page) ? [] : [origin] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') process.stderr.write(`[page console.error] ${msg.text()}\n`);
+  });
+  page.on('pageerror', (err) => process.stderr.write(`[page error] ${err.message}\n`));
+
+  const resp = await page.goto(opts.page, { waitUntil: 'load', timeout: LOAD_TIMEOUT_MS });
+  if (resp && !resp.ok()) throw new Error(`loading the page answered HTTP ${resp.status()}`);
+  await page.waitForFunction(() => !!window.classcast, null, { timeout: 5_000 })
+    .catch(() => { throw new Error('the page did not set window.classcast'); });
+
+  const playing = await waitPlaying();
+  const levels = await page.evaluate(() => window.classcast.levels());
+  emit({ event: 'playing', levels, currentTime: round(playing.currentTime) });
+
+  if (opts['switch-levels']) {
+    if (!levels.length) throw new Error('no levels to switch between (native HLS?)');
+    armGlobalTimeout(levels.length * (SWITCH_TIMEOUT_MS / 1000) + SLACK_S);
+    for (const level of [...levels].sort((a, b) => b.index - a.index)) await switchTo(level);
+  } else {
+    const t0 = playing.currentTime;
+    for (let i = 0; i < seconds; i++) {
+      await sleep(1000);
+      checkNotFailed(await sample());
+    }
+    const advanced = (await sample()).currentTime - t0;
+    if (seconds >= 2 && advanced < 1) throw new Error(`playback stalled: currentTime advanced ${round(advanced)} s in ${seconds} s`);
+  }
+
+  if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: true });
+  const end = await sample();
+  checkNotFailed(end);
+  await finish(0, { event: 'done', currentTime: round(end.currentTime), droppedErrors: await droppedErrors() });
+}
+
+main().catch((e) => failWith((e?.message || String(e)).split('\n')[0]));

@@ -1,0 +1,403 @@
+//! The HLS ladder end to end: a live publish into the `classcast` binary,
+//! checked with ffprobe/ffmpeg and played with hls.js in headless Chromium.
+//! These run one at a time (see .config/nextest.toml).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use classcast::auth::Role;
+use classcast::cli::VideoCodecPref;
+use classcast::client::{WhipClient, WhipClientOptions};
+use common::{create_session, get_session, http, token, wait_for, ClientProcess, ServerProcess};
+use serde_json::Value;
+
+fn publisher(base: &str, id: &str, tok: &str, width: u32, height: u32) -> WhipClientOptions {
+    WhipClientOptions {
+        whip_url: format!("{base}/whip/{id}"),
+        token: tok.to_owned(),
+        codec: VideoCodecPref::H264,
+        width,
+        height,
+        fps: 30,
+    }
+}
+
+fn hls_dir(server: &ServerProcess, id: &str) -> PathBuf {
+    server.data_dir.join("hls").join(id)
+}
+
+/// Segment URIs and durations of a media playlist on disk.
+fn playlist(path: &Path) -> (String, Vec<(String, f64)>) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut segments = Vec::new();
+    let mut duration = None;
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            duration = d.trim_end_matches(',').parse::<f64>().ok();
+        } else if !line.starts_with('#') && !line.is_empty() {
+            segments.push((line.to_owned(), duration.take().unwrap_or(0.0)));
+        }
+    }
+    (text, segments)
+}
+
+async fn wait_segments(server: &ServerProcess, id: &str, rungs: &[&str], n: usize) {
+    let dir = hls_dir(server, id);
+    wait_for(
+        Duration::from_secs(40),
+        &format!("{n} segments in every rung"),
+        || async {
+            rungs
+                .iter()
+                .all(|r| playlist(&dir.join(r).join("all.m3u8")).1.len() >= n)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+fn ffprobe_json(args: &[&str]) -> Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
+        .output()
+        .expect("ffprobe (scripts/install-deps.sh test)");
+    assert!(
+        out.status.success(),
+        "ffprobe {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
+/// (width, height, first frame is a keyframe) of a segment.
+fn segment_video(path: &Path) -> (u64, u64, bool) {
+    let p = path.to_str().expect("utf8 path");
+    let v = ffprobe_json(&[
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=width,height:frame=key_frame,pict_type",
+        "-read_intervals",
+        "%+#1",
+        p,
+    ]);
+    let key = v["frames"][0]["key_frame"] == 1 && v["frames"][0]["pict_type"] == "I";
+    (
+        v["streams"][0]["width"].as_u64().unwrap_or(0),
+        v["streams"][0]["height"].as_u64().unwrap_or(0),
+        key,
+    )
+}
+
+async fn session_view(base: &str, tok: &str, id: &str) -> Value {
+    get_session(base, tok, id).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_720p_publish_makes_an_aligned_three_rung_ladder_then_a_vod() {
+    let server = ServerProcess::start(&[]);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let guest = token(Role::Guest, "guest", None);
+    let id = create_session(base, &alice, "ladder").await;
+    let client = WhipClient::publish(&publisher(base, &id, &alice, 1280, 720))
+        .await
+        .expect("publish");
+    let rungs = ["720p", "480p", "360p"];
+    wait_segments(&server, &id, &rungs, 3).await;
+
+    // While the ladder runs, ingest keeps its frame rate and the ladder keeps up.
+    let mut rates = Vec::new();
+    for _ in 0..5 {
+        let v = session_view(base, &alice, &id).await;
+        rates.push(v["media"]["video"]["rate"].as_f64().unwrap_or(0.0));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    eprintln!("ingest video fps while the ladder runs: {rates:?}");
+    assert!(
+        rates.iter().all(|&r| r >= 25.0),
+        "ingest stalled: {rates:?}"
+    );
+    wait_segments(&server, &id, &rungs, 8).await;
+    let v = session_view(base, &alice, &id).await;
+    eprintln!("ladder status: {}", v["hls"]);
+    assert_eq!(v["hls"]["state"], "live");
+    assert_eq!(v["hls"]["dropped_input_frames"], 0, "{}", v["hls"]);
+    for r in v["hls"]["rungs"].as_array().expect("rungs") {
+        assert!(r["frames_out"].as_u64().unwrap_or(0) > 200, "{r}");
+        assert!(r["lag_ms"].as_u64().unwrap_or(u64::MAX) < 2000, "{r}");
+    }
+
+    // The master playlist, as a player sees it.
+    let master_url = format!("{base}/hls/{id}/master.m3u8?token={guest}");
+    let probe = ffprobe_json(&[
+        "-show_entries",
+        "stream=codec_type,codec_name,width,height",
+        &master_url,
+    ]);
+    let streams = probe["streams"].as_array().expect("streams");
+    let mut sizes: Vec<(u64, u64)> = streams
+        .iter()
+        .filter(|s| s["codec_type"] == "video")
+        .map(|s| {
+            (
+                s["width"].as_u64().unwrap_or(0),
+                s["height"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    assert_eq!(
+        sizes,
+        vec![(640, 360), (854, 480), (1280, 720)],
+        "no 1080p from a 720p source"
+    );
+    assert!(streams
+        .iter()
+        .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac"));
+    let master = http().get(&master_url).send().await.expect("master");
+    assert_eq!(
+        master.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
+    assert_eq!(master.headers()["cache-control"], "no-cache");
+    let text = master.text().await.expect("text");
+    assert!(text.contains("CODECS=\"avc1.64001f,mp4a.40.2\""), "{text}");
+    assert!(
+        text.contains("AVERAGE-BANDWIDTH=") && text.contains("FRAME-RATE=30"),
+        "{text}"
+    );
+
+    // Segments: immutable, and a player without a token is refused.
+    let seg = http()
+        .get(format!("{base}/hls/{id}/720p/seg_00002.ts?token={guest}"))
+        .send()
+        .await
+        .expect("segment");
+    assert_eq!(seg.status(), 200);
+    assert_eq!(seg.headers()["content-type"], "video/mp2t");
+    assert!(seg.headers()["cache-control"]
+        .to_str()
+        .unwrap_or("")
+        .contains("immutable"));
+    let r = http()
+        .get(format!("{base}/hls/{id}/master.m3u8"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 401);
+    let r = http()
+        .get(format!(
+            "{base}/hls/{id}/720p/..%2F..%2Fjwt-secret?token={guest}"
+        ))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 404);
+
+    // The live window slides over the configured 6 segments.
+    let (live, listed) = playlist(&hls_dir(&server, &id).join("720p/index.m3u8"));
+    assert_eq!(listed.len(), 6, "{live}");
+    assert!(!live.contains("#EXT-X-ENDLIST"));
+
+    // End of publish: every rung becomes a complete VOD.
+    client.stop().await.expect("DELETE");
+    let dir = hls_dir(&server, &id);
+    wait_for(Duration::from_secs(15), "VOD playlists", || async {
+        rungs
+            .iter()
+            .all(|r| {
+                playlist(&dir.join(r).join("index.m3u8"))
+                    .0
+                    .contains("#EXT-X-ENDLIST")
+            })
+            .then_some(())
+    })
+    .await;
+    let lists: Vec<Vec<(String, f64)>> = rungs
+        .iter()
+        .map(|r| {
+            let (text, segments) = playlist(&dir.join(r).join("index.m3u8"));
+            assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{text}");
+            segments
+        })
+        .collect();
+    let uris = |l: &Vec<(String, f64)>| l.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
+    assert!(lists[0].len() >= 9, "{:?}", lists[0]);
+    assert_eq!(
+        uris(&lists[0]),
+        uris(&lists[1]),
+        "same segments in every rung"
+    );
+    assert_eq!(uris(&lists[0]), uris(&lists[2]));
+    assert_eq!(lists[0][0].0, "seg_00000.ts", "every segment kept");
+    for (r, list) in rungs.iter().zip(&lists) {
+        let last = list.len() - 1;
+        for (i, (uri, duration)) in list.iter().enumerate() {
+            if i < last {
+                assert!((1.5..=2.5).contains(duration), "{r}/{uri}: {duration} s");
+            }
+            let path = dir.join(r).join(uri);
+            let (w, h, key) = segment_video(&path);
+            assert!(key, "{r}/{uri} does not start with a keyframe");
+            let want = match *r {
+                "720p" => (1280, 720),
+                "480p" => (854, 480),
+                _ => (640, 360),
+            };
+            assert_eq!((w, h), want, "{r}/{uri}");
+        }
+    }
+    // Durations agree across rungs too (the cuts are on the same frames).
+    for i in 0..lists[0].len() - 1 {
+        let d: Vec<f64> = lists.iter().map(|l| l[i].1).collect();
+        assert!(
+            d.iter().all(|x| (x - d[0]).abs() < 0.05),
+            "segment {i}: {d:?}"
+        );
+    }
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(dir.join("master.m3u8"))
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(errors.trim().is_empty(), "ffmpeg reported: {errors}");
+    let v = session_view(base, &alice, &id).await;
+    assert_eq!(v["hls"]["state"], "ended");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reconnect_continues_the_playlists_with_a_discontinuity() {
+    let server = ServerProcess::start(&[]);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = create_session(base, &alice, "reconnect").await;
+    let rungs = ["720p", "480p", "360p"];
+    let dir = hls_dir(&server, &id);
+    for round in 1..=2 {
+        let client = WhipClient::publish(&publisher(base, &id, &alice, 640, 360))
+            .await
+            .expect("publish");
+        wait_segments(&server, &id, &rungs, 3 * round).await;
+        client.stop().await.expect("DELETE");
+        wait_for(Duration::from_secs(15), "VOD", || async {
+            let (text, segs) = playlist(&dir.join("360p/index.m3u8"));
+            (text.contains("#EXT-X-ENDLIST") && segs.len() >= 3 * round).then_some(())
+        })
+        .await;
+    }
+    let (text, segments) = playlist(&dir.join("360p/index.m3u8"));
+    assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+    let indices: Vec<u64> = segments
+        .iter()
+        .filter_map(|(u, _)| classcast::hls::playlist::segment_index(u))
+        .collect();
+    let expected: Vec<u64> = (0..indices.len() as u64).collect();
+    assert_eq!(indices, expected, "sequence numbers continue");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(dir.join("360p/index.m3u8"))
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hls_js_plays_and_switches_levels() {
+    let server = ServerProcess::start(&["--demo"]);
+    let guest = token(Role::Guest, "viewer", None);
+    wait_segments(&server, "demo", &["720p", "480p", "360p"], 4).await;
+    let page = format!(
+        "{}/player/watch.html#token={guest}&session=demo",
+        server.url
+    );
+    let mut browser = ClientProcess::watcher(&page);
+    let playing = browser.expect_event("playing", Duration::from_secs(40));
+    assert_eq!(
+        playing["levels"].as_array().map(Vec::len),
+        Some(3),
+        "{playing}"
+    );
+    for _ in 0..3 {
+        let switched = browser.expect_event("switched", Duration::from_secs(30));
+        assert!(
+            switched["advanced"].as_f64().unwrap_or(0.0) > 1.5,
+            "{switched}"
+        );
+    }
+    let done = browser.expect_event("done", Duration::from_secs(30));
+    assert_eq!(
+        done["droppedErrors"].as_array().map(Vec::len),
+        Some(0),
+        "{done}"
+    );
+    browser.wait_success(Duration::from_secs(15));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_ramping_up_never_changes_rung_sizes() {
+    let server = ServerProcess::start(&[]);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = create_session(base, &alice, "ramp").await;
+    let page = format!("{base}/player/publish.html#token={alice}&session={id}");
+    let mut browser = ClientProcess::chromium(&page, 24, "auto");
+    browser.expect_event("live", Duration::from_secs(30));
+    let mut widths = Vec::new();
+    loop {
+        let v = session_view(base, &alice, &id).await;
+        if let Some(w) = v["media"]["video"]["width"].as_u64() {
+            if widths.last() != Some(&w) {
+                widths.push(w);
+            }
+        }
+        if v["live"] == false && !widths.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("source widths seen: {widths:?}");
+    assert!(
+        widths.len() >= 2,
+        "the browser's resolution did not change: {widths:?}"
+    );
+    browser.wait_success(Duration::from_secs(20));
+    let dir = hls_dir(&server, &id);
+    wait_for(Duration::from_secs(15), "VOD", || async {
+        playlist(&dir.join("360p/index.m3u8"))
+            .0
+            .contains("#EXT-X-ENDLIST")
+            .then_some(())
+    })
+    .await;
+    for (rung, want) in [
+        ("720p", (1280, 720)),
+        ("480p", (854, 480)),
+        ("360p", (640, 360)),
+    ] {
+        let (_, segments) = playlist(&dir.join(rung).join("index.m3u8"));
+        assert!(segments.len() >= 8, "{rung}: {segments:?}");
+        for (uri, _) in &segments {
+            let (w, h, key) = segment_video(&dir.join(rung).join(uri));
+            assert_eq!((w, h), want, "{rung}/{uri}");
+            assert!(key, "{rung}/{uri}");
+        }
+    }
+}
