@@ -28,9 +28,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## bench: WHIP timings (POST to 201, time to first frame); writes BENCHMARKS.md
+## bench: WHIP timings, the HLS ladder against ffmpeg, live ladder CPU; writes BENCHMARKS.md
 bench: test-deps
-	$(CARGO) run --release --example whip_bench
+	$(CARGO) build --release --bin classcast --examples
+	$(TARGET_DIR)/release/examples/whip_bench
+	$(TARGET_DIR)/release/examples/ladder_bench
 
 clean:
 	rm -rf target data

@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+#[path = "common/report.rs"]
+mod report;
+
 use clap::Parser;
 use classcast::auth::{Claims, Keys, Role};
 use classcast::cli::{Cli, Command, VideoCodecPref};
@@ -118,36 +121,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         summary("offer received → first complete video frame", first_frame),
     );
     println!("{table}");
-    write_section("WHIP ingest", "make bench", &table)?;
+    report::write_section("WHIP ingest", "make bench", &table)?;
     Ok(())
-}
-
-/// Replaces (or appends) one `## title` section of BENCHMARKS.md.
-fn write_section(title: &str, command: &str, table: &str) -> std::io::Result<()> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-    let old = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| "# Benchmarks\n\nFigures from this repository's benchmark commands, on the CI machine size (2 cores).\n".into());
-    let heading = format!("## {title}");
-    let date = classcast::time::rfc3339(classcast::time::now_ms());
-    let section = format!(
-        "{heading}\n\nCommand: `{command}` ({date}, {} cores)\n\n{table}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    );
-    let new = match old.find(&heading) {
-        Some(start) => {
-            let rest = &old[start + heading.len()..];
-            let end = rest
-                .find("\n## ")
-                .map(|i| start + heading.len() + i + 1)
-                .unwrap_or(old.len());
-            format!("{}{section}\n{}", &old[..start], &old[end..])
-        }
-        None => format!(
-            "{}\n{section}",
-            old.trim_end_matches('\n').to_owned() + "\n"
-        ),
-    };
-    std::fs::write(path, new)
 }

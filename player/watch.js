@@ -278,7 +278,7 @@ ui.video.addEventListener('ratechange', () => {
 });
 ui.video.addEventListener('ended', () => {
   try { localStorage.removeItem(positionKey); } catch { /* storage disabled */ }
-  if (cc.state === 'playing') setStatus('the class has ended');
+  if (cc.state === 'playing') setStatus('ended');
 });
 ui.video.addEventListener('loadedmetadata', () => {
   if (cc.mode !== 'native') return;

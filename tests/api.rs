@@ -561,3 +561,122 @@ async fn whip_preflight_and_health() {
     assert_eq!(r.status, StatusCode::OK);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn hls_files_need_a_token_and_a_valid_name() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = app.create_session(&alice, "hls").await;
+    let guest = token(Role::Guest, "g", Some(&id));
+    let master = format!("/hls/{id}/master.m3u8");
+
+    let r = app
+        .request(
+            Method::GET,
+            &format!("{master}?token={guest}"),
+            None,
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "not live yet");
+    assert!(r.text().contains("no HLS yet"));
+
+    let dir = app.state.hls.session_dir(&id);
+    std::fs::create_dir_all(dir.join("720p")).expect("mkdir");
+    std::fs::write(
+        dir.join("master.m3u8"),
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/index.m3u8\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("720p/index.m3u8"),
+        "#EXTM3U\n#EXTINF:2,\nseg_00000.ts\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("720p/seg_00000.ts"), b"\x47ts").expect("write");
+    std::fs::write(dir.join("720p/notes.txt"), b"secret").expect("write");
+
+    // The token rides along on every URI of a playlist fetched with ?token=.
+    let r = app
+        .request(
+            Method::GET,
+            &format!("{master}?token={guest}"),
+            None,
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.text().contains(&format!("720p/index.m3u8?token={guest}")),
+        "{}",
+        r.text()
+    );
+    let r = app
+        .request(
+            Method::GET,
+            &format!("/hls/{id}/720p/index.m3u8?token={guest}"),
+            None,
+            None,
+            "",
+        )
+        .await;
+    assert!(r.text().contains(&format!("seg_00000.ts?token={guest}")));
+    // A bearer header or a cookie works too, and then URIs stay as they are.
+    let r = app
+        .request(Method::GET, &master, Some(&guest), None, "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.text().contains("token="));
+    let req = axum::http::Request::builder()
+        .uri(format!("/hls/{id}/720p/seg_00000.ts"))
+        .header("cookie", format!("theme=dark; classcast_token={guest}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let r = tower::ServiceExt::oneshot(classcast::app(app.state.clone()), req)
+        .await
+        .expect("response");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "video/mp2t");
+
+    let other = token(Role::Guest, "g", Some("another"));
+    let cases = [
+        (master.clone(), None, StatusCode::UNAUTHORIZED),
+        (
+            format!("{master}?token=garbage"),
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            format!("{master}?token={other}"),
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("/hls/nope/master.m3u8?token={alice}"),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/hls/{id}/720p/notes.txt?token={guest}"),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/hls/{id}/..%2F..%2Fjwt-secret/x.ts?token={guest}"),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/hls/{id}/720p/seg_00009.ts"),
+            Some(guest.as_str()),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (path, bearer, want) in cases {
+        let r = app.request(Method::GET, &path, bearer, None, "").await;
+        assert_eq!(r.status, want, "{path}: {}", r.text());
+    }
+    app.cleanup().await;
+}

@@ -58,6 +58,9 @@ pub struct RungStatus {
     /// How far the encoder's output trails the decoded input.
     pub lag_ms: u64,
     pub last_segment_at: Option<String>,
+    /// From the segment's last frame entering the ladder to the segment
+    /// being listed in the playlist.
+    pub last_segment_latency_ms: Option<i64>,
 }
 
 #[derive(Default)]
@@ -82,6 +85,28 @@ impl Progress {
     }
 }
 
+/// When each forced keyframe (a segment boundary) entered the ladder, by running
+/// time, so a closed segment can tell how long it took to become available.
+#[derive(Default)]
+struct Boundaries(Mutex<std::collections::VecDeque<(u64, i64)>>);
+
+impl Boundaries {
+    fn record(&self, running_time_ns: u64) {
+        if let Ok(mut b) = self.0.lock() {
+            b.push_back((running_time_ns, now_ms()));
+            while b.len() > 32 {
+                b.pop_front();
+            }
+        }
+    }
+    fn entered_at(&self, running_time_ns: u64) -> Option<i64> {
+        let b = self.0.lock().ok()?;
+        b.iter()
+            .find(|(rt, _)| rt.abs_diff(running_time_ns) < 50_000_000)
+            .map(|(_, at)| *at)
+    }
+}
+
 struct RungRuntime {
     rung: Rung,
     progress: Arc<Progress>,
@@ -91,6 +116,8 @@ struct RungRuntime {
     opened_at_ns: Option<u64>,
     segments: u64,
     last_segment_at: Option<i64>,
+    /// From a segment's last frame entering the ladder to its playlist entry.
+    last_segment_latency_ms: Option<i64>,
     speed: f64,
     sampled: Option<(Instant, u64)>,
 }
@@ -102,6 +129,7 @@ pub struct Ladder {
     sources: Vec<gst_app::AppSrc>,
     links: Vec<gst_utils::ConsumptionLink>,
     input: Arc<Progress>,
+    boundaries: Arc<Boundaries>,
     input_codec: Codec,
     rungs: Vec<RungRuntime>,
     has_audio: bool,
@@ -256,7 +284,13 @@ impl Ladder {
         };
 
         let input = Arc::new(Progress::default());
-        align_keyframes(&by_name("keyframer")?, config.segment_ns(), input.clone())?;
+        let boundaries = Arc::new(Boundaries::default());
+        align_keyframes(
+            &by_name("keyframer")?,
+            config.segment_ns(),
+            input.clone(),
+            boundaries.clone(),
+        )?;
 
         let mut runtimes = Vec::new();
         for (r, playlist) in rungs.into_iter().zip(playlists) {
@@ -279,6 +313,7 @@ impl Ladder {
                 opened_at_ns: None,
                 segments: 0,
                 last_segment_at: None,
+                last_segment_latency_ms: None,
                 speed: 0.0,
                 sampled: None,
             });
@@ -314,6 +349,8 @@ impl Ladder {
             if options.lossless_input {
                 src.set_leaky_type(gst_app::AppLeakyType::None);
                 src.set_block(true);
+                // A full queue blocks the producer; nothing is skipped.
+                link.set_wait_for_keyframe(false);
             }
             // Room for the encoders' start-up: a full queue drops frames and
             // waits for the publisher's next keyframe, seconds away.
@@ -337,6 +374,7 @@ impl Ladder {
             sources,
             links,
             input,
+            boundaries,
             input_codec: video_codec,
             rungs: runtimes,
             has_audio: audio.is_some(),
@@ -436,6 +474,9 @@ impl Ladder {
                 }
                 rung.segments += 1;
                 rung.last_segment_at = Some(now_ms());
+                rung.last_segment_latency_ms = running_time
+                    .and_then(|rt| self.boundaries.entered_at(rt))
+                    .map(|entered| now_ms() - entered);
                 self.write_rung(i).await?;
                 if !self.master_written && self.rungs.iter().all(|r| r.segments > 0) {
                     self.write_master().await?;
@@ -577,6 +618,7 @@ impl Ladder {
                             .map(|o| input_rt.saturating_sub(o) / 1_000_000)
                             .unwrap_or(0),
                         last_segment_at: r.last_segment_at.map(rfc3339),
+                        last_segment_latency_ms: r.last_segment_latency_ms,
                     }
                 })
                 .collect(),
@@ -610,6 +652,7 @@ fn align_keyframes(
     keyframer: &gst::Element,
     segment_ns: u64,
     input: Arc<Progress>,
+    boundaries: Arc<Boundaries>,
 ) -> Result<(), HlsError> {
     let pad = keyframer
         .static_pad("src")
@@ -642,6 +685,7 @@ fn align_keyframes(
                     .count(*count)
                     .build();
                 drop(guard);
+                boundaries.record(rt);
                 pad.push_event(event);
             }
             Some(_) => {}

@@ -1,0 +1,48 @@
+//! Shared by the benchmark examples: BENCHMARKS.md sections and CPU readings.
+#![allow(dead_code)]
+
+/// Replaces (or appends) one `## title` section of BENCHMARKS.md.
+pub fn write_section(title: &str, command: &str, table: &str) -> std::io::Result<()> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| "# Benchmarks\n\nFigures from this repository's benchmark commands, on the CI machine size (2 cores).\n".into());
+    let heading = format!("## {title}");
+    let date = classcast::time::rfc3339(classcast::time::now_ms());
+    let section = format!(
+        "{heading}\n\nCommand: `{command}` ({date}, {} cores)\n\n{table}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    let new = match old.find(&heading) {
+        Some(start) => {
+            let rest = &old[start + heading.len()..];
+            let end = rest
+                .find("\n## ")
+                .map(|i| start + heading.len() + i + 1)
+                .unwrap_or(old.len());
+            format!("{}{section}\n{}", &old[..start], &old[end..])
+        }
+        None => format!(
+            "{}\n{section}",
+            old.trim_end_matches('\n').to_owned() + "\n"
+        ),
+    };
+    std::fs::write(path, new)
+}
+
+/// CPU seconds (user + system) used so far by process `pid` ("self" for us).
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ")".
+    (ticks(11) + ticks(12)) / 100.0
+}
