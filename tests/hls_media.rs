@@ -93,6 +93,34 @@ fn segment_video(path: &Path) -> (u64, u64, bool) {
     )
 }
 
+/// Mean U and V of the top-left corner of a segment's first picture: the test
+/// pattern's white bar there is neutral (128, 128); a picture whose top slice
+/// went missing decodes green (U and V near 0).
+fn top_left_chroma(path: &Path) -> (f64, f64) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            "crop=iw/8:ih/8:0:ih/8,signalstats,metadata=print:file=-",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("lavfi.signalstats.{key}=")))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(-1.0)
+    };
+    (value("UAVG"), value("VAVG"))
+}
+
 async fn session_view(base: &str, tok: &str, id: &str) -> Value {
     get_session(base, tok, id).await
 }
@@ -251,6 +279,11 @@ async fn a_720p_publish_makes_an_aligned_three_rung_ladder_then_a_vod() {
                 _ => (640, 360),
             };
             assert_eq!((w, h), want, "{r}/{uri}");
+            let (u, v) = top_left_chroma(&path);
+            assert!(
+                (100.0..156.0).contains(&u) && (100.0..156.0).contains(&v),
+                "{r}/{uri}: picture damaged (U {u}, V {v})"
+            );
         }
     }
     // Durations agree across rungs too (the cuts are on the same frames).

@@ -49,8 +49,11 @@ fn encoder(codec: VideoCodecPref, fps: u32) -> (String, &'static str) {
     match codec {
         VideoCodecPref::H264 => (
             format!(
-                "x264enc tune=zerolatency speed-preset=ultrafast bitrate=2000 key-int-max={gop} \
-                 ! video/x-h264,profile=constrained-baseline"
+                // One slice per picture: rtph264pay's config-interval=-1 puts
+                // SPS/PPS before every IDR slice, and a receiver's parser then
+                // splits a multi-slice keyframe into two access units.
+                "x264enc tune=zerolatency sliced-threads=false speed-preset=ultrafast bitrate=2000 \
+                 key-int-max={gop} ! video/x-h264,profile=constrained-baseline"
             ),
             "rtph264pay pt=96 mtu=1200 config-interval=-1 aggregate-mode=zero-latency \
              ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,\

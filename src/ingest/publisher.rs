@@ -159,16 +159,15 @@ impl Publisher {
             }
         }
         pipeline.add(&webrtcbin).map_err(MediaError::from)?;
-        // Bursts of frames with equal timestamps break muxers downstream;
-        // synced mode keeps the sender's timing (see GSTREAMER-NOTES.md).
+        // Timestamps from the RTP clock alone: every slice of a frame gets the
+        // same PTS (arrival-based modes gave slices of one frame different
+        // PTS, and the depayloader then split frames in two), and frames keep
+        // the sender's spacing.
         match webrtcbin
             .downcast_ref::<gst::Bin>()
             .and_then(|b| b.by_name("rtpbin"))
         {
-            Some(rtpbin) => {
-                rtpbin.set_property_from_str("buffer-mode", "synced");
-                tracing::trace!("rtpbin buffer-mode synced");
-            }
+            Some(rtpbin) => rtpbin.set_property_from_str("buffer-mode", "none"),
             None => tracing::warn!("webrtcbin has no rtpbin child: jitterbuffer mode unchanged"),
         }
         for m in &plan.media {

@@ -6,9 +6,10 @@
 //                  [--seconds N] [--switch-levels] [--screenshot out.png]
 //
 // stdout carries one JSON object per line:
-//   {"event":"playing","levels":[{"index":0,"width":640,"height":360,"bitrate":943800},...],"currentTime":t}
+//   {"event":"playing","levels":[{"index":0,"width":640,"height":360,"bitrate":1020800},...],"currentTime":t}
 //   {"event":"switched","level":n,"height":h,"advanced":s,"videoHeight":vh}
-//        with --switch-levels, once per level, highest index (best quality) first
+//        with --switch-levels, once per level, highest index (best quality) first; advanced:
+//        media seconds played since hls.currentLevel became n; videoHeight: the picture's height then
 //   {"event":"done","currentTime":t,"droppedErrors":["networkError/...",...]}
 //        droppedErrors: the fatal hls.js errors the page saw (and recovered from)
 //   {"event":"error","message":"...","status":"<#status text>"}   then exit 1
@@ -22,6 +23,7 @@ const LOAD_TIMEOUT_MS = 15_000;
 const PLAYING_TIMEOUT_MS = 30_000;   // until playing and currentTime advanced > 1 s
 const SWITCH_TIMEOUT_MS = 20_000;    // per level
 const SWITCH_ADVANCE_S = 1.5;
+const PICTURE_GRACE_MS = 3_000;     // extra wait for <video>.videoHeight to match (reported only)
 const CLOSE_TIMEOUT_MS = 5_000;
 const POLL_MS = 250;
 const SLACK_S = 60;
@@ -144,16 +146,23 @@ async function waitPlaying() {
   }
 }
 
+// Passes once hls.currentLevel reads n and playback went on SWITCH_ADVANCE_S from there.
+// hls.js reports the switch as soon as the new level's fragment is appended, while Chromium
+// shows its pictures only from the next keyframe, so the <video>'s own size can lag by up to
+// a segment: it is waited for PICTURE_GRACE_MS more and reported, never required (a rung's
+// RESOLUTION attribute may legitimately differ from its coded size).
 async function switchTo(level) {
   await page.evaluate((n) => { window.classcast.hls.currentLevel = n; }, level.index);
   const deadline = Date.now() + SWITCH_TIMEOUT_MS;
   let base = null; // currentTime when hls.currentLevel first reads n (LEVEL_SWITCHED)
+  let passedAt = null;
   for (;;) {
     const s = await sample();
     checkNotFailed(s);
     if (s.level === level.index) {
       if (base === null) base = s.currentTime;
-      else if (s.currentTime - base > SWITCH_ADVANCE_S) {
+      else if (passedAt === null && s.currentTime - base > SWITCH_ADVANCE_S) passedAt = Date.now();
+      if (passedAt !== null && (s.videoHeight === level.height || Date.now() - passedAt > PICTURE_GRACE_MS)) {
         emit({ event: 'switched', level: level.index, height: level.height, advanced: round(s.currentTime - base), videoHeight: s.videoHeight });
         return;
       }
@@ -187,7 +196,7 @@ async function main() {
 
   if (opts['switch-levels']) {
     if (!levels.length) throw new Error('no levels to switch between (native HLS?)');
-    armGlobalTimeout(levels.length * (SWITCH_TIMEOUT_MS / 1000) + SLACK_S);
+    armGlobalTimeout(levels.length * ((SWITCH_TIMEOUT_MS + PICTURE_GRACE_MS) / 1000) + SLACK_S);
     for (const level of [...levels].sort((a, b) => b.index - a.index)) await switchTo(level);
   } else {
     const t0 = playing.currentTime;
