@@ -404,7 +404,8 @@ async fn main() -> Result<(), Error> {
          | ingest only (`--disable-hls`) | {ingest_cpu:.0} |\n\
          | ingest + 3-rung ladder (720p/480p/360p) | {ladder_cpu:.0} |\n\n\
          Glass-to-HLS: a segment is listed in every rung's live playlist p50 {:.0} ms / p95 {:.0} ms after its last \
-         frame entered the ladder, over {} segments. Before that: the publisher's capture and encode, the network, and \
+         frame entered the ladder, over {} segments. Nearly all of it is splitmuxsink, which closes a segment only \
+         once it has queued the next GOP. Before that: the publisher's capture and encode, the network, and \
          the WebRTC jitter buffer (200 ms); after it, a player's own buffering (hls.js holds 3 segments). For the \
          segment's first frame add the {} s segment duration.\n\n\
          The ffmpeg command:\n\n```\n{ff_cmd}\n```\n\
