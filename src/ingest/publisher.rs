@@ -159,15 +159,15 @@ impl Publisher {
             }
         }
         pipeline.add(&webrtcbin).map_err(MediaError::from)?;
-        // Timestamps from the RTP clock alone: every slice of a frame gets the
-        // same PTS (arrival-based modes gave slices of one frame different
-        // PTS, and the depayloader then split frames in two), and frames keep
-        // the sender's spacing.
+        // Synced: timestamps follow the sender's clock with skew correction.
+        // The default (slave) mode gave bursts of frames equal timestamps;
+        // "none" (RTP clock only) drifts against senders whose RTP clock is
+        // not wall-clock paced (aiortc), and late packets are then dropped.
         match webrtcbin
             .downcast_ref::<gst::Bin>()
             .and_then(|b| b.by_name("rtpbin"))
         {
-            Some(rtpbin) => rtpbin.set_property_from_str("buffer-mode", "none"),
+            Some(rtpbin) => rtpbin.set_property_from_str("buffer-mode", "synced"),
             None => tracing::warn!("webrtcbin has no rtpbin child: jitterbuffer mode unchanged"),
         }
         for m in &plan.media {

@@ -243,7 +243,9 @@ impl ServerProcess {
         };
         let rust_log = match log {
             Some(_) => "info".to_owned(),
-            None => std::env::var("RUST_LOG").unwrap_or_else(|_| "info,gstreamer=error".into()),
+            None => std::env::var("RUST_LOG").unwrap_or_else(|_| {
+                "info,gstreamer=error,gstreamer::utilsrs-stream-producer=off".into()
+            }),
         };
         let mut child = Command::new(env!("CARGO_BIN_EXE_classcast"))
             .arg("serve")
