@@ -434,3 +434,88 @@ async fn a_browser_ramping_up_never_changes_rung_sizes() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publisher_that_drops_leaves_a_playable_vod() {
+    let server = ServerProcess::start(&["--media-timeout", "2s"]);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = create_session(base, &alice, "drop").await;
+    let client = WhipClient::publish(&publisher(base, &id, &alice, 640, 360))
+        .await
+        .expect("publish");
+    wait_segments(&server, &id, &["360p"], 3).await;
+    drop(client); // gone without a DELETE
+    let dir = hls_dir(&server, &id);
+    wait_for(
+        Duration::from_secs(15),
+        "VOD after the publisher vanished",
+        || async {
+            playlist(&dir.join("360p/index.m3u8"))
+                .0
+                .contains("#EXT-X-ENDLIST")
+                .then_some(())
+        },
+    )
+    .await;
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(dir.join("master.m3u8"))
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_killed_mid_publish_keeps_its_segments_and_continues() {
+    let mut server = ServerProcess::start(&[]);
+    let data = server.keep_data_dir();
+    let alice = token(Role::Instructor, "alice", None);
+    let id = create_session(&server.url, &alice, "crash").await;
+    let client = WhipClient::publish(&publisher(&server.url, &id, &alice, 640, 360))
+        .await
+        .expect("publish");
+    wait_segments(&server, &id, &["720p", "480p", "360p"], 3).await;
+    server.kill(); // SIGKILL: no finalization at all
+    drop(client);
+    let before = playlist(&hls_dir(&server, &id).join("360p/all.m3u8")).1;
+    assert!(before.len() >= 3);
+
+    let server = ServerProcess::start_in(data.path(), &[]);
+    let client = WhipClient::publish(&publisher(&server.url, &id, &alice, 640, 360))
+        .await
+        .expect("publish after restart");
+    wait_segments(&server, &id, &["720p", "480p", "360p"], before.len() + 3).await;
+    client.stop().await.expect("DELETE");
+    let dir = hls_dir(&server, &id);
+    wait_for(Duration::from_secs(15), "VOD", || async {
+        playlist(&dir.join("360p/index.m3u8"))
+            .0
+            .contains("#EXT-X-ENDLIST")
+            .then_some(())
+    })
+    .await;
+    let (text, after) = playlist(&dir.join("360p/index.m3u8"));
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "what was written before the crash is kept"
+    );
+    assert!(text.contains("#EXT-X-DISCONTINUITY"), "{text}");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(dir.join("master.m3u8"))
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
