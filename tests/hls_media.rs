@@ -121,6 +121,22 @@ fn top_left_chroma(path: &Path) -> (f64, f64) {
     (value("UAVG"), value("VAVG"))
 }
 
+/// ffmpeg decodes the whole playlist without a single error.
+fn assert_decodes(playlist: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(playlist)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && errors.trim().is_empty(),
+        "ffmpeg on {}: {errors}",
+        playlist.display()
+    );
+}
+
 async fn session_view(base: &str, tok: &str, id: &str) -> Value {
     get_session(base, tok, id).await
 }
@@ -294,19 +310,7 @@ async fn a_720p_publish_makes_an_aligned_three_rung_ladder_then_a_vod() {
             "segment {i}: {d:?}"
         );
     }
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(dir.join("master.m3u8"))
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let errors = String::from_utf8_lossy(&out.stderr);
-    assert!(errors.trim().is_empty(), "ffmpeg reported: {errors}");
+    assert_decodes(&dir.join("master.m3u8"));
     let v = session_view(base, &alice, &id).await;
     assert_eq!(v["hls"]["state"], "ended");
 }
@@ -339,17 +343,7 @@ async fn a_reconnect_continues_the_playlists_with_a_discontinuity() {
         .collect();
     let expected: Vec<u64> = (0..indices.len() as u64).collect();
     assert_eq!(indices, expected, "sequence numbers continue");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(dir.join("360p/index.m3u8"))
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_decodes(&dir.join("360p/index.m3u8"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -458,17 +452,7 @@ async fn a_publisher_that_drops_leaves_a_playable_vod() {
         },
     )
     .await;
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(dir.join("master.m3u8"))
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_decodes(&dir.join("master.m3u8"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -507,15 +491,5 @@ async fn a_server_killed_mid_publish_keeps_its_segments_and_continues() {
         "what was written before the crash is kept"
     );
     assert!(text.contains("#EXT-X-DISCONTINUITY"), "{text}");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(dir.join("master.m3u8"))
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_decodes(&dir.join("master.m3u8"));
 }
