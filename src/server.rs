@@ -170,6 +170,7 @@ async fn start_demo(state: &AppState) -> Result<(), ServerError> {
     println!(
         "\n  Demo session (test pattern):  {base}/api/sessions/{DEMO_SESSION}\n  \
          Publish from your browser:    {base}/player/publish.html#token={token}\n  \
+         Watch the demo over HLS:      {base}/player/watch.html#token={token}&session={DEMO_SESSION}\n  \
          Health:                       {base}/healthz\n\n  \
          Instructor token (12 h):\n  {token}\n\n  \
          Try: curl -H 'Authorization: Bearer <token>' {base}/api/sessions/{DEMO_SESSION}\n"

@@ -45,7 +45,6 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 struct Running {
     stop: Option<oneshot::Sender<()>>,
     done: JoinHandle<()>,
-    status: Arc<Mutex<LadderStatus>>,
 }
 
 #[derive(Clone)]
@@ -162,14 +161,13 @@ impl Hls {
             }
         });
         if let Ok(mut statuses) = self.inner.statuses.lock() {
-            statuses.insert(session_id.to_owned(), status.clone());
+            statuses.insert(session_id.to_owned(), status);
         }
         ladders.insert(
             session_id.to_owned(),
             Running {
                 stop: Some(stop),
                 done,
-                status,
             },
         );
         Ok(())
@@ -207,7 +205,6 @@ async fn finish(mut running: Running) {
         tracing::warn!("an HLS ladder did not finish in time");
         running.done.abort();
     }
-    let _ = running.status;
 }
 
 /// The source's height, once the ingest has parsed a keyframe (or a guess).

@@ -72,7 +72,6 @@ impl RungPlaylist {
             .map_err(|e| HlsError::Playlist(format!("cannot read playlist: {e:?}")))?;
         let mut p = Self::new(window, keep, segment_seconds);
         p.target_duration = p.target_duration.max(parsed.target_duration);
-        // (segments pushed below do not go through `push`)
         for s in parsed.segments {
             let index = segment_index(&s.uri).ok_or_else(|| {
                 HlsError::Playlist(format!("unexpected segment name {:?}", s.uri))
