@@ -6,6 +6,7 @@
 pub mod config;
 mod ladder;
 pub mod playlist;
+mod probes;
 
 pub use config::{LadderConfig, Rung};
 pub use ladder::{describe, Ladder, LadderOptions, LadderStatus, RungStatus};
