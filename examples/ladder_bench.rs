@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use classcast::auth::{Claims, Keys, Role};
 use classcast::hls::{Ladder, LadderConfig, LadderOptions};
 use classcast::ingest::MediaProducers;
 use classcast::media::sdp::Codec;
@@ -22,7 +21,7 @@ use futures::StreamExt;
 use gst::prelude::*;
 
 const SECONDS: u32 = 20;
-const SECRET: &str = "classcast-bench-secret-0123456789";
+use report::SECRET;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -278,28 +277,7 @@ async fn live(work: &Path) -> Result<(f64, f64, Vec<f64>), Error> {
         let mut server = cmd.spawn()?;
         let pid = server.id().to_string();
         let http = reqwest::Client::new();
-        for _ in 0..100 {
-            if http.get(format!("{base}/healthz")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let token = Keys::hs256(SECRET.as_bytes()).sign(&Claims::new(
-            "bench",
-            "Bench",
-            Role::Instructor,
-            None,
-            Duration::from_secs(3600),
-        ))?;
-        let session: serde_json::Value = http
-            .post(format!("{base}/api/sessions"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({ "title": "bench" }))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let id = session["id"].as_str().ok_or("no id")?.to_owned();
+        let (token, id) = report::bench_session(&http, &base).await?;
         let mut publisher = Command::new(&server_bin)
             .args([
                 "publish",

@@ -8,12 +8,11 @@ use std::time::Duration;
 mod report;
 
 use clap::Parser;
-use classcast::auth::{Claims, Keys, Role};
 use classcast::cli::{Cli, Command, VideoCodecPref};
 use classcast::client::{WhipClient, WhipClientOptions};
 
 const RUNS: usize = 10;
-const SECRET: &str = "classcast-bench-secret-0123456789";
+use report::SECRET;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -53,28 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     tokio::spawn(classcast::server::serve(args));
     let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let token = Keys::hs256(SECRET.as_bytes()).sign(&Claims::new(
-        "bench",
-        "Bench",
-        Role::Instructor,
-        None,
-        Duration::from_secs(3600),
-    ))?;
-    let session: serde_json::Value = http
-        .post(format!("{base}/api/sessions"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "title": "bench" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = session["id"].as_str().ok_or("no session id")?.to_owned();
+    let (token, id) = report::bench_session(&http, &base).await?;
 
     let mut post = Vec::new();
     let mut first_frame = Vec::new();

@@ -46,3 +46,38 @@ pub fn cpu_seconds(pid: &str) -> f64 {
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after ")".
     (ticks(11) + ticks(12)) / 100.0
 }
+
+/// The JWT secret both benchmarks start their server with.
+pub const SECRET: &str = "classcast-bench-secret-0123456789";
+
+/// Waits for the server at `base` to answer, then creates a session with an
+/// instructor token. Returns (token, session id).
+pub async fn bench_session(
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<(String, String), Box<dyn std::error::Error>> {
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let token =
+        classcast::auth::Keys::hs256(SECRET.as_bytes()).sign(&classcast::auth::Claims::new(
+            "bench",
+            "Bench",
+            classcast::auth::Role::Instructor,
+            None,
+            std::time::Duration::from_secs(3600),
+        ))?;
+    let session: serde_json::Value = http
+        .post(format!("{base}/api/sessions"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "title": "bench" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = session["id"].as_str().ok_or("no session id")?.to_owned();
+    Ok((token, id))
+}
