@@ -299,13 +299,7 @@ async fn live(work: &Path) -> Result<(f64, f64, Vec<f64>), Error> {
         let mut seen = 0;
         while t0.elapsed() < Duration::from_secs(20) {
             if hls {
-                let v: serde_json::Value = http
-                    .get(format!("{base}/api/sessions/{id}"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                let v = report::session_view(&http, &base, &token, &id).await?;
                 let rungs = v["hls"]["rungs"].as_array().cloned().unwrap_or_default();
                 let segments = rungs
                     .iter()

@@ -69,13 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         post.push(client.post_to_answer.as_secs_f64() * 1000.0);
         let mut ms = None;
         for _ in 0..200 {
-            let v: serde_json::Value = http
-                .get(format!("{base}/api/sessions/{id}"))
-                .bearer_auth(&token)
-                .send()
-                .await?
-                .json()
-                .await?;
+            let v = report::session_view(&http, &base, &token, &id).await?;
             if let Some(t) = v["media"]["first_video_frame_ms"].as_f64() {
                 ms = Some(t);
                 break;

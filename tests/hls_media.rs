@@ -59,6 +59,21 @@ async fn wait_segments(server: &ServerProcess, id: &str, rungs: &[&str], n: usiz
     .await;
 }
 
+/// Waits until every rung's `index.m3u8` in `dir` is final (EXT-X-ENDLIST).
+async fn wait_vod(dir: &Path, rungs: &[&str]) {
+    wait_for(Duration::from_secs(15), "VOD playlists", || async {
+        rungs
+            .iter()
+            .all(|r| {
+                playlist(&dir.join(r).join("index.m3u8"))
+                    .0
+                    .contains("#EXT-X-ENDLIST")
+            })
+            .then_some(())
+    })
+    .await;
+}
+
 fn ffprobe_json(args: &[&str]) -> Value {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-of", "json"])
@@ -252,17 +267,7 @@ async fn a_720p_publish_makes_an_aligned_three_rung_ladder_then_a_vod() {
     // End of publish: every rung becomes a complete VOD.
     client.stop().await.expect("DELETE");
     let dir = hls_dir(&server, &id);
-    wait_for(Duration::from_secs(15), "VOD playlists", || async {
-        rungs
-            .iter()
-            .all(|r| {
-                playlist(&dir.join(r).join("index.m3u8"))
-                    .0
-                    .contains("#EXT-X-ENDLIST")
-            })
-            .then_some(())
-    })
-    .await;
+    wait_vod(&dir, &rungs).await;
     let lists: Vec<Vec<(String, f64)>> = rungs
         .iter()
         .map(|r| {
@@ -407,13 +412,7 @@ async fn a_browser_ramping_up_never_changes_rung_sizes() {
     );
     browser.wait_success(Duration::from_secs(20));
     let dir = hls_dir(&server, &id);
-    wait_for(Duration::from_secs(15), "VOD", || async {
-        playlist(&dir.join("360p/index.m3u8"))
-            .0
-            .contains("#EXT-X-ENDLIST")
-            .then_some(())
-    })
-    .await;
+    wait_vod(&dir, &["360p"]).await;
     for (rung, want) in [
         ("720p", (1280, 720)),
         ("480p", (854, 480)),
@@ -441,17 +440,7 @@ async fn a_publisher_that_drops_leaves_a_playable_vod() {
     wait_segments(&server, &id, &["360p"], 3).await;
     drop(client); // gone without a DELETE
     let dir = hls_dir(&server, &id);
-    wait_for(
-        Duration::from_secs(15),
-        "VOD after the publisher vanished",
-        || async {
-            playlist(&dir.join("360p/index.m3u8"))
-                .0
-                .contains("#EXT-X-ENDLIST")
-                .then_some(())
-        },
-    )
-    .await;
+    wait_vod(&dir, &["360p"]).await;
     assert_decodes(&dir.join("master.m3u8"));
 }
 
@@ -477,13 +466,7 @@ async fn a_server_killed_mid_publish_keeps_its_segments_and_continues() {
     wait_segments(&server, &id, &["720p", "480p", "360p"], before.len() + 3).await;
     client.stop().await.expect("DELETE");
     let dir = hls_dir(&server, &id);
-    wait_for(Duration::from_secs(15), "VOD", || async {
-        playlist(&dir.join("360p/index.m3u8"))
-            .0
-            .contains("#EXT-X-ENDLIST")
-            .then_some(())
-    })
-    .await;
+    wait_vod(&dir, &["360p"]).await;
     let (text, after) = playlist(&dir.join("360p/index.m3u8"));
     assert_eq!(
         after[..before.len()],

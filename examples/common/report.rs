@@ -81,3 +81,19 @@ pub async fn bench_session(
     let id = session["id"].as_str().ok_or("no session id")?.to_owned();
     Ok((token, id))
 }
+
+/// `GET /api/sessions/{id}` as JSON.
+pub async fn session_view(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    Ok(http
+        .get(format!("{base}/api/sessions/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?)
+}

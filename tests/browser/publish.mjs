@@ -12,13 +12,10 @@
 //   {"event":"terminated","signal":"SIGTERM"}           on SIGTERM/SIGINT, then exit 0
 // Page console errors go to stderr. Never runs longer than seconds + 60 s.
 import { parseArgs } from 'node:util';
-import { launchChromium, isLoopback, sleep } from './lib.mjs';
+import { DriverRun, emit, sleep } from './lib.mjs';
 
 const LIVE_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
-const CLOSE_TIMEOUT_MS = 5_000;
-
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
 let opts;
 try {
@@ -46,64 +43,14 @@ if (!opts.page || !Number.isFinite(seconds) || seconds < 0 || !['auto', 'h264', 
   process.exit(2);
 }
 
-let browser = null;
+const run = new DriverRun({ statusKey: 'page_status' });
+run.armTimeout(seconds + 60);
 let page = null;
-let finishing = false;
-
-async function closeBrowser() {
-  if (!browser) return;
-  const b = browser;
-  browser = null;
-  // Playwright kills the browser process when node exits, so a stuck close is bounded.
-  await Promise.race([b.close().catch(() => {}), sleep(CLOSE_TIMEOUT_MS)]);
-}
-
-async function pageStatus() {
-  if (!page) return null;
-  try {
-    return await Promise.race([page.locator('#status').textContent({ timeout: 2000 }), sleep(2500).then(() => null)]);
-  } catch {
-    return null;
-  }
-}
-
-async function finish(code, line) {
-  if (finishing) return;
-  finishing = true;
-  if (line) emit(line);
-  await closeBrowser();
-  process.exit(code);
-}
-
-async function failWith(message) {
-  if (finishing) return;
-  const status = await pageStatus();
-  const lastError = page ? await page.evaluate(() => window.classcast?.lastError ?? null).catch(() => null) : null;
-  await finish(1, { event: 'error', message: lastError && !message.includes(lastError) ? `${message}: ${lastError}` : message, page_status: status });
-}
-
-const globalTimer = setTimeout(() => failWith(`global timeout after ${seconds + 60} s`), (seconds + 60) * 1000);
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => {
-    clearTimeout(globalTimer);
-    finish(0, { event: 'terminated', signal: sig });
-  });
-}
 
 const state = () => page.evaluate(() => window.classcast?.state ?? null);
 
 async function main() {
-  const origin = new URL(opts.page).origin;
-  browser = await launchChromium({ secureOrigins: isLoopback(opts.page) ? [] : [origin] });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  page = await context.newPage();
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') process.stderr.write(`[page console.error] ${msg.text()}\n`);
-  });
-  page.on('pageerror', (err) => process.stderr.write(`[page error] ${err.message}\n`));
-
-  const resp = await page.goto(opts.page, { waitUntil: 'load', timeout: 15_000 });
-  if (resp && !resp.ok()) throw new Error(`loading the page answered HTTP ${resp.status()}`);
+  page = await run.open(opts.page, { viewport: { width: 1280, height: 800 } });
   await page.waitForFunction(() => window.classcast?.state === 'idle', null, { timeout: 10_000 });
 
   await page.selectOption('#codec', opts.codec);
@@ -130,8 +77,7 @@ async function main() {
       .catch(() => { throw new Error(`not stopped after ${STOP_TIMEOUT_MS / 1000} s`); });
     emit({ event: 'stopped' });
   }
-  clearTimeout(globalTimer);
-  await finish(0);
+  await run.finish(0);
 }
 
-main().catch((e) => failWith((e?.message || String(e)).split('\n')[0]));
+run.run(main);

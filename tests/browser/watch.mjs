@@ -17,18 +17,15 @@
 // Without --switch-levels it plays for --seconds (default 10) after "playing".
 // Page console errors go to stderr. Never runs longer than its phases' limits + 60 s.
 import { parseArgs } from 'node:util';
-import { launchChromium, isLoopback, sleep } from './lib.mjs';
+import { DriverRun, emit, sleep } from './lib.mjs';
 
 const LOAD_TIMEOUT_MS = 15_000;
 const PLAYING_TIMEOUT_MS = 30_000;   // until playing and currentTime advanced > 1 s
 const SWITCH_TIMEOUT_MS = 20_000;    // per level
 const SWITCH_ADVANCE_S = 1.5;
 const PICTURE_GRACE_MS = 3_000;     // extra wait for <video>.videoHeight to match (reported only)
-const CLOSE_TIMEOUT_MS = 5_000;
 const POLL_MS = 250;
 const SLACK_S = 60;
-
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
 let opts;
 try {
@@ -55,55 +52,11 @@ if (!opts.page || !Number.isFinite(seconds) || seconds < 0) {
   process.exit(2);
 }
 
-let browser = null;
-let page = null;
-let finishing = false;
-
-async function closeBrowser() {
-  if (!browser) return;
-  const b = browser;
-  browser = null;
-  // Playwright kills the browser process when node exits, so a stuck close is bounded.
-  await Promise.race([b.close().catch(() => {}), sleep(CLOSE_TIMEOUT_MS)]);
-}
-
-async function pageStatus() {
-  if (!page) return null;
-  try {
-    return await Promise.race([page.locator('#status').textContent({ timeout: 2000 }), sleep(2500).then(() => null)]);
-  } catch {
-    return null;
-  }
-}
-
-async function finish(code, line) {
-  if (finishing) return;
-  finishing = true;
-  clearTimeout(globalTimer);
-  if (line) emit(line);
-  await closeBrowser();
-  process.exit(code);
-}
-
-async function failWith(message) {
-  if (finishing) return;
-  const status = await pageStatus();
-  const lastError = page ? await page.evaluate(() => window.classcast?.lastError ?? null).catch(() => null) : null;
-  await finish(1, { event: 'error', message: lastError && !message.includes(lastError) ? `${message}: ${lastError}` : message, status });
-}
-
+const run = new DriverRun({ statusKey: 'status' });
 // The limit grows once the number of levels is known (--switch-levels).
-let globalTimer = null;
-function armGlobalTimeout(totalSeconds) {
-  clearTimeout(globalTimer);
-  globalTimer = setTimeout(() => failWith(`global timeout after ${totalSeconds} s`), totalSeconds * 1000);
-}
 const startupSeconds = (LOAD_TIMEOUT_MS + PLAYING_TIMEOUT_MS) / 1000;
-armGlobalTimeout(startupSeconds + (opts['switch-levels'] ? 0 : seconds) + SLACK_S);
-
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => finish(0, { event: 'terminated', signal: sig }));
-}
+run.armTimeout(startupSeconds + (opts['switch-levels'] ? 0 : seconds) + SLACK_S);
+let page = null;
 
 const round = (x) => Math.round(x * 1000) / 1000;
 
@@ -176,17 +129,7 @@ async function switchTo(level) {
 }
 
 async function main() {
-  const origin = new URL(opts.page).origin;
-  browser = await launchChromium({ secureOrigins: isLoopback(opts.page) ? [] : [origin] });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') process.stderr.write(`[page console.error] ${msg.text()}\n`);
-  });
-  page.on('pageerror', (err) => process.stderr.write(`[page error] ${err.message}\n`));
-
-  const resp = await page.goto(opts.page, { waitUntil: 'load', timeout: LOAD_TIMEOUT_MS });
-  if (resp && !resp.ok()) throw new Error(`loading the page answered HTTP ${resp.status()}`);
+  page = await run.open(opts.page, { viewport: { width: 1280, height: 900 }, timeoutMs: LOAD_TIMEOUT_MS });
   await page.waitForFunction(() => !!window.classcast, null, { timeout: 5_000 })
     .catch(() => { throw new Error('the page did not set window.classcast'); });
 
@@ -196,7 +139,7 @@ async function main() {
 
   if (opts['switch-levels']) {
     if (!levels.length) throw new Error('no levels to switch between (native HLS?)');
-    armGlobalTimeout(levels.length * ((SWITCH_TIMEOUT_MS + PICTURE_GRACE_MS) / 1000) + SLACK_S);
+    run.armTimeout(levels.length * ((SWITCH_TIMEOUT_MS + PICTURE_GRACE_MS) / 1000) + SLACK_S);
     for (const level of [...levels].sort((a, b) => b.index - a.index)) await switchTo(level);
   } else {
     const t0 = playing.currentTime;
@@ -211,7 +154,7 @@ async function main() {
   if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: true });
   const end = await sample();
   checkNotFailed(end);
-  await finish(0, { event: 'done', currentTime: round(end.currentTime), droppedErrors: await droppedErrors() });
+  await run.finish(0, { event: 'done', currentTime: round(end.currentTime), droppedErrors: await droppedErrors() });
 }
 
-main().catch((e) => failWith((e?.message || String(e)).split('\n')[0]));
+run.run(main);
