@@ -62,13 +62,7 @@ async fn check_session_lifecycle(app: &TestApp) {
     // Any valid token reads it; a student sees the same view.
     let student = token(Role::Student, "sam", Some(&id));
     let r = app
-        .request(
-            Method::GET,
-            &format!("/api/sessions/{id}"),
-            Some(&student),
-            None,
-            "",
-        )
+        .call(Method::GET, &format!("/api/sessions/{id}"), Some(&student))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["title"], "Algebra");
@@ -76,15 +70,11 @@ async fn check_session_lifecycle(app: &TestApp) {
     // Listing: an instructor sees their own sessions only.
     let bob = token(Role::Instructor, "bob", None);
     app.create_session(&bob, "Bob's").await;
-    let r = app
-        .request(Method::GET, "/api/sessions", Some(&alice), None, "")
-        .await;
+    let r = app.call(Method::GET, "/api/sessions", Some(&alice)).await;
     let list = r.json();
     assert_eq!(list.as_array().map(Vec::len), Some(1));
     assert_eq!(list[0]["id"], id.as_str());
-    let r = app
-        .request(Method::GET, "/api/sessions", Some(&student), None, "")
-        .await;
+    let r = app.call(Method::GET, "/api/sessions", Some(&student)).await;
     assert_eq!(
         r.json().as_array().map(Vec::len),
         Some(1),
@@ -93,43 +83,31 @@ async fn check_session_lifecycle(app: &TestApp) {
 
     // Ending: only its instructor; ended is final and WHIP refuses it.
     let r = app
-        .request(
-            Method::POST,
-            &format!("/api/sessions/{id}/end"),
-            Some(&bob),
-            None,
-            "",
-        )
+        .call(Method::POST, &format!("/api/sessions/{id}/end"), Some(&bob))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = app
-        .request(
+        .call(
             Method::POST,
             &format!("/api/sessions/{id}/end"),
             Some(&student),
-            None,
-            "",
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = app
-        .request(
+        .call(
             Method::POST,
             &format!("/api/sessions/{id}/end"),
             Some(&alice),
-            None,
-            "",
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["state"], "ended");
     let r = app
-        .request(
+        .call(
             Method::POST,
             &format!("/api/sessions/{id}/end"),
             Some(&alice),
-            None,
-            "",
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "ending twice is harmless");
@@ -151,16 +129,14 @@ async fn check_auth_failures(app: &TestApp) {
     let id = app.create_session(&alice, "x").await;
     let path = format!("/api/sessions/{id}");
 
-    let r = app.request(Method::GET, &path, None, None, "").await;
+    let r = app.call(Method::GET, &path, None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers["www-authenticate"], "Bearer");
     assert!(r.json()["error"]
         .as_str()
         .is_some_and(|e| e.contains("missing")));
 
-    let r = app
-        .request(Method::GET, &path, Some("not.a.jwt"), None, "")
-        .await;
+    let r = app.call(Method::GET, &path, Some("not.a.jwt")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     let forged = Keys::hs256(b"some-other-secret-some-other-sec")
@@ -172,9 +148,7 @@ async fn check_auth_failures(app: &TestApp) {
             Duration::from_secs(60),
         ))
         .expect("sign");
-    let r = app
-        .request(Method::GET, &path, Some(&forged), None, "")
-        .await;
+    let r = app.call(Method::GET, &path, Some(&forged)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     let mut old = Claims::new(
@@ -186,9 +160,7 @@ async fn check_auth_failures(app: &TestApp) {
     );
     old.exp = 1_000_000;
     let expired = common::keys().sign(&old).expect("sign");
-    let r = app
-        .request(Method::GET, &path, Some(&expired), None, "")
-        .await;
+    let r = app.call(Method::GET, &path, Some(&expired)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text().contains("expired"));
 
@@ -208,23 +180,15 @@ async fn check_auth_failures(app: &TestApp) {
     }
     // A token for another session.
     let other = token(Role::Student, "s", Some("another-session"));
-    let r = app
-        .request(Method::GET, &path, Some(&other), None, "")
-        .await;
+    let r = app.call(Method::GET, &path, Some(&other)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // Unknown session.
     let r = app
-        .request(Method::GET, "/api/sessions/nope", Some(&alice), None, "")
+        .call(Method::GET, "/api/sessions/nope", Some(&alice))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = app
-        .request(
-            Method::POST,
-            "/api/sessions/nope/end",
-            Some(&alice),
-            None,
-            "",
-        )
+        .call(Method::POST, "/api/sessions/nope/end", Some(&alice))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
@@ -243,24 +207,12 @@ async fn check_join_link_expiry(app: &TestApp) {
     let id = r.json()["id"].as_str().expect("id").to_owned();
     let student = token(Role::Student, "sam", Some(&id));
     let r = app
-        .request(
-            Method::GET,
-            &format!("/api/sessions/{id}"),
-            Some(&student),
-            None,
-            "",
-        )
+        .call(Method::GET, &format!("/api/sessions/{id}"), Some(&student))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.text().contains("no longer works"), "{}", r.text());
     let r = app
-        .request(
-            Method::GET,
-            &format!("/api/sessions/{id}"),
-            Some(&alice),
-            None,
-            "",
-        )
+        .call(Method::GET, &format!("/api/sessions/{id}"), Some(&alice))
         .await;
     assert_eq!(r.status, StatusCode::OK, "the instructor still sees it");
 }
@@ -414,9 +366,7 @@ async fn check_whip_input(app: &TestApp) {
 
     // Resources that do not exist.
     let res = format!("{whip}/0000");
-    let r = app
-        .request(Method::DELETE, &res, Some(&alice), None, "")
-        .await;
+    let r = app.call(Method::DELETE, &res, Some(&alice)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let frag = "a=candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host\r\n";
     let r = app
@@ -439,18 +389,12 @@ async fn check_whip_input(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let r = app.request(Method::DELETE, &res, None, None, "").await;
+    let r = app.call(Method::DELETE, &res, None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     // Nothing went live.
     let r = app
-        .request(
-            Method::GET,
-            &format!("/api/sessions/{id}"),
-            Some(&alice),
-            None,
-            "",
-        )
+        .call(Method::GET, &format!("/api/sessions/{id}"), Some(&alice))
         .await;
     assert_eq!(r.json()["state"], "scheduled");
     assert_eq!(r.json()["live"], false);
@@ -552,12 +496,10 @@ async fn whip_preflight_and_health() {
         assert!(exposed.contains(h), "{exposed}");
     }
 
-    let r = app.request(Method::GET, "/healthz", None, None, "").await;
+    let r = app.call(Method::GET, "/healthz", None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["status"], "ok");
-    let r = app
-        .request(Method::GET, "/player/publish.html", None, None, "")
-        .await;
+    let r = app.call(Method::GET, "/player/publish.html", None).await;
     assert_eq!(r.status, StatusCode::OK);
     app.cleanup().await;
 }
@@ -571,13 +513,7 @@ async fn hls_files_need_a_token_and_a_valid_name() {
     let master = format!("/hls/{id}/master.m3u8");
 
     let r = app
-        .request(
-            Method::GET,
-            &format!("{master}?token={guest}"),
-            None,
-            None,
-            "",
-        )
+        .call(Method::GET, &format!("{master}?token={guest}"), None)
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "not live yet");
     assert!(r.text().contains("no HLS yet"));
@@ -599,13 +535,7 @@ async fn hls_files_need_a_token_and_a_valid_name() {
 
     // The token rides along on every URI of a playlist fetched with ?token=.
     let r = app
-        .request(
-            Method::GET,
-            &format!("{master}?token={guest}"),
-            None,
-            None,
-            "",
-        )
+        .call(Method::GET, &format!("{master}?token={guest}"), None)
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
@@ -614,19 +544,15 @@ async fn hls_files_need_a_token_and_a_valid_name() {
         r.text()
     );
     let r = app
-        .request(
+        .call(
             Method::GET,
             &format!("/hls/{id}/720p/index.m3u8?token={guest}"),
             None,
-            None,
-            "",
         )
         .await;
     assert!(r.text().contains(&format!("seg_00000.ts?token={guest}")));
     // A bearer header or a cookie works too, and then URIs stay as they are.
-    let r = app
-        .request(Method::GET, &master, Some(&guest), None, "")
-        .await;
+    let r = app.call(Method::GET, &master, Some(&guest)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(!r.text().contains("token="));
     let req = axum::http::Request::builder()
@@ -675,7 +601,7 @@ async fn hls_files_need_a_token_and_a_valid_name() {
         ),
     ];
     for (path, bearer, want) in cases {
-        let r = app.request(Method::GET, &path, bearer, None, "").await;
+        let r = app.call(Method::GET, &path, bearer).await;
         assert_eq!(r.status, want, "{path}: {}", r.text());
     }
     app.cleanup().await;

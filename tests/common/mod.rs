@@ -186,6 +186,11 @@ impl TestApp {
         }
     }
 
+    /// A request without a body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>) -> Reply {
+        self.request(method, path, token, None, "").await
+    }
+
     pub async fn create_session(&self, token: &str, title: &str) -> String {
         let r = self
             .request(
