@@ -19,8 +19,10 @@ pub mod hls;
 pub mod http;
 pub mod ingest;
 pub mod media;
+pub mod recording;
 pub mod server;
 pub mod state;
+pub mod storage;
 pub mod time;
 
 pub use http::app;

@@ -480,3 +480,61 @@ impl Drop for ClientProcess {
         self.kill();
     }
 }
+
+/// moto's AWS-compatible server (S3 and CloudFront) on a loopback port, from
+/// the test venv (`scripts/install-deps.sh test`). Killed when dropped; state is
+/// in memory, so a restart starts empty.
+pub struct MotoServer {
+    pub endpoint: String,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl MotoServer {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let mut s = MotoServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            child: None,
+        };
+        s.restart();
+        s
+    }
+
+    /// (Re)starts the server on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let bin = repo_root().join("target/pyenv/bin/moto_server");
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/install-deps.sh test)", bin.display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the server: the store is down until `restart`.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,1 @@
+//! TS segments → one MP4 with `moov` in front.

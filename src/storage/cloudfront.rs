@@ -1,0 +1,1 @@
+//! CloudFront: signed URLs (canned policy) and invalidations.
