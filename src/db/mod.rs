@@ -1,11 +1,17 @@
 //! Metadata in SQLite (embedded default) or PostgreSQL, through sqlx's `Any`
 //! driver with runtime queries so one code path serves both.
 
+mod participants;
 mod publish_events;
+mod recordings;
 mod sessions;
+mod uploads;
 
+pub use participants::Participant;
 pub use publish_events::PublishEvent;
+pub use recordings::{Recording, RecordingState};
 pub use sessions::{NewSession, Session, SessionState};
+pub use uploads::{Upload, UploadBacklog, UploadKind};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::config::{codecs_attribute, LadderConfig, Rung};
 use super::playlist::{self, RungPlaylist, Variant};
 use super::probes::{align_keyframes, watch_output, Boundaries, Progress};
+use super::upload::HlsUploader;
 use super::HlsError;
 use crate::ingest::MediaProducers;
 use crate::media::sdp::Codec;
@@ -43,6 +44,8 @@ pub struct LadderStatus {
     /// Frames skipped at the start while waiting for the first keyframe.
     pub skipped_until_keyframe: u64,
     pub rungs: Vec<RungStatus>,
+    /// The index the top rung's next segment gets (the same in every rung).
+    pub next_segment: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -97,6 +100,8 @@ pub struct Ladder {
     /// Input drops counted before the first frame was decoded: the producer
     /// skipping to a keyframe, not the ladder falling behind.
     skipped_until_keyframe: Option<u64>,
+    first_segment: u64,
+    uploader: Option<HlsUploader>,
 }
 
 fn fill(template: &str, values: &[(&str, String)]) -> String {
@@ -340,11 +345,28 @@ impl Ladder {
             status,
             lagging_since: None,
             skipped_until_keyframe: None,
+            first_segment: start_index,
+            uploader: None,
         })
     }
 
     pub fn status(&self) -> Arc<Mutex<LadderStatus>> {
         self.status.clone()
+    }
+
+    /// Index of this publish's first segment.
+    pub fn first_segment(&self) -> u64 {
+        self.first_segment
+    }
+
+    /// The highest rung (the recording's source).
+    pub fn top_rung(&self) -> Option<&str> {
+        self.rungs.first().map(|r| r.rung.name.as_str())
+    }
+
+    /// Also push every segment and playlist to object storage.
+    pub fn upload_with(&mut self, uploader: HlsUploader) {
+        self.uploader = Some(uploader);
     }
 
     /// Runs until `stop` fires (the publish ended) or the pipeline fails, then
@@ -393,6 +415,9 @@ impl Ladder {
         if !self.master_written && self.rungs.iter().any(|r| r.segments > 0) {
             self.write_master().await?;
         }
+        if let Some(uploader) = &self.uploader {
+            uploader.ended().await;
+        }
         self.pipeline.set_state(gst::State::Null).await?;
         if let Ok(mut s) = self.status.lock() {
             s.state = if result.is_ok() { "ended" } else { "failed" }.into();
@@ -429,6 +454,10 @@ impl Ladder {
                         tracing::debug!(path = %path.display(), "deleting old segment: {e}");
                     }
                 }
+                if let Some(uploader) = &self.uploader {
+                    let relative = format!("{}/{}", rung.rung.name, playlist::segment_uri(index));
+                    uploader.segment(&relative, &self.dir.join(&relative)).await;
+                }
                 rung.segments += 1;
                 rung.last_segment_at = Some(now_ms());
                 rung.last_segment_latency_ms = running_time
@@ -454,11 +483,15 @@ impl Ladder {
             &playlist::render_media(&rung.playlist.all()),
         )
         .await?;
-        write_atomic(
-            &dir.join("index.m3u8"),
-            &playlist::render_media(&rung.playlist.live()),
-        )
-        .await
+        let live = playlist::render_media(&rung.playlist.live());
+        write_atomic(&dir.join("index.m3u8"), &live).await?;
+        if let Some(uploader) = &self.uploader {
+            let relative = format!("{}/index.m3u8", rung.rung.name);
+            uploader
+                .playlist(&relative, &live, !rung.playlist.is_ended())
+                .await;
+        }
+        Ok(())
     }
 
     async fn write_playlists(&self) -> Result<(), HlsError> {
@@ -498,11 +531,11 @@ impl Ladder {
                 }
             })
             .collect();
-        write_atomic(
-            &self.dir.join("master.m3u8"),
-            &playlist::render_master(&playlist::master(&variants)),
-        )
-        .await?;
+        let master = playlist::render_master(&playlist::master(&variants));
+        write_atomic(&self.dir.join("master.m3u8"), &master).await?;
+        if let Some(uploader) = &self.uploader {
+            uploader.playlist("master.m3u8", &master, false).await;
+        }
         self.master_written = true;
         Ok(())
     }
@@ -559,6 +592,11 @@ impl Ladder {
                 .input_drops()
                 .saturating_sub(self.skipped_until_keyframe.unwrap_or(u64::MAX)),
             skipped_until_keyframe: self.skipped_until_keyframe.unwrap_or(0),
+            next_segment: self
+                .rungs
+                .first()
+                .map(|r| r.playlist.next_index())
+                .unwrap_or(self.first_segment),
             rungs: self
                 .rungs
                 .iter()

@@ -7,9 +7,11 @@ pub mod config;
 mod ladder;
 pub mod playlist;
 mod probes;
+mod upload;
 
 pub use config::{LadderConfig, Rung};
 pub use ladder::{describe, Ladder, LadderOptions, LadderStatus, RungStatus};
+pub use upload::HlsUploader;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::ingest::{Ingest, IngestEvent, MediaProducers};
 use crate::media::MediaError;
+use crate::storage::Uploads;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HlsError {
@@ -43,6 +46,19 @@ const SIZE_WAIT: Duration = Duration::from_secs(3);
 /// How long shutdown waits for ladders to finish their playlists.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
+/// A ladder's life, for the recorder.
+#[derive(Debug, Clone)]
+pub enum HlsEvent {
+    /// A publish's ladder runs; its segments start at `first_segment`.
+    Started {
+        session_id: String,
+        top_rung: String,
+        first_segment: u64,
+    },
+    /// The ladder finished: its last segments and playlists are written.
+    Ended { session_id: String },
+}
+
 struct Running {
     stop: Option<oneshot::Sender<()>>,
     done: JoinHandle<()>,
@@ -58,18 +74,36 @@ struct Inner {
     root: PathBuf,
     ladders: tokio::sync::Mutex<HashMap<String, Running>>,
     statuses: Mutex<HashMap<String, Arc<Mutex<LadderStatus>>>>,
+    uploads: Option<Uploads>,
+    events: broadcast::Sender<HlsEvent>,
 }
 
 impl Hls {
     pub fn new(config: LadderConfig, root: PathBuf) -> Self {
+        Self::with_uploads(config, root, None)
+    }
+
+    /// A ladder whose files also go to object storage through `uploads`.
+    pub fn with_uploads(config: LadderConfig, root: PathBuf, uploads: Option<Uploads>) -> Self {
         Hls {
             inner: Arc::new(Inner {
                 config,
                 root,
                 ladders: tokio::sync::Mutex::new(HashMap::new()),
                 statuses: Mutex::new(HashMap::new()),
+                uploads,
+                events: broadcast::channel(256).0,
             }),
         }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<HlsEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Whether a ladder is running for the session.
+    pub async fn is_running(&self, session_id: &str) -> bool {
+        self.inner.ladders.lock().await.contains_key(session_id)
     }
 
     pub fn config(&self) -> &LadderConfig {
@@ -145,7 +179,7 @@ impl Hls {
             rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
             "starting HLS ladder"
         );
-        let ladder = Ladder::start(
+        let mut ladder = Ladder::start(
             &dir,
             &self.inner.config,
             rungs,
@@ -153,14 +187,29 @@ impl Hls {
             LadderOptions::default(),
         )
         .await?;
+        if let Some(uploads) = &self.inner.uploads {
+            ladder.upload_with(HlsUploader::new(uploads.clone(), session_id));
+        }
         let status = ladder.status();
+        let started = ladder.top_rung().map(|top| HlsEvent::Started {
+            session_id: session_id.to_owned(),
+            top_rung: top.to_owned(),
+            first_segment: ladder.first_segment(),
+        });
         let (stop, stopped) = oneshot::channel();
         let session = session_id.to_owned();
+        let events = self.inner.events.clone();
         let done = tokio::spawn(async move {
             if let Err(e) = ladder.run(stopped).await {
                 tracing::error!(session = %session, "HLS ladder: {e}");
             }
+            let _ = events.send(HlsEvent::Ended {
+                session_id: session,
+            });
         });
+        if let Some(started) = started {
+            let _ = self.inner.events.send(started);
+        }
         if let Ok(mut statuses) = self.inner.statuses.lock() {
             statuses.insert(session_id.to_owned(), status);
         }
