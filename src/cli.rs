@@ -30,6 +30,85 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Publish a test pattern to a WHIP endpoint (a GStreamer WHIP client).
     Publish(PublishArgs),
+    /// Manage recordings.
+    #[command(subcommand)]
+    Recordings(RecordingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordingsCommand {
+    /// Delete recordings older than the retention period from storage and
+    /// mark them deleted (the server also does this every hour).
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// List what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageBackend {
+    /// The data directory, served by classcast.
+    Local,
+    /// An S3 bucket (or S3-compatible store), served through a CDN.
+    S3,
+}
+
+/// Object storage, the CDN in front of it, and recording retention.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Where HLS and recordings are stored for viewers.
+    #[arg(long, env = "CLASSCAST_STORAGE", value_enum, default_value_t = StorageBackend::Local)]
+    pub storage: StorageBackend,
+    #[arg(long, env = "CLASSCAST_S3_BUCKET", default_value = "")]
+    pub s3_bucket: String,
+    /// Key prefix inside the bucket, e.g. `classcast/`.
+    #[arg(long, env = "CLASSCAST_S3_PREFIX", default_value = "")]
+    pub s3_prefix: String,
+    /// Region (default: from the AWS configuration chain).
+    #[arg(long, env = "CLASSCAST_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Custom endpoint for S3-compatible stores (MinIO, moto, …).
+    #[arg(long, env = "CLASSCAST_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`), needed by most S3-compatible stores.
+    #[arg(long, env = "CLASSCAST_S3_PATH_STYLE")]
+    pub s3_path_style: bool,
+    /// Uploads in flight at once.
+    #[arg(long, env = "CLASSCAST_UPLOAD_CONCURRENCY", default_value_t = 4)]
+    pub upload_concurrency: usize,
+    /// Longest pause between upload retries while the store is down.
+    #[arg(long, env = "CLASSCAST_UPLOAD_RETRY_MAX", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub upload_retry_max: Duration,
+    /// Base URL of the CDN (CloudFront distribution) in front of the bucket.
+    /// Without it, playback URLs are S3 presigned URLs.
+    #[arg(long, env = "CLASSCAST_CDN_URL")]
+    pub cdn_url: Option<String>,
+    /// CloudFront key pair (public key) id for signed URLs.
+    #[arg(long, env = "CLASSCAST_CLOUDFRONT_KEY_PAIR_ID")]
+    pub cloudfront_key_pair_id: Option<String>,
+    /// PEM private key of that key pair.
+    #[arg(long, env = "CLASSCAST_CLOUDFRONT_PRIVATE_KEY_FILE")]
+    pub cloudfront_private_key_file: Option<PathBuf>,
+    /// CloudFront distribution to invalidate when a publish ends (optional).
+    #[arg(long, env = "CLASSCAST_CLOUDFRONT_DISTRIBUTION_ID")]
+    pub cloudfront_distribution_id: Option<String>,
+    /// Custom CloudFront API endpoint (tests: moto).
+    #[arg(long, env = "CLASSCAST_CLOUDFRONT_ENDPOINT")]
+    pub cloudfront_endpoint: Option<String>,
+    /// Lifetime of playback URLs (signed, presigned or token-carrying).
+    #[arg(long, env = "CLASSCAST_PLAYBACK_URL_TTL", default_value = "6h", value_parser = humantime::parse_duration)]
+    pub playback_url_ttl: Duration,
+    /// Recordings older than this are deleted from storage.
+    #[arg(long, env = "CLASSCAST_RECORDING_RETENTION", default_value = "90days", value_parser = humantime::parse_duration)]
+    pub recording_retention: Duration,
 }
 
 /// Where state lives: the data directory and the database.
@@ -77,6 +156,8 @@ pub struct ServeArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
     /// Address to listen on.
     #[arg(long, env = "CLASSCAST_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,

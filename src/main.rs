@@ -5,7 +5,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use classcast::auth::{Claims, Keys};
-use classcast::cli::{Cli, Command};
+use classcast::cli::{Cli, Command, RecordingsCommand};
 use classcast::client::{WhipClient, WhipClientOptions};
 use classcast::db::Db;
 
@@ -54,6 +54,37 @@ async fn run(cli: Cli) -> Result<(), String> {
             let claims = Claims::new(&args.user, name, args.role, args.session.clone(), args.ttl);
             println!("{}", keys.sign(&claims).map_err(|e| e.to_string())?);
             Ok(())
+        }
+        Command::Recordings(RecordingsCommand::Prune(args)) => {
+            let db = Db::connect(&args.store.database_url())
+                .await
+                .map_err(|e| e.to_string())?;
+            db.migrate().await.map_err(|e| e.to_string())?;
+            let setup = classcast::storage::setup::from_args(&args.storage, &args.store.data_dir)
+                .await
+                .map_err(|e| e.to_string())?;
+            let report = classcast::recording::retention::prune(
+                &db,
+                &setup.storage,
+                &args.store.data_dir,
+                args.storage.recording_retention,
+                args.dry_run,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            db.close().await;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+            if report.failed.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} recordings could not be deleted",
+                    report.failed.len()
+                ))
+            }
         }
         Command::Publish(args) => {
             let options = WhipClientOptions {

@@ -11,7 +11,9 @@ use crate::hls::{Hls, HlsError, LadderConfig};
 use crate::ingest::{Ingest, IngestConfig};
 use crate::media::ice::{IceServer, IceServerError};
 use crate::media::MediaError;
+use crate::recording::{retention, Recorder, RecordingError};
 use crate::state::{AppState, HttpSettings};
+use crate::storage::{StorageError, Uploads};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -25,12 +27,20 @@ pub enum ServerError {
     Ice(#[from] IceServerError),
     #[error(transparent)]
     Hls(#[from] HlsError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
 }
 
 const DEMO_SESSION: &str = "demo";
 const DEMO_INSTRUCTOR: &str = "demo-instructor";
+/// How often retention runs inside the server.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How long shutdown waits for recordings to be remuxed and uploads to finish.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
 pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     crate::media::init()?;
@@ -76,11 +86,49 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         let default = std::path::PathBuf::from("pipelines/ladder.toml");
         default.exists().then_some(default)
     });
-    let hls = Hls::new(
+    let setup = crate::storage::setup::from_args(&args.storage, data_dir).await?;
+    let uploads = if setup.storage.is_local() {
+        None
+    } else {
+        Some(
+            Uploads::new(
+                db.clone(),
+                setup.storage.clone(),
+                setup.invalidator.clone(),
+                setup.uploads.clone(),
+            )
+            .await?,
+        )
+    };
+    let uploader = uploads.as_ref().map(Uploads::start);
+    let hls = Hls::with_uploads(
         LadderConfig::load(ladder_path.as_deref())?,
         data_dir.join("hls"),
+        uploads.clone(),
     );
+    let recorder = Recorder::new(
+        db.clone(),
+        hls.clone(),
+        setup.storage.clone(),
+        uploads.clone(),
+        data_dir.clone(),
+    );
+    recorder.recover().await?;
+    let recorder_task = recorder.follow();
     let follower = (!args.disable_hls).then(|| hls.follow(&ingest));
+    let pruner = spawn_pruner(
+        db.clone(),
+        setup.storage.clone(),
+        data_dir.clone(),
+        args.storage.recording_retention,
+    );
+    tracing::info!(
+        storage = setup.storage.name(),
+        cdn = ?args.storage.cdn_url,
+        signed_urls = setup.delivery.signer.is_some(),
+        invalidations = setup.invalidator.is_some(),
+        "storage"
+    );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| ServerError::Io(args.listen.to_string(), e))?;
@@ -98,11 +146,16 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         keys: keys.clone(),
         ingest: ingest.clone(),
         hls: hls.clone(),
+        storage: setup.storage.clone(),
+        uploads: uploads.clone(),
+        recorder: recorder.clone(),
+        delivery: Arc::new(setup.delivery),
         settings: Arc::new(HttpSettings {
             public_url: public_url.clone(),
             max_sdp_bytes: args.max_sdp_bytes,
             default_max_webrtc_viewers: args.max_webrtc_viewers,
             player_dir: args.player_dir.clone(),
+            data_dir: data_dir.clone(),
         }),
     };
     tracing::info!(%local, %public_url, "listening");
@@ -120,8 +173,45 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     if let Some(f) = follower {
         f.abort();
     }
+    // Let the last recordings be remuxed and the spool empty; what does not
+    // finish in time is picked up by the next start.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    recorder.wait_idle(SHUTDOWN_DRAIN).await;
+    if let Some(u) = &uploads {
+        if !u.drain(SHUTDOWN_DRAIN).await {
+            tracing::warn!("uploads still pending at shutdown; they resume on the next start");
+        }
+    }
+    recorder_task.abort();
+    pruner.abort();
+    if let Some(u) = uploader {
+        u.abort();
+    }
     db.close().await;
     served.map_err(|e| ServerError::Io("serve".into(), e))
+}
+
+fn spawn_pruner(
+    db: Db,
+    storage: crate::storage::Storage,
+    data_dir: std::path::PathBuf,
+    retention: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match retention::prune(&db, &storage, &data_dir, retention, false).await {
+                Ok(r) if !r.recordings_deleted.is_empty() => {
+                    tracing::info!(
+                        deleted = r.recordings_deleted.len(),
+                        "retention pruned recordings"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("retention: {e}"),
+            }
+            tokio::time::sleep(PRUNE_EVERY).await;
+        }
+    })
 }
 
 async fn shutdown_signal() {

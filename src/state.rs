@@ -1,10 +1,12 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::auth::Keys;
 use crate::db::Db;
 use crate::hls::Hls;
 use crate::ingest::Ingest;
+use crate::recording::Recorder;
+use crate::storage::{Backlog, Delivery, Storage, Uploads};
 
 /// Settings the HTTP layer needs, fixed at start-up.
 #[derive(Debug, Clone)]
@@ -14,6 +16,8 @@ pub struct HttpSettings {
     pub max_sdp_bytes: usize,
     pub default_max_webrtc_viewers: i64,
     pub player_dir: PathBuf,
+    /// Where media files live (HLS, recordings); local storage's root.
+    pub data_dir: PathBuf,
 }
 
 #[derive(Clone)]
@@ -22,11 +26,30 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub ingest: Ingest,
     pub hls: Hls,
+    pub storage: Storage,
+    /// The upload spool; `None` with local storage (nothing to upload).
+    pub uploads: Option<Uploads>,
+    pub recorder: Recorder,
+    pub delivery: Arc<Delivery>,
     pub settings: Arc<HttpSettings>,
 }
 
 impl AppState {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.settings.public_url)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.settings.data_dir
+    }
+
+    pub async fn backlog(&self) -> Backlog {
+        match &self.uploads {
+            Some(u) => u.backlog().await,
+            None => Backlog {
+                backend: self.storage.name().into(),
+                ..Backlog::default()
+            },
+        }
     }
 }

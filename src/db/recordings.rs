@@ -165,7 +165,11 @@ impl Db {
 
     /// `recording` → `processing`: no more segments; `last_segment` is the
     /// last one taken (None: up to the end of the publish).
-    pub async fn stop_recording(&self, id: &str, last_segment: Option<u64>) -> Result<bool, DbError> {
+    pub async fn stop_recording(
+        &self,
+        id: &str,
+        last_segment: Option<u64>,
+    ) -> Result<bool, DbError> {
         let done = sqlx::query(
             "UPDATE recordings SET state = 'processing', stopped_at = $1, \
              last_segment = COALESCE(last_segment, $2) WHERE id = $3 AND state = 'recording'",

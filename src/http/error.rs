@@ -11,6 +11,8 @@ use crate::db::DbError;
 use crate::ingest::IngestError;
 use crate::media::sdp::SdpError;
 use crate::media::MediaError;
+use crate::recording::RecordingError;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -22,6 +24,10 @@ pub enum ApiError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
 }
 
 impl ApiError {
@@ -50,6 +56,11 @@ impl ApiError {
             ApiError::Auth(AuthError::Config(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
             ApiError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // The object store or CDN did not answer: try again later.
+            ApiError::Storage(StorageError::Remote(_) | StorageError::CloudFront(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Storage(_) | ApiError::Recording(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Ingest(e) => match e {
                 IngestError::Sdp(SdpError::Parse(_)) => StatusCode::BAD_REQUEST,
                 IngestError::Sdp(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -3,6 +3,7 @@
 mod error;
 mod health;
 mod hls;
+mod recordings;
 mod sessions;
 mod whip;
 
@@ -32,6 +33,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(sessions::router().layer(cors()))
         .merge(hls::router().layer(cors()))
+        .merge(recordings::router().layer(cors()))
         .merge(whip::advertise(whip::router().layer(cors())))
         .nest_service("/player", player)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -47,6 +49,7 @@ fn cors() -> CorsLayer {
         .allow_methods([
             Method::GET,
             Method::POST,
+            Method::PUT,
             Method::PATCH,
             Method::DELETE,
             Method::OPTIONS,
@@ -55,6 +58,7 @@ fn cors() -> CorsLayer {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::IF_MATCH,
+            header::RANGE,
         ])
         .expose_headers([
             header::LOCATION,

@@ -22,7 +22,10 @@ impl LocalStore {
     pub async fn put_file(&self, key: &str, src: &Path) -> Result<u64, StorageError> {
         let dst = self.path(key);
         let io = |e| StorageError::Io(dst.display().to_string(), e);
-        let same = match (tokio::fs::canonicalize(src).await, tokio::fs::canonicalize(&dst).await) {
+        let same = match (
+            tokio::fs::canonicalize(src).await,
+            tokio::fs::canonicalize(&dst).await,
+        ) {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         };

@@ -6,10 +6,13 @@
 
 pub mod aws;
 pub mod cloudfront;
+mod delivery;
 mod local;
 mod s3;
+pub mod setup;
 pub mod spool;
 
+pub use delivery::Delivery;
 pub use local::LocalStore;
 pub use s3::{S3Settings, S3Store};
 pub use spool::{Backlog, Uploads, UploadsSettings};
@@ -121,7 +124,12 @@ impl Storage {
         matches!(self, Storage::Local(_))
     }
 
-    pub async fn put_file(&self, key: &str, path: &Path, meta: &ObjectMeta) -> Result<u64, StorageError> {
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        meta: &ObjectMeta,
+    ) -> Result<u64, StorageError> {
         check_key(key)?;
         match self {
             Storage::Local(s) => s.put_file(key, path).await,
@@ -129,7 +137,12 @@ impl Storage {
         }
     }
 
-    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>, meta: &ObjectMeta) -> Result<u64, StorageError> {
+    pub async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        meta: &ObjectMeta,
+    ) -> Result<u64, StorageError> {
         check_key(key)?;
         match self {
             Storage::Local(s) => s.put_bytes(key, &bytes).await,
@@ -156,7 +169,11 @@ impl Storage {
 
     /// A time-limited URL for an S3 object (presigned); `None` for local
     /// storage, whose files the server serves itself.
-    pub async fn presigned_get(&self, key: &str, ttl: Duration) -> Result<Option<String>, StorageError> {
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StorageError> {
         match self {
             Storage::Local(_) => Ok(None),
             Storage::S3(s) => s.presigned_get(key, ttl).await.map(Some),
@@ -187,9 +204,21 @@ mod tests {
 
     #[test]
     fn headers_follow_the_kind_of_file() {
-        assert_eq!(ObjectMeta::for_key("a/seg_1.ts", true).cache_control, IMMUTABLE);
-        assert_eq!(ObjectMeta::for_key("a/index.m3u8", true).cache_control, LIVE_PLAYLIST);
-        assert_eq!(ObjectMeta::for_key("a/index.m3u8", false).cache_control, FINAL_PLAYLIST);
-        assert_eq!(ObjectMeta::for_key("r/x.mp4", false).content_type, "video/mp4");
+        assert_eq!(
+            ObjectMeta::for_key("a/seg_1.ts", true).cache_control,
+            IMMUTABLE
+        );
+        assert_eq!(
+            ObjectMeta::for_key("a/index.m3u8", true).cache_control,
+            LIVE_PLAYLIST
+        );
+        assert_eq!(
+            ObjectMeta::for_key("a/index.m3u8", false).cache_control,
+            FINAL_PLAYLIST
+        );
+        assert_eq!(
+            ObjectMeta::for_key("r/x.mp4", false).content_type,
+            "video/mp4"
+        );
     }
 }

@@ -78,7 +78,12 @@ impl S3Store {
         format!("{}{key}", self.prefix)
     }
 
-    pub async fn put_file(&self, key: &str, path: &Path, meta: &ObjectMeta) -> Result<u64, StorageError> {
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        meta: &ObjectMeta,
+    ) -> Result<u64, StorageError> {
         let size = tokio::fs::metadata(path)
             .await
             .map_err(|e| StorageError::Io(path.display().to_string(), e))?
@@ -104,7 +109,13 @@ impl S3Store {
         Ok(size)
     }
 
-    async fn put_multipart(&self, key: &str, path: &Path, size: u64, meta: &ObjectMeta) -> Result<(), StorageError> {
+    async fn put_multipart(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        meta: &ObjectMeta,
+    ) -> Result<(), StorageError> {
         let full = self.full_key(key);
         let created = self
             .client
@@ -159,7 +170,11 @@ impl S3Store {
                 .bucket(&self.bucket)
                 .key(&full)
                 .upload_id(&upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
                 .send()
                 .await
                 .map_err(|e| remote(&format!("complete {key}"), e))?;
@@ -180,7 +195,12 @@ impl S3Store {
         result
     }
 
-    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>, meta: &ObjectMeta) -> Result<u64, StorageError> {
+    pub async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        meta: &ObjectMeta,
+    ) -> Result<u64, StorageError> {
         let size = bytes.len() as u64;
         self.client
             .put_object()

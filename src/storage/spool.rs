@@ -182,9 +182,16 @@ impl Uploads {
 
     /// A CDN invalidation of `paths`, once everything queued before it is up.
     /// Nothing happens without a configured distribution.
-    pub async fn enqueue_invalidation(&self, group: &str, paths: Vec<String>) -> Result<(), DbError> {
+    pub async fn enqueue_invalidation(
+        &self,
+        group: &str,
+        paths: Vec<String>,
+    ) -> Result<(), DbError> {
         if self.inner.invalidator.is_none() {
-            tracing::debug!(group, "no CloudFront distribution configured: no invalidation");
+            tracing::debug!(
+                group,
+                "no CloudFront distribution configured: no invalidation"
+            );
             return Ok(());
         }
         self.enqueue(Upload {

@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use classcast::auth::{Claims, Keys, Role};
 use classcast::db::Db;
 use classcast::ingest::{Ingest, IngestConfig};
+use classcast::recording::Recorder;
 use classcast::state::{AppState, HttpSettings};
+use classcast::storage::{Delivery, LocalStore, Storage};
 use tower::ServiceExt;
 
 pub const SECRET: &str = "classcast-test-secret-0123456789";
@@ -137,19 +139,34 @@ impl TestApp {
     pub async fn new(backend: Backend) -> Self {
         classcast::media::init().expect("gstreamer");
         let db = TestDb::new(backend).await;
+        let data_dir = db._dir.path().to_path_buf();
+        let hls = classcast::hls::Hls::new(
+            classcast::hls::LadderConfig::load(None).expect("ladder"),
+            data_dir.join("hls"),
+        );
+        let storage = Storage::Local(Arc::new(LocalStore::new(data_dir.clone())));
+        let recorder = Recorder::new(
+            db.db.clone(),
+            hls.clone(),
+            storage.clone(),
+            None,
+            data_dir.clone(),
+        );
         let state = AppState {
             db: db.db.clone(),
             keys: Arc::new(keys()),
             ingest: Ingest::new(IngestConfig::default(), db.db.clone()),
-            hls: classcast::hls::Hls::new(
-                classcast::hls::LadderConfig::load(None).expect("ladder"),
-                db._dir.path().join("hls"),
-            ),
+            hls,
+            storage,
+            uploads: None,
+            recorder,
+            delivery: Arc::new(Delivery::local(Duration::from_secs(3600))),
             settings: Arc::new(HttpSettings {
                 public_url: "http://127.0.0.1:9".into(),
                 max_sdp_bytes: 64 * 1024,
                 default_max_webrtc_viewers: 50,
                 player_dir: repo_root().join("player"),
+                data_dir,
             }),
         };
         TestApp { state, db }

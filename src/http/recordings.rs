@@ -1,0 +1,285 @@
+//! Recordings and recording consent: listing with playback URLs (server URLs
+//! for local storage, CloudFront signed or S3 presigned URLs otherwise), the
+//! instructor's record switch, participants' consent, and the local files.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use super::sessions::{owned_session, visible_session};
+use super::ApiError;
+use crate::auth::{AuthUser, Claims, PlayerAuth, Role};
+use crate::db::{Participant, Recording, RecordingState, Session};
+use crate::state::AppState;
+use crate::time::{now_ms, rfc3339};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/sessions/{id}/recordings", get(list))
+        .route("/api/sessions/{id}/record", put(set_record))
+        .route("/api/recordings/{id}", get(show))
+        .route("/api/sessions/{id}/consent", put(set_consent))
+        .route("/api/sessions/{id}/participants", get(participants))
+        .route("/api/storage", get(storage_status))
+        .route("/recordings/{session}/{file}", get(serve_file))
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecordingView {
+    id: String,
+    session_id: String,
+    /// 1 for the first publish, 2 after a reconnect, …
+    part: i64,
+    state: RecordingState,
+    duration_seconds: Option<f64>,
+    size_bytes: Option<i64>,
+    created_at: String,
+    stopped_at: Option<String>,
+    ready_at: Option<String>,
+    error: Option<String>,
+    /// Where to play it, while `ready`; time-limited.
+    url: Option<String>,
+    url_expires_at: Option<String>,
+}
+
+/// Who may see a session's recordings: anyone who may see the session, and
+/// students also after the join window closed (replay).
+async fn recordings_session(state: &AppState, who: &Claims, id: &str) -> Result<Session, ApiError> {
+    match visible_session(state, who, id).await {
+        Err(ApiError::Status(code, _))
+            if code == axum::http::StatusCode::FORBIDDEN
+                && who.role == Role::Student
+                && who.covers_session(id) =>
+        {
+            state
+                .db
+                .session(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no session {id:?}")))
+        }
+        other => other,
+    }
+}
+
+async fn view(state: &AppState, who: &Claims, rec: Recording) -> Result<RecordingView, ApiError> {
+    let (url, expires) = match (&rec.storage_key, rec.state) {
+        (Some(key), RecordingState::Ready) => playback_url(state, who, &rec, key).await?,
+        _ => (None, None),
+    };
+    Ok(RecordingView {
+        id: rec.id,
+        session_id: rec.session_id,
+        part: rec.part,
+        state: rec.state,
+        duration_seconds: rec.duration_ms.map(|d| d as f64 / 1000.0),
+        size_bytes: rec.size_bytes,
+        created_at: rfc3339(rec.created_at),
+        stopped_at: rec.stopped_at.map(rfc3339),
+        ready_at: rec.ready_at.map(rfc3339),
+        error: rec.error,
+        url,
+        url_expires_at: expires.map(rfc3339),
+    })
+}
+
+async fn playback_url(
+    state: &AppState,
+    who: &Claims,
+    rec: &Recording,
+    key: &str,
+) -> Result<(Option<String>, Option<i64>), ApiError> {
+    let ttl = state.delivery.ttl;
+    let expires_ms = now_ms() + ttl.as_millis() as i64;
+    if let Some(url) = state.delivery.url(&state.storage, key, expires_ms).await? {
+        return Ok((Some(url), Some(expires_ms)));
+    }
+    // Local storage: served here, with a short-lived token of the same user
+    // for this session in the URL (a <video> element sends no headers).
+    let url = state.url(&format!("/recordings/{}/{}.mp4", rec.session_id, rec.id));
+    let claims = Claims::new(
+        &who.sub,
+        &who.name,
+        who.role,
+        Some(rec.session_id.clone()),
+        ttl,
+    );
+    match state.keys.sign(&claims) {
+        Ok(token) => Ok((Some(format!("{url}?token={token}")), Some(expires_ms))),
+        // Verify-only keys (RS256 without the private key): the caller's own
+        // token or cookie has to come along.
+        Err(_) => Ok((Some(url), None)),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct RecordingList {
+    session_id: String,
+    record: bool,
+    recordings: Vec<RecordingView>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<RecordingList>, ApiError> {
+    let session = recordings_session(&state, &who, &id).await?;
+    let mut recordings = Vec::new();
+    for rec in state.db.session_recordings(&id).await? {
+        if rec.state == RecordingState::Deleted && who.sub != session.instructor_id {
+            continue;
+        }
+        recordings.push(view(&state, &who, rec).await?);
+    }
+    Ok(Json(RecordingList {
+        session_id: id,
+        record: session.record,
+        recordings,
+    }))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<RecordingView>, ApiError> {
+    let rec = state
+        .db
+        .recording(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no recording {id:?}")))?;
+    recordings_session(&state, &who, &rec.session_id).await?;
+    Ok(Json(view(&state, &who, rec).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordSwitch {
+    record: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct RecordSwitchView {
+    record: bool,
+    /// The recording started or stopped by this call, if any.
+    recording: Option<RecordingView>,
+}
+
+/// The instructor starts or stops recording (also for later publishes).
+async fn set_record(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+    body: Result<Json<RecordSwitch>, JsonRejection>,
+) -> Result<Json<RecordSwitchView>, ApiError> {
+    owned_session(&state, &who, &id).await?;
+    let Json(switch) = body?;
+    let rec = if switch.record {
+        state.recorder.start_now(&id).await
+    } else {
+        state.recorder.stop_now(&id).await
+    }?;
+    let recording = match rec {
+        Some(r) => Some(view(&state, &who, r).await?),
+        None => None,
+    };
+    tracing::info!(session = %id, record = switch.record, "recording switched by the instructor");
+    Ok(Json(RecordSwitchView {
+        record: switch.record,
+        recording,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Consent {
+    consent: bool,
+}
+
+async fn set_consent(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+    body: Result<Json<Consent>, JsonRejection>,
+) -> Result<Json<Participant>, ApiError> {
+    visible_session(&state, &who, &id).await?;
+    let Json(consent) = body?;
+    let p = state
+        .db
+        .set_recording_consent(&id, &who.sub, &who.name, who.role.as_str(), consent.consent)
+        .await?;
+    tracing::info!(session = %id, user = %who.sub, consent = consent.consent, "recording consent");
+    Ok(Json(p))
+}
+
+#[derive(Debug, Serialize)]
+struct ParticipantList {
+    participants: Vec<Participant>,
+    /// Students and guests who have not agreed to be recorded (refused or
+    /// not answered yet).
+    without_recording_consent: Vec<Participant>,
+}
+
+async fn participants(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<ParticipantList>, ApiError> {
+    let session = owned_session(&state, &who, &id).await?;
+    let participants = state.db.participants(&id).await?;
+    let without_recording_consent = participants
+        .iter()
+        .filter(|p| p.user_id != session.instructor_id && p.recording_consent != Some(true))
+        .cloned()
+        .collect();
+    Ok(Json(ParticipantList {
+        participants,
+        without_recording_consent,
+    }))
+}
+
+/// The upload backlog (instructors and operators).
+async fn storage_status(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+) -> Result<Json<crate::storage::Backlog>, ApiError> {
+    if who.role != Role::Instructor {
+        return Err(ApiError::forbidden("instructors only"));
+    }
+    Ok(Json(state.backlog().await))
+}
+
+/// Local storage's MP4s, with Range support for seeking.
+async fn serve_file(
+    State(state): State<AppState>,
+    Path((session_id, file)): Path<(String, String)>,
+    auth: PlayerAuth,
+    request: Request,
+) -> Result<Response, ApiError> {
+    recordings_session(&state, &auth.claims, &session_id).await?;
+    let Some(id) = file
+        .strip_suffix(".mp4")
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+    else {
+        return Err(ApiError::not_found("no such recording"));
+    };
+    let rec = state
+        .db
+        .recording(id)
+        .await?
+        .filter(|r| r.session_id == session_id && r.state == RecordingState::Ready)
+        .ok_or_else(|| ApiError::not_found("no such recording"))?;
+    let Some(key) = rec.storage_key else {
+        return Err(ApiError::not_found("no such recording"));
+    };
+    let path = state.data_dir().join(key);
+    match ServeFile::new(path).oneshot(request).await {
+        Ok(r) => Ok(r.into_response()),
+        Err(e) => match e {},
+    }
+}

@@ -1,0 +1,76 @@
+//! Retention: recordings older than the configured period leave storage (the
+//! MP4, and the session's HLS VOD once none of its recordings remain) and are
+//! marked `deleted`. Run by `classcast recordings prune` and hourly by the
+//! server.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::RecordingError;
+use crate::db::{Db, RecordingState, SessionState};
+use crate::storage::{hls_prefix, Storage};
+use crate::time::now_ms;
+
+#[derive(Debug, Default, Serialize)]
+pub struct PruneReport {
+    pub recordings_deleted: Vec<String>,
+    pub sessions_cleared: Vec<String>,
+    /// Recordings that could not be deleted now (store down); tried next time.
+    pub failed: Vec<String>,
+}
+
+pub async fn prune(
+    db: &Db,
+    storage: &Storage,
+    data_dir: &Path,
+    retention: Duration,
+    dry_run: bool,
+) -> Result<PruneReport, RecordingError> {
+    let cutoff = now_ms() - retention.as_millis().min(i64::MAX as u128) as i64;
+    let mut report = PruneReport::default();
+    let mut sessions = std::collections::BTreeSet::new();
+    for rec in db.recordings_older_than(cutoff).await? {
+        if dry_run {
+            report.recordings_deleted.push(rec.id);
+            continue;
+        }
+        if let Some(key) = &rec.storage_key {
+            if let Err(e) = storage.delete(key).await {
+                tracing::warn!(recording = %rec.id, "cannot delete {key}: {e}");
+                report.failed.push(rec.id);
+                continue;
+            }
+            // With S3 a local copy may remain (the spool): it goes too.
+            let _ = tokio::fs::remove_file(data_dir.join(key)).await;
+        }
+        db.recording_deleted(&rec.id).await?;
+        tracing::info!(recording = %rec.id, session = %rec.session_id, "recording deleted (retention)");
+        sessions.insert(rec.session_id.clone());
+        report.recordings_deleted.push(rec.id);
+    }
+    for session_id in sessions {
+        let remaining = db
+            .session_recordings(&session_id)
+            .await?
+            .iter()
+            .any(|r| r.state != RecordingState::Deleted);
+        let live = db
+            .session(&session_id)
+            .await?
+            .is_some_and(|s| s.state == SessionState::Live);
+        if remaining || live {
+            continue;
+        }
+        let prefix = hls_prefix(&session_id);
+        match storage.delete_prefix(&prefix).await {
+            Ok(_) => {
+                let _ = tokio::fs::remove_dir_all(data_dir.join(&prefix)).await;
+                report.sessions_cleared.push(session_id);
+            }
+            Err(e) => tracing::warn!(session = %session_id, "cannot delete {prefix}: {e}"),
+        }
+    }
+    Ok(report)
+}
