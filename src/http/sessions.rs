@@ -217,6 +217,14 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<SessionView>, ApiError> {
     let session = visible_session(&state, &who, &id).await?;
+    if who.sub != session.instructor_id {
+        // Opening the session is joining it: the instructor sees who is here
+        // (and who has not answered the recording-consent question).
+        state
+            .db
+            .touch_participant(&id, &who.sub, &who.name, who.role.as_str())
+            .await?;
+    }
     Ok(Json(view(&state, session)))
 }
 

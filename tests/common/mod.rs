@@ -2,6 +2,8 @@
 //! free port, tokens, and the external publishing clients.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
