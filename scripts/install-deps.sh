@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "install-deps: Rust is missing. Install it with rustup (Rust 1.85 or newer), then run make again." >&2
+  echo "install-deps: Rust is missing. Install it with rustup (Rust 1.94 or newer), then run make again." >&2
   exit 1
 fi
 

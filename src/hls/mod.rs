@@ -60,8 +60,10 @@ pub enum HlsEvent {
 }
 
 struct Running {
+    session_id: String,
     stop: Option<oneshot::Sender<()>>,
     done: JoinHandle<()>,
+    events: broadcast::Sender<HlsEvent>,
 }
 
 #[derive(Clone)]
@@ -216,8 +218,10 @@ impl Hls {
         ladders.insert(
             session_id.to_owned(),
             Running {
+                session_id: session_id.to_owned(),
                 stop: Some(stop),
                 done,
+                events: self.inner.events.clone(),
             },
         );
         Ok(())
@@ -252,8 +256,12 @@ async fn finish(mut running: Running) {
         .await
         .is_err()
     {
-        tracing::warn!("an HLS ladder did not finish in time");
+        tracing::warn!(session = %running.session_id, "an HLS ladder did not finish in time");
         running.done.abort();
+        // The recorder still closes the recording with what was written.
+        let _ = running.events.send(HlsEvent::Ended {
+            session_id: running.session_id.clone(),
+        });
     }
 }
 
