@@ -20,6 +20,9 @@ const DESCRIPTIONS: &[(&str, &str)] = descriptions![
     "ladder-audio",
     "ladder-rung",
     "ladder-rung-audio",
+    "recording-remux",
+    "recording-video",
+    "recording-audio",
 ];
 
 /// The text of a pipeline description, with `#` comment lines removed.
