@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -59,7 +60,12 @@ impl S3Store {
                     .read_timeout(Duration::from_secs(30))
                     .build(),
             )
-            .retry_config(RetryConfig::standard().with_max_attempts(2));
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            // Checksums only where S3 requires them: the default sends bodies
+            // `aws-chunked` with trailing checksums, which many S3-compatible
+            // stores (older MinIO, moto, Ceph) store verbatim.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         if let Some(endpoint) = &settings.endpoint {
             config = config.endpoint_url(endpoint);
         }
