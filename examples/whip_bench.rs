@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Command::Serve(args) = cli.command else {
         unreachable!("parsed a serve command")
     };
-    tokio::spawn(classcast::server::serve(args));
+    tokio::spawn(classcast::server::serve(*args));
     let http = reqwest::Client::new();
     let (token, id) = report::bench_session(&http, &base).await?;
 

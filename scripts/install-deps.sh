@@ -40,11 +40,17 @@ fi
 
 if [ "$mode" = test ]; then
   # Python test clients (aiortc) live in a project-local venv.
+  # (moto's server is the S3 + CloudFront the storage tests run against.)
   venv="$here/target/pyenv"
-  if ! "$venv/bin/python" -c 'import aiortc, aiohttp' 2>/dev/null; then
-    echo "install-deps: creating $venv"
+  requirements="$here/tests/python/requirements.txt"
+  stamp="$venv/.requirements.sha256"
+  want_sum=$(sha256sum "$requirements" | cut -d' ' -f1)
+  if ! "$venv/bin/python" -c 'import aiortc, aiohttp, moto' 2>/dev/null \
+     || [ "$(cat "$stamp" 2>/dev/null)" != "$want_sum" ]; then
+    echo "install-deps: installing the Python test clients into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/tests/python/requirements.txt"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+    echo "$want_sum" > "$stamp"
   fi
   # playwright-core drives Debian's chromium; it never downloads a browser.
   if [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve(args) => classcast::server::serve(args)
+        Command::Serve(args) => classcast::server::serve(*args)
             .await
             .map_err(|e| e.to_string()),
         Command::Migrate(store) => {

@@ -106,16 +106,18 @@ fn cloudfront_key(dir: &Path) -> std::path::PathBuf {
 }
 
 /// Publishes from headless Chromium (its fake camera ramps up in resolution)
-/// for `seconds`; the publish's duration as the browser saw it.
-fn chromium_publish(base: &str, tok: &str, id: &str, seconds: u32) -> f64 {
+/// for `seconds`; the publish's duration as the browser saw it, and when it
+/// ended (the page's DELETE answered).
+fn chromium_publish(base: &str, tok: &str, id: &str, seconds: u32) -> (f64, Instant) {
     let page = format!("{base}/player/publish.html#token={tok}&session={id}");
     let mut browser = ClientProcess::chromium(&page, seconds, "auto");
     browser.expect_event("live", Duration::from_secs(30));
     let live_at = Instant::now();
     browser.expect_event("stopped", Duration::from_secs(u64::from(seconds) + 30));
-    let published = live_at.elapsed().as_secs_f64();
+    let ended = Instant::now();
+    let published = ended.duration_since(live_at).as_secs_f64();
     browser.wait_success(Duration::from_secs(20));
-    published
+    (published, ended)
 }
 
 async fn check_mp4(bytes: &[u8], published: f64) -> f64 {
@@ -162,10 +164,12 @@ async fn a_chromium_publish_is_recorded_to_s3_with_the_vod_ladder_and_a_signed_c
     let alice = token(Role::Instructor, "alice", None);
     let id = recorded_session(base, &alice, "s3 recording").await;
 
-    let published = chromium_publish(base, &alice, &id, 20);
-    let ended = Instant::now();
+    let (published, ended) = chromium_publish(base, &alice, &id, 20);
     let recs = wait_ready(base, &alice, &id, Duration::from_secs(10)).await;
-    eprintln!("recording ready {:.2} s after the publish ended", ended.elapsed().as_secs_f64());
+    eprintln!(
+        "recording ready {:.2} s after the publish ended",
+        ended.elapsed().as_secs_f64()
+    );
     assert_eq!(recs.len(), 1, "{recs:?}");
     let rec = &recs[0];
     let rid = rec["id"].as_str().expect("id");
@@ -175,7 +179,10 @@ async fn a_chromium_publish_is_recorded_to_s3_with_the_vod_ladder_and_a_signed_c
     assert_eq!(content_type.as_deref(), Some("video/mp4"));
     assert!(cache.unwrap_or_default().contains("immutable"));
     let duration = check_mp4(&mp4, published).await;
-    eprintln!("published {published:.2} s, recorded {duration:.2} s, {} bytes", mp4.len());
+    eprintln!(
+        "published {published:.2} s, recorded {duration:.2} s, {} bytes",
+        mp4.len()
+    );
     assert_eq!(rec["size_bytes"].as_u64(), Some(mp4.len() as u64));
 
     // Its playback URL: CloudFront, signed (verified in tests/signed_url.rs).
@@ -184,12 +191,19 @@ async fn a_chromium_publish_is_recorded_to_s3_with_the_vod_ladder_and_a_signed_c
         url.starts_with(&format!("{CDN}/recordings/{id}/{rid}.mp4?Expires=")),
         "{url}"
     );
-    assert!(url.contains("&Signature=") && url.ends_with("&Key-Pair-Id=KTESTPAIR"), "{url}");
+    assert!(
+        url.contains("&Signature=") && url.ends_with("&Key-Pair-Id=KTESTPAIR"),
+        "{url}"
+    );
 
     // The HLS VOD ladder: final playlists, every listed segment present.
     let stored = keys(&s3, &format!("hls/{id}/")).await;
-    assert!(stored.contains(&format!("hls/{id}/master.m3u8")), "{stored:?}");
-    let master = String::from_utf8(get(&s3, &format!("hls/{id}/master.m3u8")).await.0).expect("utf8");
+    assert!(
+        stored.contains(&format!("hls/{id}/master.m3u8")),
+        "{stored:?}"
+    );
+    let master =
+        String::from_utf8(get(&s3, &format!("hls/{id}/master.m3u8")).await.0).expect("utf8");
     let rungs: Vec<&str> = master
         .lines()
         .filter(|l| l.ends_with("/index.m3u8"))
@@ -204,7 +218,10 @@ async fn a_chromium_publish_is_recorded_to_s3_with_the_vod_ladder_and_a_signed_c
         let segments: Vec<&str> = text.lines().filter(|l| l.ends_with(".ts")).collect();
         assert!(segments.len() >= 8, "{rung}: {text}");
         for s in segments {
-            assert!(stored.contains(&format!("hls/{id}/{rung}/{s}")), "{rung}/{s} not uploaded");
+            assert!(
+                stored.contains(&format!("hls/{id}/{rung}/{s}")),
+                "{rung}/{s} not uploaded"
+            );
         }
     }
 
@@ -229,16 +246,21 @@ async fn a_chromium_publish_is_recorded_locally_and_served_by_classcast() {
     let base = &server.url;
     let alice = token(Role::Instructor, "alice", None);
     let id = recorded_session(base, &alice, "local recording").await;
-    let published = chromium_publish(base, &alice, &id, 20);
-    let ended = Instant::now();
+    let (published, ended) = chromium_publish(base, &alice, &id, 20);
     let recs = wait_ready(base, &alice, &id, Duration::from_secs(10)).await;
-    eprintln!("recording ready {:.2} s after the publish ended", ended.elapsed().as_secs_f64());
+    eprintln!(
+        "recording ready {:.2} s after the publish ended",
+        ended.elapsed().as_secs_f64()
+    );
     let rec = &recs[0];
     // A student of the session gets a URL too (their own short-lived token).
     let bob = token(Role::Student, "bob", Some(&id));
     let seen = recordings(base, &bob, &id).await;
     let url = seen[0]["url"].as_str().expect("url").to_owned();
-    assert!(url.starts_with(&format!("{base}/recordings/{id}/")), "{url}");
+    assert!(
+        url.starts_with(&format!("{base}/recordings/{id}/")),
+        "{url}"
+    );
     let r = http().get(&url).send().await.expect("GET mp4");
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "video/mp4");
@@ -282,14 +304,23 @@ async fn a_store_outage_during_the_publish_loses_nothing() {
     // Spooled, not lost: the recording waits, the backlog shows.
     let backlog = wait_for(Duration::from_secs(20), "recording spooled", || async {
         let recs = recordings(base, &alice, &id).await;
-        let spooled = recs.first().is_some_and(|r| r["state"] == "processing" && r["size_bytes"].as_u64().is_some());
+        let spooled = recs
+            .first()
+            .is_some_and(|r| r["state"] == "processing" && r["size_bytes"].as_u64().is_some());
         let b = get_json(&format!("{base}/api/storage"), &alice).await;
         (spooled && b["pending"].as_i64().unwrap_or(0) > 0).then_some(b)
     })
     .await;
     eprintln!("backlog while the store is down: {backlog}");
     assert!(backlog["failures"].as_u64().unwrap_or(0) > 0, "{backlog}");
-    let metrics = http().get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let metrics = http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     assert!(metrics.contains("classcast_uploads_pending"), "{metrics}");
 
     // The store comes back (moto starts empty: the bucket is made again).
@@ -297,15 +328,24 @@ async fn a_store_outage_during_the_publish_loses_nothing() {
     create_bucket(&s3).await;
     let back = Instant::now();
     let recs = wait_ready(base, &alice, &id, Duration::from_secs(30)).await;
-    eprintln!("recording ready {:.2} s after the store came back", back.elapsed().as_secs_f64());
+    eprintln!(
+        "recording ready {:.2} s after the store came back",
+        back.elapsed().as_secs_f64()
+    );
     let rid = recs[0]["id"].as_str().expect("id");
     let (mp4, _, _) = get(&s3, &format!("recordings/{id}/{rid}.mp4")).await;
     let file = tempfile::NamedTempFile::new().expect("tmp");
     std::fs::write(file.path(), &mp4).expect("write");
     assert_faststart(&mp4);
     let (codecs, duration) = probe_mp4(file.path());
-    assert!(codecs.contains(&"h264".to_owned()) && codecs.contains(&"aac".to_owned()), "{codecs:?}");
-    assert!((duration - published).abs() <= 2.0, "recorded {duration:.2} s of {published:.2} s");
+    assert!(
+        codecs.contains(&"h264".to_owned()) && codecs.contains(&"aac".to_owned()),
+        "{codecs:?}"
+    );
+    assert!(
+        (duration - published).abs() <= 2.0,
+        "recorded {duration:.2} s of {published:.2} s"
+    );
     // Everything spooled during the outage reached the store, and the final
     // playlists went after their segments.
     wait_for(Duration::from_secs(30), "spool drained", || async {
@@ -317,10 +357,17 @@ async fn a_store_outage_during_the_publish_loses_nothing() {
     let (body, _, _) = get(&s3, &format!("hls/{id}/360p/index.m3u8")).await;
     let text = String::from_utf8(body).expect("utf8");
     assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
-    let outage_segments: Vec<&str> = text.lines().filter(|l| l.ends_with(".ts")).skip(3).collect();
+    let outage_segments: Vec<&str> = text
+        .lines()
+        .filter(|l| l.ends_with(".ts"))
+        .skip(3)
+        .collect();
     assert!(outage_segments.len() >= 4, "{text}");
     for s in outage_segments {
-        assert!(stored.contains(&format!("hls/{id}/360p/{s}")), "{s} not uploaded after the outage");
+        assert!(
+            stored.contains(&format!("hls/{id}/360p/{s}")),
+            "{s} not uploaded after the outage"
+        );
     }
 }
 
@@ -350,7 +397,13 @@ async fn a_server_killed_during_a_recorded_publish_uploads_what_it_had_after_res
     let on_disk: f64 = text
         .lines()
         .filter_map(|l| l.strip_prefix("#EXTINF:"))
-        .filter_map(|l| l.trim_end_matches(',').split(',').next()?.parse::<f64>().ok())
+        .filter_map(|l| {
+            l.trim_end_matches(',')
+                .split(',')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
         .sum();
 
     let server = ServerProcess::start_in(data.path(), &refs(&args));

@@ -38,7 +38,9 @@ const JSON: Option<&str> = Some("application/json");
 async fn ready_recording(app: &TestApp, session: &str, bytes: &[u8]) -> String {
     let db = &app.state.db;
     let id = uuid::Uuid::new_v4().to_string();
-    db.create_recording(&id, session, "720p", 0).await.expect("create");
+    db.create_recording(&id, session, "720p", 0)
+        .await
+        .expect("create");
     db.stop_recording(&id, Some(4)).await.expect("stop");
     let key = classcast::storage::recording_key(session, &id);
     let path = app.state.data_dir().join(&key);
@@ -58,7 +60,13 @@ async fn check_recordings_are_listed_with_playable_urls(app: &TestApp) {
     let rid = ready_recording(app, &id, &bytes).await;
 
     let bob = token(Role::Student, "bob", Some(&id));
-    let r = app.call(Method::GET, &format!("/api/sessions/{id}/recordings"), Some(&bob)).await;
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/api/sessions/{id}/recordings"),
+            Some(&bob),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let v = r.json();
     let rec = &v["recordings"][0];
@@ -68,28 +76,73 @@ async fn check_recordings_are_listed_with_playable_urls(app: &TestApp) {
     assert_eq!(rec["duration_seconds"], 10.0);
     let url = rec["url"].as_str().expect("url");
     let path = url.strip_prefix("http://127.0.0.1:9").expect("server URL");
-    assert!(path.starts_with(&format!("/recordings/{id}/{rid}.mp4?token=")), "{path}");
+    assert!(
+        path.starts_with(&format!("/recordings/{id}/{rid}.mp4?token=")),
+        "{path}"
+    );
     let r = app.call(Method::GET, path, None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body[..], bytes[..]);
 
-    let r = app.call(Method::GET, &format!("/api/recordings/{rid}"), Some(&alice)).await;
+    let r = app
+        .call(Method::GET, &format!("/api/recordings/{rid}"), Some(&alice))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["session_id"], id.as_str());
 
     // Someone else's session, or a token for another session: refused.
     let eve = token(Role::Student, "eve", Some(&other));
     for (path, who, want) in [
-        (format!("/api/recordings/{rid}"), Some(eve.as_str()), StatusCode::FORBIDDEN),
-        (format!("/api/sessions/{id}/recordings"), Some(eve.as_str()), StatusCode::FORBIDDEN),
-        (format!("/api/recordings/{rid}"), None, StatusCode::UNAUTHORIZED),
-        ("/api/recordings/nope".to_owned(), Some(alice.as_str()), StatusCode::NOT_FOUND),
-        ("/api/sessions/nope/recordings".to_owned(), Some(alice.as_str()), StatusCode::NOT_FOUND),
-        (format!("/recordings/{id}/{rid}.mp4"), None, StatusCode::UNAUTHORIZED),
-        (format!("/recordings/{id}/{rid}.mp4?token={eve}"), None, StatusCode::FORBIDDEN),
-        (format!("/recordings/{id}/../jwt-secret?token={bob}"), None, StatusCode::NOT_FOUND),
-        (format!("/recordings/{id}/nope.mp4?token={bob}"), None, StatusCode::NOT_FOUND),
-        (format!("/recordings/{other}/{rid}.mp4?token={alice}"), None, StatusCode::NOT_FOUND),
+        (
+            format!("/api/recordings/{rid}"),
+            Some(eve.as_str()),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("/api/sessions/{id}/recordings"),
+            Some(eve.as_str()),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("/api/recordings/{rid}"),
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "/api/recordings/nope".to_owned(),
+            Some(alice.as_str()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/sessions/nope/recordings".to_owned(),
+            Some(alice.as_str()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/recordings/{id}/{rid}.mp4"),
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            format!("/recordings/{id}/{rid}.mp4?token={eve}"),
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("/recordings/{id}/../jwt-secret?token={bob}"),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/recordings/{id}/nope.mp4?token={bob}"),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/recordings/{other}/{rid}.mp4?token={alice}"),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
     ] {
         let r = app.call(Method::GET, &path, who).await;
         assert_eq!(r.status, want, "{path}: {}", r.text());
@@ -100,31 +153,85 @@ async fn check_the_record_switch(app: &TestApp) {
     let alice = token(Role::Instructor, "alice", None);
     let id = app.create_session(&alice, "Chemistry").await;
     let path = format!("/api/sessions/{id}/record");
-    let r = app.request(Method::PUT, &path, Some(&alice), JSON, r#"{"record":true}"#).await;
+    let r = app
+        .request(Method::PUT, &path, Some(&alice), JSON, r#"{"record":true}"#)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["record"], true);
-    assert!(r.json()["recording"].is_null(), "not live: nothing to record yet");
-    let view = app.call(Method::GET, &format!("/api/sessions/{id}"), Some(&alice)).await.json();
+    assert!(
+        r.json()["recording"].is_null(),
+        "not live: nothing to record yet"
+    );
+    let view = app
+        .call(Method::GET, &format!("/api/sessions/{id}"), Some(&alice))
+        .await
+        .json();
     assert_eq!(view["record"], true, "later publishes are recorded");
-    let r = app.request(Method::PUT, &path, Some(&alice), JSON, r#"{"record":false}"#).await;
+    let r = app
+        .request(
+            Method::PUT,
+            &path,
+            Some(&alice),
+            JSON,
+            r#"{"record":false}"#,
+        )
+        .await;
     assert_eq!(r.json()["record"], false);
 
     let bob = token(Role::Student, "bob", Some(&id));
     let mallory = token(Role::Instructor, "mallory", None);
     for (who, ct, body, want) in [
-        (Some(bob.as_str()), JSON, r#"{"record":true}"#, StatusCode::FORBIDDEN),
-        (Some(mallory.as_str()), JSON, r#"{"record":true}"#, StatusCode::FORBIDDEN),
+        (
+            Some(bob.as_str()),
+            JSON,
+            r#"{"record":true}"#,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some(mallory.as_str()),
+            JSON,
+            r#"{"record":true}"#,
+            StatusCode::FORBIDDEN,
+        ),
         (None, JSON, r#"{"record":true}"#, StatusCode::UNAUTHORIZED),
-        (Some(alice.as_str()), Some("text/plain"), r#"{"record":true}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        (Some(alice.as_str()), JSON, r#"{"record":"#, StatusCode::BAD_REQUEST),
-        (Some(alice.as_str()), JSON, r#"{"record":"yes"}"#, StatusCode::UNPROCESSABLE_ENTITY),
-        (Some(alice.as_str()), JSON, r#"{"record":true,"x":1}"#, StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            Some(alice.as_str()),
+            Some("text/plain"),
+            r#"{"record":true}"#,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            Some(alice.as_str()),
+            JSON,
+            r#"{"record":"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some(alice.as_str()),
+            JSON,
+            r#"{"record":"yes"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Some(alice.as_str()),
+            JSON,
+            r#"{"record":true,"x":1}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
         let r = app.request(Method::PUT, &path, who, ct, body).await;
         assert_eq!(r.status, want, "{body}: {}", r.text());
         assert!(r.json()["error"].is_string());
     }
-    let r = app.request(Method::PUT, "/api/sessions/nope/record", Some(&alice), JSON, r#"{"record":true}"#).await;
+    let r = app
+        .request(
+            Method::PUT,
+            "/api/sessions/nope/record",
+            Some(&alice),
+            JSON,
+            r#"{"record":true}"#,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -135,15 +242,42 @@ async fn check_recording_consent(app: &TestApp) {
     let carol = token(Role::Student, "carol", Some(&id));
     let guest = token(Role::Guest, "gus", Some(&id));
     // Carol only opens the session: listed, not answered.
-    assert_eq!(app.call(Method::GET, &format!("/api/sessions/{id}"), Some(&carol)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.call(Method::GET, &format!("/api/sessions/{id}"), Some(&carol))
+            .await
+            .status,
+        StatusCode::OK
+    );
     let consent = format!("/api/sessions/{id}/consent");
-    let r = app.request(Method::PUT, &consent, Some(&bob), JSON, r#"{"consent":true}"#).await;
+    let r = app
+        .request(
+            Method::PUT,
+            &consent,
+            Some(&bob),
+            JSON,
+            r#"{"consent":true}"#,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["recording_consent"], true);
-    let r = app.request(Method::PUT, &consent, Some(&guest), JSON, r#"{"consent":false}"#).await;
+    let r = app
+        .request(
+            Method::PUT,
+            &consent,
+            Some(&guest),
+            JSON,
+            r#"{"consent":false}"#,
+        )
+        .await;
     assert_eq!(r.json()["recording_consent"], false);
 
-    let r = app.call(Method::GET, &format!("/api/sessions/{id}/participants"), Some(&alice)).await;
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/api/sessions/{id}/participants"),
+            Some(&alice),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let v = r.json();
     assert_eq!(v["participants"].as_array().map(Vec::len), Some(3), "{v}");
@@ -156,17 +290,33 @@ async fn check_recording_consent(app: &TestApp) {
     missing.sort();
     assert_eq!(missing, ["carol", "gus"]);
 
-    let r = app.call(Method::GET, &format!("/api/sessions/{id}/participants"), Some(&bob)).await;
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/api/sessions/{id}/participants"),
+            Some(&bob),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     for (body, want) in [
         (r#"{"consent":"maybe"}"#, StatusCode::UNPROCESSABLE_ENTITY),
         (r#"{}"#, StatusCode::UNPROCESSABLE_ENTITY),
         ("not json", StatusCode::BAD_REQUEST),
     ] {
-        let r = app.request(Method::PUT, &consent, Some(&bob), JSON, body).await;
+        let r = app
+            .request(Method::PUT, &consent, Some(&bob), JSON, body)
+            .await;
         assert_eq!(r.status, want, "{body}: {}", r.text());
     }
-    let r = app.request(Method::PUT, "/api/sessions/nope/consent", Some(&alice), JSON, r#"{"consent":true}"#).await;
+    let r = app
+        .request(
+            Method::PUT,
+            "/api/sessions/nope/consent",
+            Some(&alice),
+            JSON,
+            r#"{"consent":true}"#,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -178,7 +328,9 @@ async fn check_retention(app: &TestApp) {
     let new = ready_recording(app, &new_session, b"new").await;
     let db = &app.state.db;
     let long_ago = classcast::time::now_ms() - 91 * 24 * 3600 * 1000;
-    db.set_recording_created_at(&old, long_ago).await.expect("age");
+    db.set_recording_created_at(&old, long_ago)
+        .await
+        .expect("age");
     let hls = app.state.data_dir().join("hls").join(&old_session);
     std::fs::create_dir_all(hls.join("720p")).expect("hls dir");
     std::fs::write(hls.join("720p/seg_00000.ts"), b"ts").expect("segment");
@@ -186,11 +338,23 @@ async fn check_retention(app: &TestApp) {
     let storage = &app.state.storage;
     let data_dir = app.state.data_dir();
 
-    let dry = retention::prune(db, storage, data_dir, ninety_days, true).await.expect("dry run");
+    let dry = retention::prune(db, storage, data_dir, ninety_days, true)
+        .await
+        .expect("dry run");
     assert_eq!(dry.recordings_deleted, vec![old.clone()]);
-    assert_eq!(db.recording(&old).await.expect("db").expect("row").state.as_str(), "ready");
+    assert_eq!(
+        db.recording(&old)
+            .await
+            .expect("db")
+            .expect("row")
+            .state
+            .as_str(),
+        "ready"
+    );
 
-    let report = retention::prune(db, storage, data_dir, ninety_days, false).await.expect("prune");
+    let report = retention::prune(db, storage, data_dir, ninety_days, false)
+        .await
+        .expect("prune");
     assert_eq!(report.recordings_deleted, vec![old.clone()]);
     assert_eq!(report.sessions_cleared, vec![old_session.clone()]);
     let row = db.recording(&old).await.expect("db").expect("row");
@@ -199,16 +363,40 @@ async fn check_retention(app: &TestApp) {
     let key = classcast::storage::recording_key(&old_session, &old);
     assert!(!data_dir.join(key).exists(), "the MP4 is gone");
     assert!(!hls.exists(), "the session's HLS is gone");
-    assert_eq!(db.recording(&new).await.expect("db").expect("row").state.as_str(), "ready");
+    assert_eq!(
+        db.recording(&new)
+            .await
+            .expect("db")
+            .expect("row")
+            .state
+            .as_str(),
+        "ready"
+    );
     // Students no longer see it; the instructor sees it marked deleted.
     let bob = token(Role::Student, "bob", Some(&old_session));
-    let v = app.call(Method::GET, &format!("/api/sessions/{old_session}/recordings"), Some(&bob)).await.json();
+    let v = app
+        .call(
+            Method::GET,
+            &format!("/api/sessions/{old_session}/recordings"),
+            Some(&bob),
+        )
+        .await
+        .json();
     assert_eq!(v["recordings"].as_array().map(Vec::len), Some(0), "{v}");
-    let v = app.call(Method::GET, &format!("/api/sessions/{old_session}/recordings"), Some(&alice)).await.json();
+    let v = app
+        .call(
+            Method::GET,
+            &format!("/api/sessions/{old_session}/recordings"),
+            Some(&alice),
+        )
+        .await
+        .json();
     assert_eq!(v["recordings"][0]["state"], "deleted");
     assert!(v["recordings"][0]["url"].is_null());
     // Again: nothing left to do.
-    let again = retention::prune(db, storage, data_dir, ninety_days, false).await.expect("prune");
+    let again = retention::prune(db, storage, data_dir, ninety_days, false)
+        .await
+        .expect("prune");
     assert!(again.recordings_deleted.is_empty());
 }
 
@@ -228,10 +416,19 @@ async fn storage_status_and_metrics() {
     assert_eq!(r.json()["backend"], "local");
     assert_eq!(r.json()["pending"], 0);
     let bob = token(Role::Student, "bob", None);
-    assert_eq!(app.call(Method::GET, "/api/storage", Some(&bob)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.call(Method::GET, "/api/storage", Some(&bob))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
     let r = app.call(Method::GET, "/metrics", None).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.text().contains("classcast_uploads_pending 0"), "{}", r.text());
+    assert!(
+        r.text().contains("classcast_uploads_pending 0"),
+        "{}",
+        r.text()
+    );
     let r = app.call(Method::GET, "/healthz", None).await;
     assert_eq!(r.json()["storage"]["backend"], "local");
     app.cleanup().await;
@@ -247,7 +444,11 @@ fn the_prune_command() {
         .arg(dir.path())
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
     assert_eq!(v["recordings_deleted"], serde_json::json!([]));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_classcast"))
@@ -256,5 +457,9 @@ fn the_prune_command() {
         .output()
         .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bucket"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bucket"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -18,9 +18,22 @@ fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
 
 /// (private PKCS#1, private PKCS#8, public) PEM files.
 fn key_pair(dir: &Path) -> (String, String, String) {
-    assert!(openssl(&["genrsa", "-traditional", "-out", "k1.pem", "2048"], dir).status.success());
-    assert!(openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", "k1.pem", "-out", "k8.pem"], dir).status.success());
-    assert!(openssl(&["rsa", "-in", "k1.pem", "-pubout", "-out", "pub.pem"], dir).status.success());
+    assert!(
+        openssl(&["genrsa", "-traditional", "-out", "k1.pem", "2048"], dir)
+            .status
+            .success()
+    );
+    assert!(openssl(
+        &["pkcs8", "-topk8", "-nocrypt", "-in", "k1.pem", "-out", "k8.pem"],
+        dir
+    )
+    .status
+    .success());
+    assert!(
+        openssl(&["rsa", "-in", "k1.pem", "-pubout", "-out", "pub.pem"], dir)
+            .status
+            .success()
+    );
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("pem");
     let pkcs1 = read("k1.pem");
     assert!(pkcs1.contains("BEGIN RSA PRIVATE KEY"), "{pkcs1}");
@@ -31,12 +44,18 @@ fn key_pair(dir: &Path) -> (String, String, String) {
 /// the URL, and that `Expires` is in the future.
 fn verify_signed_url(url: &str, public_pem: &str, now: i64) -> Result<(), String> {
     let (resource, query) = url.split_once('?').ok_or("no query")?;
-    let mut params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
+    let mut params: Vec<(&str, &str)> =
+        query.split('&').filter_map(|p| p.split_once('=')).collect();
     let take = |params: &mut Vec<(&str, &str)>, k: &str| -> Result<String, String> {
-        let i = params.iter().position(|(n, _)| *n == k).ok_or(format!("no {k}"))?;
+        let i = params
+            .iter()
+            .position(|(n, _)| *n == k)
+            .ok_or(format!("no {k}"))?;
         Ok(params.remove(i).1.to_owned())
     };
-    let expires: i64 = take(&mut params, "Expires")?.parse().map_err(|_| "bad Expires")?;
+    let expires: i64 = take(&mut params, "Expires")?
+        .parse()
+        .map_err(|_| "bad Expires")?;
     let signature = take(&mut params, "Signature")?;
     take(&mut params, "Key-Pair-Id")?;
     let resource = if params.is_empty() {
@@ -58,16 +77,31 @@ fn verify_signed_url(url: &str, public_pem: &str, now: i64) -> Result<(), String
         .decode(b64)
         .map_err(|e| format!("signature is not base64: {e}"))?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    std::fs::write(dir.path().join("policy.json"), canned_policy(&resource, expires)).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.path().join("policy.json"),
+        canned_policy(&resource, expires),
+    )
+    .map_err(|e| e.to_string())?;
     std::fs::write(dir.path().join("sig.bin"), raw).map_err(|e| e.to_string())?;
     std::fs::write(dir.path().join("pub.pem"), public_pem).map_err(|e| e.to_string())?;
     let out = openssl(
-        &["dgst", "-sha1", "-verify", "pub.pem", "-signature", "sig.bin", "policy.json"],
+        &[
+            "dgst",
+            "-sha1",
+            "-verify",
+            "pub.pem",
+            "-signature",
+            "sig.bin",
+            "policy.json",
+        ],
         dir.path(),
     );
     let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if said != "Verified OK" {
-        return Err(format!("openssl: {said} {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "openssl: {said} {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     if expires <= now {
         return Err(format!("expired at {expires}, now {now}"));
@@ -93,10 +127,23 @@ fn signed_urls_verify_with_openssl_and_tampering_or_expiry_fails() {
 
         // Tampered: another object, or a later expiry.
         let other = signed.replace("r1.mp4", "r2.mp4");
-        assert!(verify_signed_url(&other, &public, now()).is_err(), "another resource");
-        let expires = signed.split("Expires=").nth(1).and_then(|s| s.split('&').next()).expect("Expires");
-        let later = signed.replace(&format!("Expires={expires}"), &format!("Expires={}", now() + 999_999));
-        assert!(verify_signed_url(&later, &public, now()).is_err(), "a moved expiry");
+        assert!(
+            verify_signed_url(&other, &public, now()).is_err(),
+            "another resource"
+        );
+        let expires = signed
+            .split("Expires=")
+            .nth(1)
+            .and_then(|s| s.split('&').next())
+            .expect("Expires");
+        let later = signed.replace(
+            &format!("Expires={expires}"),
+            &format!("Expires={}", now() + 999_999),
+        );
+        assert!(
+            verify_signed_url(&later, &public, now()).is_err(),
+            "a moved expiry"
+        );
         // Expired.
         let old = signer.sign(url, now() - 10);
         let err = verify_signed_url(&old, &public, now()).expect_err("expired");

@@ -8,7 +8,9 @@ use std::time::Duration;
 use gst::prelude::*;
 
 use crate::hls::playlist::segment_uri;
-use crate::media::{bin_from_file, description, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
+use crate::media::{
+    bin_from_file, description, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline,
+};
 
 pub struct RemuxInput {
     /// The rung's directory, holding `seg_NNNNN.ts`.
@@ -105,13 +107,24 @@ pub async fn remux_to_mp4(input: &RemuxInput, out: &Path) -> Result<RemuxReport,
         "location",
         input.rung_dir.join("seg_%05d.ts").display().to_string(),
     );
-    segments.set_property("index", i32::try_from(input.first_index).unwrap_or(i32::MAX));
-    segments.set_property("stop-index", i32::try_from(input.last_index).unwrap_or(i32::MAX));
+    segments.set_property(
+        "index",
+        i32::try_from(input.first_index).unwrap_or(i32::MAX),
+    );
+    segments.set_property(
+        "stop-index",
+        i32::try_from(input.last_index).unwrap_or(i32::MAX),
+    );
     by_name("out")?.set_property("location", part.display().to_string());
     by_name("mux")?.set_property("faststart-file", moov_tmp.display().to_string());
 
     let found = Arc::new(Mutex::new(Found::default()));
-    link_streams(&pipeline, &by_name("demux")?, &by_name("mux")?, found.clone());
+    link_streams(
+        &pipeline,
+        &by_name("demux")?,
+        &by_name("mux")?,
+        found.clone(),
+    );
 
     let mut bus = spawn_bus_watch(&pipeline, format!("remux {}", out.display()));
     let owned = OwnedPipeline::new(pipeline);
@@ -122,7 +135,11 @@ pub async fn remux_to_mp4(input: &RemuxInput, out: &Path) -> Result<RemuxReport,
         loop {
             match bus.recv().await {
                 Some(BusEvent::Eos) => return Ok(()),
-                Some(BusEvent::Error { source, message, debug }) => {
+                Some(BusEvent::Error {
+                    source,
+                    message,
+                    debug,
+                }) => {
                     return Err(RemuxError::Pipeline(format!(
                         "{source}: {message} ({})",
                         debug.unwrap_or_default()
@@ -147,7 +164,9 @@ pub async fn remux_to_mp4(input: &RemuxInput, out: &Path) -> Result<RemuxReport,
         Ok(Ok(())) => {}
     }
     let (has_video, has_audio, duration_ns, link_error) = {
-        let f = found.lock().map_err(|_| RemuxError::Pipeline("poisoned".into()))?;
+        let f = found
+            .lock()
+            .map_err(|_| RemuxError::Pipeline("poisoned".into()))?;
         let duration = f
             .spans
             .iter()
@@ -178,7 +197,12 @@ pub async fn remux_to_mp4(input: &RemuxInput, out: &Path) -> Result<RemuxReport,
 
 /// Links each elementary stream tsdemux finds to a parser and a new mp4mux
 /// pad, and measures the media's time span on the way.
-fn link_streams(pipeline: &gst::Pipeline, demux: &gst::Element, mux: &gst::Element, found: Arc<Mutex<Found>>) {
+fn link_streams(
+    pipeline: &gst::Pipeline,
+    demux: &gst::Element,
+    mux: &gst::Element,
+    found: Arc<Mutex<Found>>,
+) {
     let pipeline = pipeline.downgrade();
     let mux = mux.downgrade();
     demux.connect_pad_added(move |_, pad| {

@@ -93,7 +93,11 @@ pub struct Invalidator {
 
 impl Invalidator {
     /// `endpoint` overrides the CloudFront API's (tests: moto).
-    pub fn new(sdk: &aws_config::SdkConfig, distribution_id: String, endpoint: Option<String>) -> Self {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        distribution_id: String,
+        endpoint: Option<String>,
+    ) -> Self {
         let mut config = aws_sdk_cloudfront::config::Builder::from(sdk).timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -112,7 +116,11 @@ impl Invalidator {
     /// Requests an invalidation of `paths` (each starting with `/`, `*` only
     /// at the end); `caller_reference` makes a retried request idempotent.
     /// Returns CloudFront's id for it.
-    pub async fn invalidate(&self, paths: &[String], caller_reference: &str) -> Result<String, StorageError> {
+    pub async fn invalidate(
+        &self,
+        paths: &[String],
+        caller_reference: &str,
+    ) -> Result<String, StorageError> {
         let paths = Paths::builder()
             .quantity(paths.len() as i32)
             .set_items(Some(paths.to_vec()))

@@ -54,7 +54,11 @@ pub async fn keys(client: &Client, prefix: &str) -> Vec<String> {
             .send()
             .await
             .expect("list");
-        out.extend(r.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        out.extend(
+            r.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
         token = r.next_continuation_token().map(str::to_owned);
         if token.is_none() {
             return out;
@@ -105,25 +109,51 @@ pub fn top_level_boxes(bytes: &[u8]) -> Vec<String> {
 /// decoding it whole prints no error.
 pub fn probe_mp4(path: &Path) -> (Vec<String>, f64) {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-of", "json", "-show_format", "-show_streams"])
+        .args([
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe");
-    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "ffprobe complained: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "ffprobe complained: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let codecs = v["streams"]
         .as_array()
-        .map(|s| s.iter().filter_map(|s| s["codec_name"].as_str().map(str::to_owned)).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(|s| s["codec_name"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
-    let duration = v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or(0.0);
+    let duration = v["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
     let decode = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
         .args(["-f", "null", "-"])
         .output()
         .expect("ffmpeg");
-    assert!(decode.status.success() && decode.stderr.is_empty(), "ffmpeg decoding: {}", String::from_utf8_lossy(&decode.stderr));
+    assert!(
+        decode.status.success() && decode.stderr.is_empty(),
+        "ffmpeg decoding: {}",
+        String::from_utf8_lossy(&decode.stderr)
+    );
     (codecs, duration)
 }
 
@@ -160,18 +190,20 @@ pub async fn create_distribution(endpoint: &str) -> String {
     let origin = Origin::builder()
         .id("bucket")
         .domain_name(format!("{BUCKET}.s3.amazonaws.com"))
-        .s3_origin_config(
-            S3OriginConfig::builder()
-                .origin_access_identity("")
-                .build(),
-        )
+        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
         .build()
         .expect("origin");
     let config = DistributionConfig::builder()
         .caller_reference(uuid::Uuid::new_v4().to_string())
         .comment("classcast test")
         .enabled(true)
-        .origins(Origins::builder().quantity(1).items(origin).build().expect("origins"))
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(origin)
+                .build()
+                .expect("origins"),
+        )
         .default_cache_behavior(
             DefaultCacheBehavior::builder()
                 .target_origin_id("bucket")
