@@ -420,3 +420,60 @@ async fn a_server_killed_during_a_recorded_publish_uploads_what_it_had_after_res
         "recorded {duration:.2} s, segments before the kill {on_disk:.2} s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_instructor_starts_and_stops_recording_during_a_publish() {
+    let server = ServerProcess::start(&[]);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = common::create_session(base, &alice, "switch").await;
+    let client = WhipClient::publish(&publisher(base, &id, &alice))
+        .await
+        .expect("publish");
+    let switch = |record: bool| {
+        let url = format!("{base}/api/sessions/{id}/record");
+        let alice = alice.clone();
+        async move {
+            let r = http()
+                .put(url)
+                .bearer_auth(&alice)
+                .json(&serde_json::json!({ "record": record }))
+                .send()
+                .await
+                .expect("PUT record");
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.expect("json")
+        }
+    };
+    let all = server.data_dir.join("hls").join(&id).join("720p/all.m3u8");
+    let segments = || {
+        std::fs::read_to_string(&all)
+            .unwrap_or_default()
+            .matches(".ts")
+            .count()
+    };
+    wait_for(Duration::from_secs(30), "2 segments", || async {
+        (segments() >= 2).then_some(())
+    })
+    .await;
+    let started = switch(true).await;
+    assert_eq!(started["recording"]["state"], "recording", "{started}");
+    let on_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let stopped = switch(false).await;
+    let recorded_for = on_at.elapsed().as_secs_f64();
+    assert_eq!(stopped["recording"]["state"], "processing", "{stopped}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    client.stop().await.expect("DELETE");
+
+    let recs = wait_ready(base, &alice, &id, Duration::from_secs(20)).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let duration = recs[0]["duration_seconds"].as_f64().expect("duration");
+    // Whole 2 s segments: the one in progress at each switch is included.
+    assert!(
+        duration >= recorded_for - 0.5 && duration <= recorded_for + 4.5,
+        "recorded {duration:.2} s for a switch on for {recorded_for:.2} s"
+    );
+    let v = get_json(&format!("{base}/api/sessions/{id}"), &alice).await;
+    assert_eq!(v["record"], false);
+}

@@ -119,12 +119,21 @@ pub async fn remux_to_mp4(input: &RemuxInput, out: &Path) -> Result<RemuxReport,
     by_name("mux")?.set_property("faststart-file", moov_tmp.display().to_string());
 
     let found = Arc::new(Mutex::new(Found::default()));
-    link_streams(
-        &pipeline,
-        &by_name("demux")?,
-        &by_name("mux")?,
-        found.clone(),
-    );
+    let demux = by_name("demux")?;
+    link_streams(&pipeline, &demux, &by_name("mux")?, found.clone());
+    // Input that holds no stream (not MPEG-TS) would leave mp4mux waiting
+    // forever: the end of the input with nothing linked is a failure.
+    let (no_streams_tx, mut no_streams) = tokio::sync::mpsc::unbounded_channel::<()>();
+    if let Some(sink) = demux.static_pad("sink") {
+        let found = found.clone();
+        sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            let eos = matches!(info.event().map(|e| e.type_()), Some(gst::EventType::Eos));
+            if eos && found.lock().map(|f| f.spans.is_empty()).unwrap_or(false) {
+                let _ = no_streams_tx.send(());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
 
     let mut bus = spawn_bus_watch(&pipeline, format!("remux {}", out.display()));
     let owned = OwnedPipeline::new(pipeline);
@@ -133,7 +142,11 @@ pub async fn remux_to_mp4(input: &RemuxInput, out: &Path) -> Result<RemuxReport,
     let limit = Duration::from_secs(30) + Duration::from_millis(500) * count as u32;
     let outcome = tokio::time::timeout(limit, async {
         loop {
-            match bus.recv().await {
+            let event = tokio::select! {
+                event = bus.recv() => event,
+                Some(()) = no_streams.recv() => return Err(RemuxError::NoVideo),
+            };
+            match event {
                 Some(BusEvent::Eos) => return Ok(()),
                 Some(BusEvent::Error {
                     source,
