@@ -15,8 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use classcast::cli::{Cli, Command as ClassCommand, VideoCodecPref};
+use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientOptions};
 use classcast::storage::{ObjectMeta, S3Settings, S3Store, Storage, Uploads, UploadsSettings};
 
@@ -169,27 +168,19 @@ async fn main() -> Result<(), Error> {
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let server_data = tempfile::tempdir()?;
-    let cli = Cli::parse_from([
-        "classcast",
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--data-dir",
-        &server_data.path().display().to_string(),
-        "--jwt-secret",
-        report::SECRET,
-        "--storage",
-        "s3",
-        "--s3-bucket",
-        BUCKET,
-        "--s3-endpoint",
-        &endpoint,
-        "--s3-path-style",
-    ]);
-    let ClassCommand::Serve(args) = cli.command else {
-        unreachable!("parsed a serve command")
-    };
-    tokio::spawn(classcast::server::serve(*args));
+    report::serve_in_process(
+        port,
+        server_data.path(),
+        &[
+            "--storage",
+            "s3",
+            "--s3-bucket",
+            BUCKET,
+            "--s3-endpoint",
+            &endpoint,
+            "--s3-path-style",
+        ],
+    );
     let http = reqwest::Client::new();
     let (token, _) = report::bench_session(&http, &base).await?;
     let mut rows = Vec::new();

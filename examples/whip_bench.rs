@@ -7,12 +7,10 @@ use std::time::Duration;
 #[path = "common/report.rs"]
 mod report;
 
-use clap::Parser;
-use classcast::cli::{Cli, Command, VideoCodecPref};
+use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientOptions};
 
 const RUNS: usize = 10;
-use report::SECRET;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -37,20 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .local_addr()?
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let cli = Cli::parse_from([
-        "classcast",
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--data-dir",
-        &data.path().display().to_string(),
-        "--jwt-secret",
-        SECRET,
-    ]);
-    let Command::Serve(args) = cli.command else {
-        unreachable!("parsed a serve command")
-    };
-    tokio::spawn(classcast::server::serve(*args));
+    report::serve_in_process(port, data.path(), &[]);
     let http = reqwest::Client::new();
     let (token, id) = report::bench_session(&http, &base).await?;
 

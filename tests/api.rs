@@ -1,34 +1,12 @@
 //! Auth, sessions API and WHIP input checks, in-process, on SQLite and PostgreSQL.
 
+#[macro_use]
 mod common;
 
 use axum::http::{Method, StatusCode};
 use classcast::auth::{Claims, Keys, Role};
 use common::{token, Backend, TestApp};
 use std::time::Duration;
-
-/// Runs one test body against each database backend.
-macro_rules! on_both_databases {
-    ($($name:ident => $body:expr;)*) => {
-        $(
-            mod $name {
-                use super::*;
-                #[tokio::test]
-                async fn sqlite() {
-                    let app = TestApp::new(Backend::Sqlite).await;
-                    ($body)(&app).await;
-                    app.cleanup().await;
-                }
-                #[tokio::test]
-                async fn postgres() {
-                    let app = TestApp::new(Backend::Postgres).await;
-                    ($body)(&app).await;
-                    app.cleanup().await;
-                }
-            }
-        )*
-    };
-}
 
 const GOOD_OFFER: &str = include_str!("fixtures/chrome-offer.sdp");
 

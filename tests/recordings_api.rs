@@ -1,6 +1,7 @@
 //! Recordings, the record switch, consent and retention through the API,
 //! in-process, on SQLite and PostgreSQL.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -9,28 +10,6 @@ use axum::http::{Method, StatusCode};
 use classcast::auth::Role;
 use classcast::recording::retention;
 use common::{token, Backend, TestApp};
-
-macro_rules! on_both_databases {
-    ($($name:ident => $body:expr;)*) => {
-        $(
-            mod $name {
-                use super::*;
-                #[tokio::test]
-                async fn sqlite() {
-                    let app = TestApp::new(Backend::Sqlite).await;
-                    ($body)(&app).await;
-                    app.cleanup().await;
-                }
-                #[tokio::test]
-                async fn postgres() {
-                    let app = TestApp::new(Backend::Postgres).await;
-                    ($body)(&app).await;
-                    app.cleanup().await;
-                }
-            }
-        )*
-    };
-}
 
 const JSON: Option<&str> = Some("application/json");
 

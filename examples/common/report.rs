@@ -47,6 +47,29 @@ pub fn cpu_seconds(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Starts `classcast serve` in this process on `port` with `data_dir` and
+/// `extra` flags (the benchmark's secret included).
+pub fn serve_in_process(port: u16, data_dir: &std::path::Path, extra: &[&str]) {
+    use clap::Parser;
+    let listen = format!("127.0.0.1:{port}");
+    let data = data_dir.display().to_string();
+    let mut argv = vec![
+        "classcast",
+        "serve",
+        "--listen",
+        &listen,
+        "--data-dir",
+        &data,
+    ];
+    argv.extend(["--jwt-secret", SECRET]);
+    argv.extend(extra);
+    let cli = classcast::cli::Cli::parse_from(argv);
+    let classcast::cli::Command::Serve(args) = cli.command else {
+        unreachable!("parsed a serve command")
+    };
+    tokio::spawn(classcast::server::serve(*args));
+}
+
 /// The JWT secret both benchmarks start their server with.
 pub const SECRET: &str = "classcast-bench-secret-0123456789";
 

@@ -101,6 +101,16 @@ impl S3Store {
         let body = ByteStream::from_path(path)
             .await
             .map_err(|e| remote(&path.display().to_string(), e))?;
+        self.put(key, body, size, meta).await
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: ByteStream,
+        size: u64,
+        meta: &ObjectMeta,
+    ) -> Result<u64, StorageError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -208,17 +218,7 @@ impl S3Store {
         meta: &ObjectMeta,
     ) -> Result<u64, StorageError> {
         let size = bytes.len() as u64;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.full_key(key))
-            .content_type(&meta.content_type)
-            .cache_control(&meta.cache_control)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| remote(&format!("PUT {key}"), e))?;
-        Ok(size)
+        self.put(key, ByteStream::from(bytes), size, meta).await
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {

@@ -4,6 +4,30 @@
 
 pub mod s3;
 
+/// Runs one test body against each database backend.
+#[allow(unused_macros)]
+macro_rules! on_both_databases {
+    ($($name:ident => $body:expr;)*) => {
+        $(
+            mod $name {
+                use super::*;
+                #[tokio::test]
+                async fn sqlite() {
+                    let app = TestApp::new(Backend::Sqlite).await;
+                    ($body)(&app).await;
+                    app.cleanup().await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    let app = TestApp::new(Backend::Postgres).await;
+                    ($body)(&app).await;
+                    app.cleanup().await;
+                }
+            }
+        )*
+    };
+}
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
