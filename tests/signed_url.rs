@@ -1,12 +1,19 @@
-//! CloudFront signed URLs, checked the way CloudFront does it but with openssl:
-//! rebuild the canned policy from the URL, verify the RSA-SHA1 signature with
-//! the public key, check the expiry.
+//! CloudFront: signed URLs, checked the way CloudFront does it but with
+//! openssl (rebuild the canned policy from the URL, verify the RSA-SHA1
+//! signature with the public key, check the expiry); and invalidations
+//! against moto, with credentials from the environment.
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
 
+use aws_credential_types::provider::ProvideCredentials;
 use base64::Engine;
-use classcast::storage::cloudfront::{canned_policy, UrlSigner};
+use classcast::storage::cloudfront::{canned_policy, Invalidator, UrlSigner};
+use classcast::storage::StorageError;
+use common::s3::{aws_test_env, cloudfront_client, create_distribution, invalidated_paths};
+use common::MotoServer;
 
 fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
     Command::new("openssl")
@@ -158,4 +165,102 @@ fn signed_urls_verify_with_openssl_and_tampering_or_expiry_fails() {
     let dir2 = tempfile::tempdir().expect("tmp");
     let (_, _, other_public) = key_pair(dir2.path());
     assert!(verify_signed_url(&signer.sign(url, now() + 60), &other_public, now()).is_err());
+}
+
+#[tokio::test]
+async fn invalidations_reach_cloudfront_with_credentials_from_the_environment() {
+    // The server's path: the default chain (aws-config without its default
+    // features) must still find keys and region in the environment.
+    aws_test_env();
+    let sdk = classcast::storage::aws::sdk_config(None).await;
+    assert_eq!(sdk.region().map(|r| r.as_ref()), Some("us-east-1"));
+    let creds = sdk
+        .credentials_provider()
+        .expect("a credential chain")
+        .provide_credentials()
+        .await
+        .expect("credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY");
+    assert_eq!(creds.access_key_id(), "testing");
+    assert_eq!(creds.secret_access_key(), "testing");
+
+    let moto = MotoServer::start();
+    let distribution = create_distribution(&moto.endpoint).await;
+    let invalidator = Invalidator::new(&sdk, distribution.clone(), Some(moto.endpoint.clone()));
+    let id = invalidator
+        .invalidate(&["/hls/s1/*".into()], "ref-1")
+        .await
+        .expect("invalidate");
+    assert!(!id.is_empty());
+
+    let got = cloudfront_client(&moto.endpoint)
+        .get_invalidation()
+        .distribution_id(&distribution)
+        .id(&id)
+        .send()
+        .await
+        .expect("get invalidation");
+    let batch = got
+        .invalidation()
+        .and_then(|i| i.invalidation_batch())
+        .expect("batch");
+    assert_eq!(batch.caller_reference(), "ref-1");
+    assert_eq!(
+        batch.paths().map(|p| p.items().to_vec()),
+        Some(vec!["/hls/s1/*".to_owned()])
+    );
+    assert_eq!(
+        invalidated_paths(&moto.endpoint, &distribution).await,
+        vec!["/hls/s1/*".to_owned()]
+    );
+
+    // Several paths in one batch.
+    let paths = vec![
+        "/hls/s2/master.m3u8".to_owned(),
+        "/hls/s2/720p/index.m3u8".to_owned(),
+    ];
+    invalidator.invalidate(&paths, "ref-2").await.expect("two");
+    let mut all = invalidated_paths(&moto.endpoint, &distribution).await;
+    all.sort();
+    assert_eq!(
+        all,
+        vec![
+            "/hls/s1/*".to_owned(),
+            "/hls/s2/720p/index.m3u8".to_owned(),
+            "/hls/s2/master.m3u8".to_owned(),
+        ]
+    );
+
+    // An unknown distribution is CloudFront's error, not a panic.
+    let wrong = Invalidator::new(&sdk, "EDOESNOTEXIST".into(), Some(moto.endpoint.clone()));
+    match wrong.invalidate(&["/x".into()], "ref-3").await {
+        Err(StorageError::CloudFront(m)) => assert!(!m.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn invalidations_work_without_a_region_in_the_sdk_config() {
+    // CloudFront is global: the Invalidator falls back to us-east-1 when the
+    // shared config has no region.
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("testing", "testing", None, None, "test"),
+            ),
+        )
+        .http_client(classcast::storage::aws::https_client())
+        .build();
+    assert!(sdk.region().is_none());
+    let moto = MotoServer::start();
+    let distribution = create_distribution(&moto.endpoint).await;
+    let invalidator = Invalidator::new(&sdk, distribution.clone(), Some(moto.endpoint.clone()));
+    invalidator
+        .invalidate(&["/recordings/s1/*".into()], "ref-1")
+        .await
+        .expect("invalidate without a region");
+    assert_eq!(
+        invalidated_paths(&moto.endpoint, &distribution).await,
+        vec!["/recordings/s1/*".to_owned()]
+    );
 }

@@ -1,6 +1,7 @@
 //! TS segments → one MP4 with `moov` in front: the fixed graph in
 //! `pipelines/recording-remux.gst`, tsdemux's pads linked here.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +13,8 @@ use crate::media::{
     bin_from_file, description, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline,
 };
 
+/// A contiguous range of one rung's segments.
+#[derive(Debug, Clone)]
 pub struct RemuxInput {
     /// The rung's directory, holding `seg_NNNNN.ts`.
     pub rung_dir: PathBuf,
@@ -22,6 +25,7 @@ pub struct RemuxInput {
 
 #[derive(Debug, Clone)]
 pub struct RemuxReport {
+    /// The media's length: from the first to the end of the last sample.
     pub duration_ms: u64,
     pub size_bytes: u64,
     pub has_audio: bool,
@@ -29,24 +33,56 @@ pub struct RemuxReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemuxError {
-    #[error("segment {0} is missing")]
-    MissingSegment(String),
+    #[error("segment {} is missing", .0.display())]
+    MissingSegment(PathBuf),
     #[error("empty segment range {0}..={1}")]
     EmptyRange(u64, u64),
+    #[error("segment index {0} is out of range")]
+    IndexOutOfRange(u64),
     #[error("remux pipeline: {0}")]
     Pipeline(String),
     #[error("remux did not finish within {0:?}")]
     Timeout(Duration),
-    #[error("the input has no H.264 video")]
+    #[error("no H.264 video in the segments (not MPEG-TS, or audio only)")]
     NoVideo,
     #[error(transparent)]
     Media(#[from] MediaError),
-    #[error("{0}: {1}")]
-    Io(String, std::io::Error),
+    #[error("{path}: {source}", path = .0.display(), source = .1)]
+    Io(PathBuf, #[source] std::io::Error),
+}
+
+/// Time allowed for any remux, on top of the per-byte allowance.
+const TIMEOUT_BASE: Duration = Duration::from_secs(30);
+/// The slowest remux speed tolerated before giving up. Measured speed is two
+/// orders of magnitude above this (no decoding); a stalled pipeline must
+/// still fail in bounded time.
+const MIN_BYTES_PER_SEC: u64 = 4 * 1024 * 1024;
+/// Setting the pipeline to Null can block on a stuck streaming thread; the
+/// caller gets its error instead of waiting for ever.
+const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a remux of `bytes` of segments may take.
+fn timeout_for(bytes: u64) -> Duration {
+    TIMEOUT_BASE + Duration::from_millis(bytes.saturating_mul(1000) / MIN_BYTES_PER_SEC)
+}
+
+/// `name` + `suffix` next to `path` (`a.mp4` → `a.mp4.part`): same directory,
+/// so the final rename is atomic and the temporary data on the same disk.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(OsString::from).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// The printf-style pattern multifilesrc expands to `segment_uri(index)`
+/// inside `dir`; a `%` in the directory itself must not be read as a format.
+fn location_pattern(dir: &Path) -> String {
+    let dir = dir.display().to_string().replace('%', "%%");
+    format!("{}/seg_%05d.ts", dir.trim_end_matches('/'))
 }
 
 /// Earliest start and latest end of the buffers seen on a pad.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Span {
     start: Option<u64>,
     end: Option<u64>,
@@ -66,14 +102,34 @@ impl Span {
             _ => 0,
         }
     }
+
+    fn has_data(&self) -> bool {
+        self.start.is_some()
+    }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Video,
+    Audio,
+}
+
+/// What the pad-added handler found, shared with the probes.
 #[derive(Default)]
 struct Found {
-    video: bool,
-    audio: bool,
-    spans: Vec<Arc<Mutex<Span>>>,
+    streams: Vec<(Kind, Arc<Mutex<Span>>)>,
     link_error: Option<String>,
+}
+
+/// The media's length (its longest stream) and which kinds carried data.
+fn media_span(streams: &[(Kind, Span)]) -> (u64, bool, bool) {
+    let length = streams
+        .iter()
+        .map(|(_, s)| s.length_ns())
+        .max()
+        .unwrap_or(0);
+    let has = |kind| streams.iter().any(|(k, s)| *k == kind && s.has_data());
+    (length, has(Kind::Video), has(Kind::Audio))
 }
 
 /// Remuxes `input` into `out` (written as `<out>.part`, renamed when complete,
@@ -82,14 +138,45 @@ pub async fn remux_to_mp4(input: &RemuxInput, out: &Path) -> Result<RemuxReport,
     if input.last_index < input.first_index {
         return Err(RemuxError::EmptyRange(input.first_index, input.last_index));
     }
-    for index in input.first_index..=input.last_index {
-        let path = input.rung_dir.join(segment_uri(index));
-        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            return Err(RemuxError::MissingSegment(path.display().to_string()));
+    // multifilesrc's indices are C ints.
+    let index = |i: u64| i32::try_from(i).map_err(|_| RemuxError::IndexOutOfRange(i));
+    let (first, last) = (index(input.first_index)?, index(input.last_index)?);
+    let mut input_bytes = 0u64;
+    for i in input.first_index..=input.last_index {
+        let path = input.rung_dir.join(segment_uri(i));
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => input_bytes += m.len(),
+            Ok(_) => return Err(RemuxError::MissingSegment(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RemuxError::MissingSegment(path))
+            }
+            Err(e) => return Err(RemuxError::Io(path, e)),
         }
     }
-    let part = out.with_extension("mp4.part");
-    let moov_tmp = out.with_extension("mp4.moov");
+
+    let part = sibling(out, ".part");
+    let moov_tmp = sibling(out, ".moov");
+    let result = run(input, first, last, input_bytes, &part, &moov_tmp).await;
+    let _ = tokio::fs::remove_file(&moov_tmp).await;
+    let result = match result {
+        Ok(found) => finish(found, &part, out).await,
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&part).await;
+    }
+    result
+}
+
+/// Builds and runs the pipeline to EOS; what was found in the input.
+async fn run(
+    input: &RemuxInput,
+    first: i32,
+    last: i32,
+    input_bytes: u64,
+    part: &Path,
+    moov_tmp: &Path,
+) -> Result<Found, RemuxError> {
     let pipeline = gst::parse::launch(&description("recording-remux")?)
         .map_err(|e| MediaError::Description {
             name: "recording-remux".into(),
@@ -103,44 +190,35 @@ pub async fn remux_to_mp4(input: &RemuxInput, out: &Path) -> Result<RemuxReport,
             .ok_or_else(|| RemuxError::Pipeline(format!("no element {name}")))
     };
     let segments = by_name("segments")?;
-    segments.set_property(
-        "location",
-        input.rung_dir.join("seg_%05d.ts").display().to_string(),
-    );
-    segments.set_property(
-        "index",
-        i32::try_from(input.first_index).unwrap_or(i32::MAX),
-    );
-    segments.set_property(
-        "stop-index",
-        i32::try_from(input.last_index).unwrap_or(i32::MAX),
-    );
+    segments.set_property("location", location_pattern(&input.rung_dir));
+    segments.set_property("index", first);
+    segments.set_property("stop-index", last);
     by_name("out")?.set_property("location", part.display().to_string());
-    by_name("mux")?.set_property("faststart-file", moov_tmp.display().to_string());
+    let mux = by_name("mux")?;
+    mux.set_property("faststart-file", moov_tmp.display().to_string());
 
     let found = Arc::new(Mutex::new(Found::default()));
     let demux = by_name("demux")?;
-    link_streams(&pipeline, &demux, &by_name("mux")?, found.clone());
-    // Input that holds no stream (not MPEG-TS) would leave mp4mux waiting
-    // forever: the end of the input with nothing linked is a failure.
+    link_streams(&pipeline, &demux, &mux, found.clone());
+    // Input without a single stream (not MPEG-TS) would leave mp4mux waiting
+    // for ever: the end of the input with nothing linked is a failure.
     let (no_streams_tx, mut no_streams) = tokio::sync::mpsc::unbounded_channel::<()>();
     if let Some(sink) = demux.static_pad("sink") {
         let found = found.clone();
         sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             let eos = matches!(info.event().map(|e| e.type_()), Some(gst::EventType::Eos));
-            if eos && found.lock().map(|f| f.spans.is_empty()).unwrap_or(false) {
+            if eos && found.lock().map(|f| f.streams.is_empty()).unwrap_or(false) {
                 let _ = no_streams_tx.send(());
             }
             gst::PadProbeReturn::Ok
         });
     }
 
-    let mut bus = spawn_bus_watch(&pipeline, format!("remux {}", out.display()));
+    let mut bus = spawn_bus_watch(&pipeline, format!("remux {}", part.display()));
     let owned = OwnedPipeline::new(pipeline);
-    owned.set_state(gst::State::Playing).await?;
-    let count = input.last_index - input.first_index + 1;
-    let limit = Duration::from_secs(30) + Duration::from_millis(500) * count as u32;
+    let limit = timeout_for(input_bytes);
     let outcome = tokio::time::timeout(limit, async {
+        owned.set_state(gst::State::Playing).await?;
         loop {
             let event = tokio::select! {
                 event = bus.recv() => event,
@@ -163,43 +241,46 @@ pub async fn remux_to_mp4(input: &RemuxInput, out: &Path) -> Result<RemuxReport,
             }
         }
     })
-    .await;
-    owned.set_state(gst::State::Null).await?;
+    .await
+    .unwrap_or(Err(RemuxError::Timeout(limit)));
+    // Closed before the file is looked at or removed. On failure, a teardown
+    // that does not finish is left to OwnedPipeline's drop (its own thread).
+    let teardown = tokio::time::timeout(TEARDOWN_TIMEOUT, owned.set_state(gst::State::Null)).await;
+    outcome?;
+    match teardown {
+        Ok(r) => r?,
+        Err(_) => return Err(RemuxError::Timeout(TEARDOWN_TIMEOUT)),
+    }
     drop(owned);
-    let _ = tokio::fs::remove_file(&moov_tmp).await;
-    let failed = |e: RemuxError| async {
-        let _ = tokio::fs::remove_file(&part).await;
-        Err(e)
-    };
-    match outcome {
-        Err(_) => return failed(RemuxError::Timeout(limit)).await,
-        Ok(Err(e)) => return failed(e).await,
-        Ok(Ok(())) => {}
+    let mut found = found
+        .lock()
+        .map_err(|_| RemuxError::Pipeline("poisoned".into()))?;
+    Ok(std::mem::take(&mut *found))
+}
+
+/// Checks what was muxed, moves the file into place, reports.
+async fn finish(found: Found, part: &Path, out: &Path) -> Result<RemuxReport, RemuxError> {
+    if let Some(e) = found.link_error {
+        return Err(RemuxError::Pipeline(e));
     }
-    let (has_video, has_audio, duration_ns, link_error) = {
-        let f = found
-            .lock()
-            .map_err(|_| RemuxError::Pipeline("poisoned".into()))?;
-        let duration = f
-            .spans
-            .iter()
-            .filter_map(|s| s.lock().ok().map(|s| s.length_ns()))
-            .max()
-            .unwrap_or(0);
-        (f.video, f.audio, duration, f.link_error.clone())
-    };
-    if let Some(e) = link_error {
-        return failed(RemuxError::Pipeline(e)).await;
-    }
+    let spans: Vec<(Kind, Span)> = found
+        .streams
+        .iter()
+        .map(|(kind, span)| {
+            let span = span.lock().map(|s| s.clone()).unwrap_or_default();
+            (*kind, span)
+        })
+        .collect();
+    let (duration_ns, has_video, has_audio) = media_span(&spans);
     if !has_video {
-        return failed(RemuxError::NoVideo).await;
+        return Err(RemuxError::NoVideo);
     }
-    tokio::fs::rename(&part, out)
+    tokio::fs::rename(part, out)
         .await
-        .map_err(|e| RemuxError::Io(out.display().to_string(), e))?;
+        .map_err(|e| RemuxError::Io(out.to_path_buf(), e))?;
     let size = tokio::fs::metadata(out)
         .await
-        .map_err(|e| RemuxError::Io(out.display().to_string(), e))?
+        .map_err(|e| RemuxError::Io(out.to_path_buf(), e))?
         .len();
     Ok(RemuxReport {
         duration_ms: duration_ns / 1_000_000,
@@ -223,13 +304,14 @@ fn link_streams(
             return;
         };
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-        let Some(kind) = caps.structure(0).map(|s| s.name().to_string()) else {
+        let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else {
             return;
         };
-        let (branch, template) = match kind.as_str() {
-            "video/x-h264" => ("recording-video", "video_%u"),
-            "audio/mpeg" => ("recording-audio", "audio_%u"),
-            // Other streams (metadata, another codec) are not recorded.
+        let (branch, template, kind) = match name.as_str() {
+            "video/x-h264" => ("recording-video", "video_%u", Kind::Video),
+            "audio/mpeg" => ("recording-audio", "audio_%u", Kind::Audio),
+            // Other streams (metadata, another codec) are not recorded; an
+            // unlinked tsdemux pad does not stop the others.
             _ => return,
         };
         let result = (|| -> Result<(), String> {
@@ -257,17 +339,12 @@ fn link_streams(
                 gst::PadProbeReturn::Ok
             });
             if let Ok(mut f) = found.lock() {
-                f.spans.push(span);
-                if template.starts_with("video") {
-                    f.video = true;
-                } else {
-                    f.audio = true;
-                }
+                f.streams.push((kind, span));
             }
             Ok(())
         })();
         if let Err(e) = result {
-            tracing::warn!("remux: cannot record a {kind} stream: {e}");
+            tracing::warn!("remux: cannot record a {name} stream: {e}");
             if let Ok(mut f) = found.lock() {
                 f.link_error.get_or_insert(e);
             }
@@ -283,9 +360,62 @@ mod tests {
     fn a_span_covers_every_buffer() {
         let mut s = Span::default();
         assert_eq!(s.length_ns(), 0);
+        assert!(!s.has_data());
         s.add(Some(1_000), Some(500));
         s.add(Some(500), Some(100));
         s.add(None, Some(100));
         assert_eq!(s.length_ns(), 1_000);
+        assert!(s.has_data());
+    }
+
+    #[test]
+    fn the_longest_stream_is_the_duration_and_empty_streams_do_not_count() {
+        let span = |start, end| Span {
+            start: Some(start),
+            end: Some(end),
+        };
+        let (length, video, audio) = media_span(&[
+            (Kind::Video, span(2_000, 8_000)),
+            (Kind::Audio, span(2_005, 8_010)),
+        ]);
+        assert_eq!((length, video, audio), (6_005, true, true));
+        let (length, video, audio) = media_span(&[
+            (Kind::Video, span(0, 4_000)),
+            (Kind::Audio, Span::default()),
+        ]);
+        assert_eq!((length, video, audio), (4_000, true, false));
+        assert_eq!(media_span(&[]), (0, false, false));
+    }
+
+    #[test]
+    fn the_location_pattern_names_the_playlists_segments() {
+        // multifilesrc fills `%05d` like segment_uri does, to 5 digits and beyond.
+        assert_eq!(segment_uri(7), "seg_00007.ts");
+        assert_eq!(segment_uri(123_456), "seg_123456.ts");
+        assert_eq!(
+            location_pattern(Path::new("/data/hls/s1/720p/")),
+            "/data/hls/s1/720p/seg_%05d.ts"
+        );
+        assert_eq!(
+            location_pattern(Path::new("/data/50%/720p")),
+            "/data/50%%/720p/seg_%05d.ts"
+        );
+    }
+
+    #[test]
+    fn temporary_files_sit_next_to_the_output() {
+        let out = Path::new("/rec/s1/r1.mp4");
+        assert_eq!(sibling(out, ".part"), Path::new("/rec/s1/r1.mp4.part"));
+        assert_eq!(sibling(out, ".moov"), Path::new("/rec/s1/r1.mp4.moov"));
+    }
+
+    #[test]
+    fn the_timeout_grows_with_the_input() {
+        assert_eq!(timeout_for(0), TIMEOUT_BASE);
+        assert_eq!(
+            timeout_for(40 * MIN_BYTES_PER_SEC),
+            TIMEOUT_BASE + Duration::from_secs(40)
+        );
+        assert!(timeout_for(u64::MAX) > timeout_for(1 << 40));
     }
 }
