@@ -84,6 +84,7 @@ async fn our_ladder(source: &Path, out: &Path, config: &LadderConfig) -> Result<
         )),
         audio: Some((Codec::Aac, gst_utils::StreamProducer::from(&sink("audio")?))),
         video_counters: None,
+        keyframe_requests: None,
     };
     let rungs = config.select(Some(1080));
     let cpu0 = report::cpu_seconds("self");

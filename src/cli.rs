@@ -188,6 +188,14 @@ pub struct ServeArgs {
     /// Preferred video codec when a publisher offers several.
     #[arg(long, env = "CLASSCAST_PREFER_VIDEO_CODEC", value_enum, default_value_t = VideoCodecPref::H264)]
     pub prefer_video_codec: VideoCodecPref,
+    /// A connected WebRTC viewer from whom no RTCP came this long is reaped
+    /// (a closed tab or a dead network sends no DELETE).
+    #[arg(long, env = "CLASSCAST_VIEWER_RTCP_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub viewer_rtcp_timeout: Duration,
+    /// Switch each WebRTC viewer between the source and the ladder's rungs
+    /// by its bandwidth (`false`: everyone gets the source).
+    #[arg(long, env = "CLASSCAST_VIEWER_ADAPTATION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub viewer_adaptation: bool,
     /// Default cap on WebRTC viewers for new sessions.
     #[arg(long, env = "CLASSCAST_MAX_WEBRTC_VIEWERS", default_value_t = 50)]
     pub max_webrtc_viewers: i64,

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod db;
+pub mod egress;
 pub mod hls;
 pub mod http;
 pub mod ingest;

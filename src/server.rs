@@ -7,7 +7,8 @@ use crate::auth::{AuthError, Claims, Keys, Role};
 use crate::cli::{ServeArgs, VideoCodecPref};
 use crate::client::{WhipClient, WhipClientOptions};
 use crate::db::{Db, DbError, NewSession};
-use crate::hls::{Hls, HlsError, LadderConfig};
+use crate::egress::{Egress, EgressConfig};
+use crate::hls::{Audience, Hls, HlsError, LadderConfig};
 use crate::ingest::{Ingest, IngestConfig};
 use crate::media::ice::{IceServer, IceServerError};
 use crate::media::MediaError;
@@ -72,6 +73,13 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         .filter(|s| !s.trim().is_empty())
         .map(|s| IceServer::parse(s.trim()))
         .collect::<Result<Vec<_>, _>>()?;
+    let egress_config = EgressConfig {
+        ice_servers: ice_servers.clone(),
+        rtcp_timeout: args.viewer_rtcp_timeout,
+        connect_timeout: args.connect_timeout,
+        adapt: args.viewer_adaptation,
+        ..EgressConfig::default()
+    };
     let ingest = Ingest::new(
         IngestConfig {
             ice_servers,
@@ -116,6 +124,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     recorder.recover().await?;
     let recorder_task = recorder.follow();
     let follower = (!args.disable_hls).then(|| hls.follow(&ingest));
+    let egress = Egress::new(egress_config, ingest.clone(), hls.clone());
+    let egress_follower = egress.follow(&ingest);
     let pruner = spawn_pruner(
         db.clone(),
         setup.storage.clone(),
@@ -145,7 +155,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         db: db.clone(),
         keys: keys.clone(),
         ingest: ingest.clone(),
+        egress: egress.clone(),
         hls: hls.clone(),
+        hls_audience: Audience::default(),
         storage: setup.storage.clone(),
         uploads: uploads.clone(),
         recorder: recorder.clone(),
@@ -168,6 +180,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
+    egress.stop_all("server-shutdown").await;
+    egress_follower.abort();
     ingest.stop_all("server-shutdown").await;
     hls.stop_all().await;
     if let Some(f) = follower {
@@ -246,6 +260,7 @@ async fn start_demo(state: &AppState) -> Result<(), ServerError> {
                 scheduled_end: None,
                 max_webrtc_viewers: state.settings.default_max_webrtc_viewers,
                 record: false,
+                guests_webrtc: true,
             })
             .await?;
     }

@@ -3,7 +3,8 @@ use std::sync::Arc;
 
 use crate::auth::Keys;
 use crate::db::Db;
-use crate::hls::Hls;
+use crate::egress::Egress;
+use crate::hls::{Audience, Hls};
 use crate::ingest::Ingest;
 use crate::recording::Recorder;
 use crate::storage::{Backlog, Delivery, Storage, Uploads};
@@ -25,7 +26,10 @@ pub struct AppState {
     pub db: Db,
     pub keys: Arc<Keys>,
     pub ingest: Ingest,
+    pub egress: Egress,
     pub hls: Hls,
+    /// Who fetched HLS playlists from us lately (the HLS tier's head count).
+    pub hls_audience: Audience,
     pub storage: Storage,
     /// The upload spool; `None` with local storage (nothing to upload).
     pub uploads: Option<Uploads>,

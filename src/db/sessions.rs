@@ -42,6 +42,8 @@ pub struct Session {
     pub state: SessionState,
     pub max_webrtc_viewers: i64,
     pub record: bool,
+    /// Guests may take WebRTC seats (else they watch HLS).
+    pub guests_webrtc: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -56,10 +58,11 @@ pub struct NewSession {
     pub scheduled_end: Option<i64>,
     pub max_webrtc_viewers: i64,
     pub record: bool,
+    pub guests_webrtc: bool,
 }
 
 const COLUMNS: &str = "id, title, instructor_id, instructor_name, scheduled_start, scheduled_end, \
-                       state, max_webrtc_viewers, record, created_at, updated_at";
+                       state, max_webrtc_viewers, record, guests_webrtc, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<Session, DbError> {
     Ok(Session {
@@ -72,6 +75,7 @@ fn from_row(row: &AnyRow) -> Result<Session, DbError> {
         state: SessionState::parse(&get::<String>(row, "state")?)?,
         max_webrtc_viewers: get(row, "max_webrtc_viewers")?,
         record: get::<i64>(row, "record")? != 0,
+        guests_webrtc: get::<i64>(row, "guests_webrtc")? != 0,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })
@@ -82,8 +86,8 @@ impl Db {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO sessions (id, title, instructor_id, instructor_name, scheduled_start, \
-             scheduled_end, state, max_webrtc_viewers, record, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7, $8, $9, $10)",
+             scheduled_end, state, max_webrtc_viewers, record, guests_webrtc, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7, $8, $9, $10, $11)",
         )
         .bind(&new.id)
         .bind(&new.title)
@@ -93,6 +97,7 @@ impl Db {
         .bind(new.scheduled_end)
         .bind(new.max_webrtc_viewers)
         .bind(i64::from(new.record))
+        .bind(i64::from(new.guests_webrtc))
         .bind(now)
         .bind(now)
         .execute(self.pool())

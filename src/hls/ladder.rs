@@ -82,8 +82,26 @@ struct RungRuntime {
     sampled: Option<(Instant, u64)>,
 }
 
+/// One rung's encoded output, live, for WebRTC viewers that need less than
+/// the source.
+#[derive(Clone)]
+pub struct RungOutput {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub bitrate_bps: u64,
+    pub producer: gst_utils::StreamProducer,
+    /// Keyframes forced by viewers switching in, let through and held back.
+    pub keyframe_requests: Arc<crate::media::keyframes::KeyframeRequests>,
+}
+
+/// The shortest time between two IDRs forced into a rung by viewers: each
+/// costs the HLS output bits too.
+const RUNG_KEYFRAME_INTERVAL: Duration = Duration::from_secs(1);
+
 pub struct Ladder {
     dir: PathBuf,
+    outputs: Vec<RungOutput>,
     config: LadderConfig,
     pipeline: OwnedPipeline,
     sources: Vec<gst_app::AppSrc>,
@@ -255,7 +273,23 @@ impl Ladder {
         )?;
 
         let mut runtimes = Vec::new();
+        let mut outputs = Vec::new();
         for (r, playlist) in rungs.into_iter().zip(playlists) {
+            let live = by_name(&format!("live_{}", r.name))?
+                .downcast::<gst_app::AppSink>()
+                .map_err(|_| HlsError::Media(MediaError::Gst("live_ is not an appsink".into())))?;
+            let producer = gst_utils::StreamProducer::from(&live);
+            outputs.push(RungOutput {
+                name: r.name.clone(),
+                width: r.width,
+                height: r.height,
+                bitrate_bps: u64::from(r.bitrate_kbps) * 1000,
+                keyframe_requests: crate::media::keyframes::rate_limit(
+                    &producer,
+                    RUNG_KEYFRAME_INTERVAL,
+                ),
+                producer,
+            });
             // Set here rather than in the description: paths need no quoting.
             let pattern = dir.join(&r.name).join("seg_%05d.ts");
             by_name(&format!("mux_{}", r.name))?
@@ -331,6 +365,7 @@ impl Ladder {
         }));
         Ok(Ladder {
             dir: dir.to_path_buf(),
+            outputs,
             config: config.clone(),
             pipeline: owned,
             sources,
@@ -352,6 +387,11 @@ impl Ladder {
 
     pub fn status(&self) -> Arc<Mutex<LadderStatus>> {
         self.status.clone()
+    }
+
+    /// The rungs' live encoded outputs, best first.
+    pub fn outputs(&self) -> Vec<RungOutput> {
+        self.outputs.clone()
     }
 
     /// Index of this publish's first segment.

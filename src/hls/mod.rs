@@ -3,14 +3,16 @@
 //! segmented in step across rungs, and described by playlists written with
 //! m3u8-rs under `<data-dir>/hls/<session>/`.
 
+mod audience;
 pub mod config;
 mod ladder;
 pub mod playlist;
 mod probes;
 mod upload;
 
+pub use audience::Audience;
 pub use config::{LadderConfig, Rung};
-pub use ladder::{describe, Ladder, LadderOptions, LadderStatus, RungStatus};
+pub use ladder::{describe, Ladder, LadderOptions, LadderStatus, RungOutput, RungStatus};
 pub use upload::HlsUploader;
 
 use std::collections::HashMap;
@@ -76,6 +78,7 @@ struct Inner {
     root: PathBuf,
     ladders: tokio::sync::Mutex<HashMap<String, Running>>,
     statuses: Mutex<HashMap<String, Arc<Mutex<LadderStatus>>>>,
+    outputs: Mutex<HashMap<String, Vec<RungOutput>>>,
     uploads: Option<Uploads>,
     events: broadcast::Sender<HlsEvent>,
 }
@@ -93,6 +96,7 @@ impl Hls {
                 root,
                 ladders: tokio::sync::Mutex::new(HashMap::new()),
                 statuses: Mutex::new(HashMap::new()),
+                outputs: Mutex::new(HashMap::new()),
                 uploads,
                 events: broadcast::channel(256).0,
             }),
@@ -125,6 +129,17 @@ impl Hls {
         let statuses = self.inner.statuses.lock().ok()?;
         let status = statuses.get(session_id)?.lock().ok()?.clone();
         Some(status)
+    }
+
+    /// The live rungs of the session's running ladder, best first (empty
+    /// while none runs).
+    pub fn rung_outputs(&self, session_id: &str) -> Vec<RungOutput> {
+        self.inner
+            .outputs
+            .lock()
+            .ok()
+            .and_then(|o| o.get(session_id).cloned())
+            .unwrap_or_default()
     }
 
     /// Starts and stops ladders as publishes come and go.
@@ -193,6 +208,7 @@ impl Hls {
             ladder.upload_with(HlsUploader::new(uploads.clone(), session_id));
         }
         let status = ladder.status();
+        let rung_outputs = ladder.outputs();
         let started = ladder.top_rung().map(|top| HlsEvent::Started {
             session_id: session_id.to_owned(),
             top_rung: top.to_owned(),
@@ -215,6 +231,9 @@ impl Hls {
         if let Ok(mut statuses) = self.inner.statuses.lock() {
             statuses.insert(session_id.to_owned(), status);
         }
+        if let Ok(mut outputs) = self.inner.outputs.lock() {
+            outputs.insert(session_id.to_owned(), rung_outputs);
+        }
         ladders.insert(
             session_id.to_owned(),
             Running {
@@ -229,6 +248,9 @@ impl Hls {
 
     /// Ends the session's ladder: its playlists become VOD.
     pub async fn stop(&self, session_id: &str) {
+        if let Ok(mut outputs) = self.inner.outputs.lock() {
+            outputs.remove(session_id);
+        }
         let running = self.inner.ladders.lock().await.remove(session_id);
         if let Some(running) = running {
             finish(running).await;

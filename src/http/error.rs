@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::egress::EgressError;
 use crate::ingest::IngestError;
 use crate::media::sdp::SdpError;
 use crate::media::MediaError;
@@ -22,6 +23,8 @@ pub enum ApiError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Egress(#[from] EgressError),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -61,6 +64,19 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Storage(_) | ApiError::Recording(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Egress(e) => match e {
+                EgressError::Sdp(SdpError::Parse(_)) => StatusCode::BAD_REQUEST,
+                EgressError::Sdp(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                EgressError::Fragment(_) => StatusCode::BAD_REQUEST,
+                EgressError::NotLive => StatusCode::CONFLICT,
+                EgressError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                EgressError::NotFound => StatusCode::NOT_FOUND,
+                EgressError::EtagMismatch => StatusCode::PRECONDITION_FAILED,
+                EgressError::IceRestartUnsupported => StatusCode::UNPROCESSABLE_ENTITY,
+                EgressError::Media(MediaError::Negotiation(_)) => StatusCode::BAD_REQUEST,
+                EgressError::Media(MediaError::Timeout(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                EgressError::Media(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             ApiError::Ingest(e) => match e {
                 IngestError::Sdp(SdpError::Parse(_)) => StatusCode::BAD_REQUEST,
                 IngestError::Sdp(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -88,22 +104,45 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = status.as_u16(), error = %self, "request refused");
             self.to_string()
         };
-        let mut response = (
-            status,
-            Json(json!({ "error": message, "status": status.as_u16() })),
-        )
-            .into_response();
+        let mut body = json!({ "error": message, "status": status.as_u16() });
+        // Past the WebRTC cap: where to watch instead (also as a Link).
+        let hls = match &self {
+            ApiError::Egress(EgressError::Full { hls_url, .. }) => Some(hls_url.clone()),
+            _ => None,
+        };
+        if let Some(url) = &hls {
+            body["hls"] = json!(url);
+        }
+        let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
             );
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = match &self {
+            // Seats free up as viewers leave; the player watches HLS meanwhile.
+            ApiError::Egress(EgressError::Full { .. }) => Some("30"),
+            // Publishers come back within seconds of a reconnect.
+            ApiError::Egress(EgressError::NotLive) => Some("5"),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some("2"),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("2"),
+                axum::http::HeaderValue::from_static(seconds),
             );
+        }
+        if let Some(link) = hls
+            .map(|url| {
+                format!("<{url}>; rel=\"alternate\"; type=\"application/vnd.apple.mpegurl\"")
+            })
+            .and_then(|l| axum::http::HeaderValue::from_str(&l).ok())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::LINK, link);
         }
         response
     }

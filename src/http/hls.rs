@@ -61,6 +61,8 @@ async fn rung_file(
         .await
         .map_err(|_| ApiError::not_found("no such file"))?;
     if is_playlist {
+        // Players poll their media playlist every segment: a head count.
+        state.hls_audience.record(&session_id, &auth.claims.sub);
         return Ok(playlist_response(bytes, auth.query_token.as_deref()));
     }
     let mut response = Response::new(Body::from(bytes));

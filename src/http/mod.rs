@@ -5,6 +5,7 @@ mod health;
 mod hls;
 mod recordings;
 mod sessions;
+mod whep;
 mod whip;
 
 pub use error::ApiError;
@@ -35,6 +36,7 @@ pub fn app(state: AppState) -> Router {
         .merge(hls::router().layer(cors()))
         .merge(recordings::router().layer(cors()))
         .merge(whip::advertise(whip::router().layer(cors())))
+        .merge(whip::advertise(whep::router().layer(cors())))
         .nest_service("/player", player)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())

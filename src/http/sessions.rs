@@ -36,6 +36,8 @@ struct CreateSession {
     scheduled_end: Option<String>,
     max_webrtc_viewers: Option<i64>,
     record: Option<bool>,
+    /// Guests may watch over WebRTC (default: HLS only).
+    guests_webrtc: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +51,7 @@ pub struct SessionView {
     scheduled_end: Option<String>,
     max_webrtc_viewers: i64,
     record: bool,
+    guests_webrtc: bool,
     created_at: String,
     updated_at: String,
     whip_url: String,
@@ -59,6 +62,16 @@ pub struct SessionView {
     media: Option<PublishStatus>,
     /// The HLS ladder of the current or last publish.
     hls: Option<crate::hls::LadderStatus>,
+    /// Viewers by tier.
+    viewers: ViewerCounts,
+}
+
+#[derive(Debug, Serialize)]
+struct ViewerCounts {
+    webrtc: usize,
+    /// Distinct viewers fetching HLS playlists from this server (not the CDN's).
+    hls: usize,
+    by_level: std::collections::HashMap<String, usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +82,12 @@ struct Person {
 
 fn view(state: &AppState, s: Session) -> SessionView {
     let media = state.ingest.status(&s.id);
+    let webrtc = state.egress.session_viewers(&s);
+    let viewers = ViewerCounts {
+        webrtc: webrtc.webrtc,
+        hls: state.hls_audience.count(&s.id),
+        by_level: webrtc.by_level,
+    };
     let ws_base = state
         .settings
         .public_url
@@ -82,6 +101,7 @@ fn view(state: &AppState, s: Session) -> SessionView {
         live: media.is_some(),
         media,
         hls: state.hls.status(&s.id),
+        viewers,
         instructor: Person {
             id: s.instructor_id,
             name: s.instructor_name,
@@ -95,6 +115,7 @@ fn view(state: &AppState, s: Session) -> SessionView {
         state: s.state,
         max_webrtc_viewers: s.max_webrtc_viewers,
         record: s.record,
+        guests_webrtc: s.guests_webrtc,
     }
 }
 
@@ -191,6 +212,7 @@ async fn create(
             scheduled_end: end,
             max_webrtc_viewers: max_viewers,
             record: req.record.unwrap_or(false),
+            guests_webrtc: req.guests_webrtc.unwrap_or(false),
         })
         .await?;
     tracing::info!(session = %session.id, instructor = %who.sub, "session created");

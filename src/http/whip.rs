@@ -16,8 +16,8 @@ use crate::auth::{AuthUser, Claims};
 use crate::db::{Session, SessionState};
 use crate::state::AppState;
 
-const SDP: &str = "application/sdp";
-const TRICKLE: &str = "application/trickle-ice-sdpfrag";
+pub(super) const SDP: &str = "application/sdp";
+pub(super) const TRICKLE: &str = "application/trickle-ice-sdpfrag";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,7 +40,7 @@ pub fn advertise<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<
 }
 
 /// Whether the request body is of `expected` type (parameters ignored).
-fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+pub(super) fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
     let actual = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -101,7 +101,7 @@ async fn offer(
     Ok(response)
 }
 
-fn value(s: &str) -> Result<HeaderValue, ApiError> {
+pub(super) fn value(s: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(s)
         .map_err(|_| ApiError::bad_request(format!("cannot send header value {s:?}")))
 }

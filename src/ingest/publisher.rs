@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use super::trickle::TrickleFragment;
 use super::{IngestConfig, IngestError, PublishStatus};
 use crate::db::PublishEvent;
+use crate::media::keyframes::{self, KeyframeRequests};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 use crate::media::webrtc::{call_with_promise, gathering_state, local_sdp, wait_gathered};
 use crate::media::{
@@ -29,7 +30,13 @@ pub struct MediaProducers {
     pub audio: Option<(Codec, gst_utils::StreamProducer)>,
     /// The received video's counters (its picture size, once known).
     pub video_counters: Option<Arc<StreamCounters>>,
+    /// Keyframe requests (PLIs) to the publisher, let through and held back.
+    pub keyframe_requests: Option<Arc<KeyframeRequests>>,
 }
+
+/// The shortest time between two keyframe requests (PLIs) to the publisher:
+/// joins in a burst share one keyframe.
+const KEYFRAME_REQUEST_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Called once, from a streaming thread, when every expected track has a producer.
 pub type OnMediaReady = Box<dyn Fn(MediaProducers) + Send + Sync>;
@@ -372,6 +379,7 @@ fn link_received_pad(
         if codec == Codec::Opus {
             p.audio = Some((codec, producer));
         } else {
+            p.keyframe_requests = Some(keyframes::rate_limit(&producer, KEYFRAME_REQUEST_INTERVAL));
             p.video = Some((codec, producer));
         }
     }

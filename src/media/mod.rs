@@ -2,6 +2,7 @@
 
 mod counters;
 pub mod ice;
+pub mod keyframes;
 mod pipeline;
 pub mod sdp;
 pub mod webrtc;

@@ -23,6 +23,9 @@ const DESCRIPTIONS: &[(&str, &str)] = descriptions![
     "recording-remux",
     "recording-video",
     "recording-audio",
+    "whep-video-h264",
+    "whep-video-vp8",
+    "whep-audio-opus",
 ];
 
 /// The text of a pipeline description, with `#` comment lines removed.

@@ -186,6 +186,141 @@ pub fn plan_offer(offer: &SDPMessage, prefer: VideoCodecPref) -> Result<OfferPla
 }
 
 /// Payload types of one m-line with their rtpmap encoding name and fmtp.
+/// Plans the answer to a WHEP (viewing) offer. `video_codecs` are the codecs
+/// the server can send this session, preferred first (the publisher's own
+/// codec: forwarded without re-encoding). `audio_only` leaves video out.
+pub fn plan_view_offer(
+    offer: &SDPMessage,
+    video_codecs: &[Codec],
+    audio_only: bool,
+) -> Result<OfferPlan, SdpError> {
+    let mut media = Vec::new();
+    let mut mids = Vec::new();
+    let session_ufrag = offer.attribute_val("ice-ufrag").map(str::to_owned);
+    let mut ice_ufrags: Vec<String> = session_ufrag.iter().cloned().collect();
+    let (mut audio_seen, mut video_seen) = (false, false);
+    for (index, m) in offer.medias().enumerate() {
+        let mid = m.attribute_val("mid").map(str::to_owned);
+        mids.push(mid.clone());
+        if let Some(u) = m.attribute_val("ice-ufrag") {
+            if !ice_ufrags.iter().any(|known| known == u) {
+                ice_ufrags.push(u.to_owned());
+            }
+        }
+        let kind = match m.media() {
+            Some("audio") => MediaKind::Audio,
+            Some("video") => MediaKind::Video,
+            _ => continue,
+        };
+        if m.port() == 0 && !m.attributes().any(|a| a.key() == "bundle-only") {
+            continue;
+        }
+        if m.attributes().any(|a| a.key() == "sendonly") {
+            return Err(SdpError::Direction(
+                "a WHEP offer must receive media (recvonly or sendrecv), not sendonly".into(),
+            ));
+        }
+        if m.attributes().any(|a| a.key() == "inactive") {
+            continue;
+        }
+        // One track of each kind is sent; further m-lines stay unanswered.
+        let seen = match kind {
+            MediaKind::Audio => &mut audio_seen,
+            MediaKind::Video => &mut video_seen,
+        };
+        if std::mem::replace(seen, true) || (kind == MediaKind::Video && audio_only) {
+            continue;
+        }
+        let (codec, payload) = match kind {
+            MediaKind::Audio => choose_codec(m, kind, VideoCodecPref::H264)?,
+            MediaKind::Video => choose_sendable_video(m, video_codecs)?,
+        };
+        let mut caps = rtp_caps(m, payload)?;
+        keep_only_sendable_feedback(&mut caps);
+        media.push(PlannedMedia {
+            mline: index as u32,
+            mid,
+            kind,
+            codec,
+            payload,
+            caps,
+        });
+    }
+    if media.is_empty() {
+        return Err(SdpError::NoMedia);
+    }
+    Ok(OfferPlan {
+        media,
+        mids,
+        ice_ufrags,
+    })
+}
+
+/// The first of `available` the viewer takes, with its payload type.
+fn choose_sendable_video(m: &SDPMediaRef, available: &[Codec]) -> Result<(Codec, i32), SdpError> {
+    let offered = payloads(m);
+    for codec in available {
+        let found = match codec {
+            Codec::H264 => offered
+                .iter()
+                .filter(|(_, enc, fmtp)| {
+                    Codec::from_encoding_name(enc) == Some(Codec::H264)
+                        && fmtp.contains("packetization-mode=1")
+                })
+                // Constrained baseline first: what every decoder takes; the
+                // decoders browsers use also play the rungs' main/high.
+                .min_by_key(|(_, _, fmtp)| !fmtp.contains("profile-level-id=42e0")),
+            other => offered
+                .iter()
+                .find(|(_, enc, _)| Codec::from_encoding_name(enc) == Some(*other)),
+        };
+        if let Some((pt, _, _)) = found {
+            return Ok((*codec, *pt));
+        }
+    }
+    let mut names: Vec<String> = offered.iter().map(|(_, enc, _)| enc.clone()).collect();
+    names.dedup();
+    Err(SdpError::NoSupportedCodec {
+        kind: "video",
+        offered: if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        },
+        supported: if available.contains(&Codec::Vp8) {
+            "VP8 or H264 (packetization-mode=1)"
+        } else {
+            "H264 (packetization-mode=1)"
+        },
+    })
+}
+
+/// What we send carries no transport-wide sequence numbers and no audio
+/// levels, and we run no transport-cc estimator: without those in the answer
+/// the browser reports its bandwidth estimate by REMB instead.
+fn keep_only_sendable_feedback(caps: &mut gst::Caps) {
+    let Some(s) = caps.make_mut().structure_mut(0) else {
+        return;
+    };
+    let drop: Vec<String> = s
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .filter(|name| {
+            if name == "rtcp-fb-transport-cc" {
+                return true;
+            }
+            if name.starts_with("extmap-") {
+                let uri = s.get::<String>(name.as_str()).ok();
+                return uri.is_none_or(|u| u != "urn:ietf:params:rtp-hdrext:sdes:mid");
+            }
+            false
+        })
+        .collect();
+    for name in drop {
+        s.remove_field(name.as_str());
+    }
+}
+
 fn payloads(m: &SDPMediaRef) -> Vec<(i32, String, String)> {
     m.formats()
         .filter_map(|f| f.parse::<i32>().ok())
@@ -336,6 +471,53 @@ pub(crate) mod tests {
         let no_h264 = CHROME_OFFER.replace("H264/90000", "H265/90000");
         let p = plan(&no_h264, VideoCodecPref::H264).expect("plan");
         assert_eq!(p.media[1].codec, Codec::Vp8);
+    }
+
+    fn view(text: &str, codecs: &[Codec], audio_only: bool) -> Result<OfferPlan, SdpError> {
+        crate::media::init().expect("gstreamer");
+        plan_view_offer(&parse(text)?, codecs, audio_only)
+    }
+
+    /// A viewer's offer: Chromium's, received instead of sent.
+    fn viewer_offer() -> String {
+        CHROME_OFFER.replace("a=sendonly", "a=recvonly")
+    }
+
+    #[test]
+    fn a_viewer_gets_the_publishers_codec_without_transport_cc() {
+        let p = view(&viewer_offer(), &[Codec::H264], false).expect("plan");
+        assert_eq!((p.media[0].codec, p.media[0].payload), (Codec::Opus, 111));
+        assert_eq!((p.media[1].codec, p.media[1].payload), (Codec::H264, 103));
+        let s = p.media[1].caps.structure(0).expect("structure");
+        assert!(!s.has_field("extmap-3"), "no transport-cc extension: {s}");
+        assert!(!s.has_field("rtcp-fb-transport-cc"), "{s}");
+        let p = view(&viewer_offer(), &[Codec::Vp8, Codec::H264], false).expect("plan");
+        assert_eq!(p.media[1].codec, Codec::Vp8);
+        let no_vp8 = viewer_offer().replace("VP8/90000", "VP9/90000");
+        let p = view(&no_vp8, &[Codec::Vp8, Codec::H264], false).expect("plan");
+        assert_eq!(p.media[1].codec, Codec::H264, "the ladder's H.264 instead");
+    }
+
+    #[test]
+    fn audio_only_and_bad_view_offers() {
+        let p = view(&viewer_offer(), &[Codec::H264], true).expect("plan");
+        assert_eq!(p.media.len(), 1);
+        assert_eq!(p.media[0].kind, MediaKind::Audio);
+        assert!(matches!(
+            view(CHROME_OFFER, &[Codec::H264], false),
+            Err(SdpError::Direction(_))
+        ));
+        let no_h264 = viewer_offer()
+            .replace("H264/90000", "AV1/90000")
+            .replace("VP8/90000", "VP9/90000");
+        assert!(matches!(
+            view(&no_h264, &[Codec::H264], false),
+            Err(SdpError::NoSupportedCodec { kind: "video", .. })
+        ));
+        assert!(matches!(
+            view("v=0", &[Codec::H264], false),
+            Err(SdpError::Parse(_)) | Err(SdpError::NoMedia)
+        ));
     }
 
     #[test]

@@ -178,11 +178,19 @@ impl TestApp {
             None,
             data_dir.clone(),
         );
+        let ingest = Ingest::new(IngestConfig::default(), db.db.clone());
+        let egress = classcast::egress::Egress::new(
+            classcast::egress::EgressConfig::default(),
+            ingest.clone(),
+            hls.clone(),
+        );
         let state = AppState {
             db: db.db.clone(),
             keys: Arc::new(keys()),
-            ingest: Ingest::new(IngestConfig::default(), db.db.clone()),
+            ingest,
+            egress,
             hls,
+            hls_audience: classcast::hls::Audience::default(),
             storage,
             uploads: None,
             recorder,

@@ -1,0 +1,488 @@
+//! WHEP egress: interactive viewers get the publisher's media over WebRTC,
+//! forwarded without re-encoding (depayloaded frames re-payloaded per
+//! viewer), or a ladder rung's encoded video when their link needs less.
+
+pub mod adapt;
+mod feedback;
+mod monitor;
+mod viewer;
+
+pub use viewer::{Viewer, ViewerInfo, ViewerStats};
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::auth::{Claims, Role};
+use crate::db::Session;
+use crate::hls::{Hls, RungOutput};
+use crate::ingest::{trickle, Ingest, IngestEvent, MediaProducers};
+use crate::media::ice::IceServer;
+use crate::media::sdp::{self, Codec, SdpError};
+use crate::media::{MediaError, StreamCounters};
+use crate::time::now_ms;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EgressError {
+    #[error(transparent)]
+    Sdp(#[from] SdpError),
+    #[error(transparent)]
+    Fragment(#[from] trickle::FragmentError),
+    #[error("the session is not live; try again when the instructor publishes")]
+    NotLive,
+    #[error("the session's interactive (WebRTC) seats are taken ({max}); watch the HLS broadcast")]
+    Full { max: i64, hls_url: String },
+    #[error("no such WHEP resource")]
+    NotFound,
+    #[error("If-Match does not match the resource's ETag")]
+    EtagMismatch,
+    #[error("ICE restart is not supported; DELETE and view again")]
+    IceRestartUnsupported,
+    #[error(transparent)]
+    Media(#[from] MediaError),
+}
+
+#[derive(Debug, Clone)]
+pub struct EgressConfig {
+    pub ice_servers: Vec<IceServer>,
+    pub ice_gather_timeout: Duration,
+    /// A viewer not connected this long after its offer is dropped.
+    pub connect_timeout: Duration,
+    /// A connected viewer from whom no RTCP came this long is gone.
+    pub rtcp_timeout: Duration,
+    /// Per-viewer bandwidth adaptation (rung switching).
+    pub adapt: bool,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        EgressConfig {
+            ice_servers: Vec::new(),
+            ice_gather_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(15),
+            rtcp_timeout: Duration::from_secs(10),
+            adapt: true,
+        }
+    }
+}
+
+/// One quality a viewer's video can come from.
+#[derive(Clone)]
+pub struct VideoLevel {
+    pub name: String,
+    pub bitrate_bps: u64,
+    pub producer: gst_utils::StreamProducer,
+}
+
+impl VideoLevel {
+    pub fn level(&self) -> adapt::Level {
+        adapt::Level {
+            name: self.name.clone(),
+            bitrate_bps: self.bitrate_bps,
+        }
+    }
+}
+
+/// A source's bitrate before it was measured (the publisher ramps up).
+const SOURCE_BITRATE_GUESS: u64 = 1_500_000;
+
+/// What a session's viewers can be fed from right now.
+#[derive(Clone, Default)]
+pub struct Sources {
+    pub video: Option<(Codec, gst_utils::StreamProducer)>,
+    pub audio: Option<(Codec, gst_utils::StreamProducer)>,
+    pub video_counters: Option<Arc<StreamCounters>>,
+    pub rungs: Vec<RungOutput>,
+}
+
+impl Sources {
+    fn new(producers: MediaProducers, rungs: Vec<RungOutput>) -> Self {
+        Sources {
+            video: producers.video,
+            audio: producers.audio,
+            video_counters: producers.video_counters,
+            rungs,
+        }
+    }
+
+    /// Video codecs we can send, the publisher's own first.
+    fn video_codecs(&self) -> Vec<Codec> {
+        let mut codecs: Vec<Codec> = self.video.iter().map(|(c, _)| *c).collect();
+        if !self.rungs.is_empty() && !codecs.contains(&Codec::H264) {
+            codecs.push(Codec::H264);
+        }
+        codecs
+    }
+
+    /// The levels for a viewer receiving `codec`, best first: the source
+    /// (when in that codec), then the rungs smaller than the source.
+    pub fn video_levels(&self, codec: Option<Codec>) -> Vec<VideoLevel> {
+        let Some(codec) = codec else {
+            return Vec::new();
+        };
+        let stats = self
+            .video_counters
+            .as_ref()
+            .map(|c| c.stats(now_ms() as u64));
+        let source_height = stats.as_ref().and_then(|s| s.height);
+        let mut levels = Vec::new();
+        let mut source_present = false;
+        if let Some((c, producer)) = &self.video {
+            if *c == codec {
+                let measured = stats.as_ref().map(|s| s.bitrate_bps).unwrap_or(0);
+                levels.push(VideoLevel {
+                    name: "source".into(),
+                    bitrate_bps: if measured > 0 {
+                        measured
+                    } else {
+                        SOURCE_BITRATE_GUESS
+                    },
+                    producer: producer.clone(),
+                });
+                source_present = true;
+            }
+        }
+        if codec == Codec::H264 {
+            for r in &self.rungs {
+                if source_present && source_height.is_none_or(|h| r.height >= h) {
+                    continue;
+                }
+                levels.push(VideoLevel {
+                    name: r.name.clone(),
+                    bitrate_bps: r.bitrate_bps,
+                    producer: r.producer.clone(),
+                });
+            }
+        }
+        levels
+    }
+}
+
+/// The answer to a successful WHEP POST.
+#[derive(Debug, Clone)]
+pub struct ViewAnswer {
+    pub resource_id: String,
+    pub etag: String,
+    pub sdp: String,
+}
+
+/// A session's viewers, as the API shows them.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SessionViewers {
+    /// WebRTC viewers connected or connecting.
+    pub webrtc: usize,
+    /// Of those, the ones counted against the cap.
+    pub webrtc_capped: usize,
+    pub max_webrtc_viewers: i64,
+    /// Viewers by what they receive ("source", a rung, "audio-only").
+    pub by_level: HashMap<String, usize>,
+    pub viewers: Vec<ViewerStats>,
+}
+
+/// Server-wide counters for the metrics.
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct EgressTotals {
+    pub viewers_started: u64,
+    pub viewers_reaped: u64,
+    pub refused_full: u64,
+}
+
+enum Slot {
+    /// Negotiating: holds a seat, nothing to show yet.
+    Pending {
+        capped: bool,
+    },
+    Live(Arc<Viewer>),
+}
+
+impl Slot {
+    fn capped(&self) -> bool {
+        match self {
+            Slot::Pending { capped } => *capped,
+            Slot::Live(v) => v.info.capped,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Egress {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: EgressConfig,
+    ingest: Ingest,
+    hls: Hls,
+    /// session → resource → viewer
+    viewers: Mutex<HashMap<String, HashMap<String, Slot>>>,
+    started: AtomicU64,
+    reaped: AtomicU64,
+    refused_full: AtomicU64,
+}
+
+impl Egress {
+    pub fn new(config: EgressConfig, ingest: Ingest, hls: Hls) -> Self {
+        Egress {
+            inner: Arc::new(Inner {
+                config,
+                ingest,
+                hls,
+                viewers: Mutex::new(HashMap::new()),
+                started: AtomicU64::new(0),
+                reaped: AtomicU64::new(0),
+                refused_full: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &EgressConfig {
+        &self.inner.config
+    }
+
+    fn viewers(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Slot>>> {
+        self.inner.viewers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the session's viewers can be fed from, if it is live.
+    pub fn sources(&self, session_id: &str) -> Option<Sources> {
+        let publisher = self.inner.ingest.publisher(session_id)?;
+        let producers = publisher.producers();
+        if producers.video.is_none() && producers.audio.is_none() {
+            return None;
+        }
+        Some(Sources::new(
+            producers,
+            self.inner.hls.rung_outputs(session_id),
+        ))
+    }
+
+    /// Answers a WHEP offer. `hls_url` is where viewers past the cap go.
+    pub async fn view(
+        &self,
+        session: &Session,
+        who: &Claims,
+        offer_text: &str,
+        audio_only: bool,
+        hls_url: String,
+    ) -> Result<ViewAnswer, EgressError> {
+        let mut offer = sdp::parse(offer_text)?;
+        sdp::unbundle_if_mixed_credentials(&mut offer);
+        let sources = self.sources(&session.id).ok_or(EgressError::NotLive)?;
+        let codecs = sources.video_codecs();
+        let audio_only = audio_only || codecs.is_empty();
+        let plan = sdp::plan_view_offer(&offer, &codecs, audio_only)?;
+
+        let capped = !(who.role == Role::Instructor && who.sub == session.instructor_id);
+        let resource_id = uuid::Uuid::new_v4().simple().to_string();
+        {
+            let mut all = self.viewers();
+            let slots = all.entry(session.id.clone()).or_default();
+            let taken = slots.values().filter(|s| s.capped()).count() as i64;
+            if capped && taken >= session.max_webrtc_viewers {
+                self.inner.refused_full.fetch_add(1, Ordering::Relaxed);
+                return Err(EgressError::Full {
+                    max: session.max_webrtc_viewers,
+                    hls_url,
+                });
+            }
+            slots.insert(resource_id.clone(), Slot::Pending { capped });
+        }
+        let info = ViewerInfo {
+            resource_id: resource_id.clone(),
+            session_id: session.id.clone(),
+            user_id: who.sub.clone(),
+            user_name: who.name.clone(),
+            role: who.role,
+            audio_only,
+            capped,
+        };
+        let result = viewer::Viewer::negotiate(&self.inner.config, info, offer, plan).await;
+        let mut all = self.viewers();
+        let slots = all.entry(session.id.clone()).or_default();
+        match result {
+            Ok((viewer, sdp)) => {
+                slots.insert(resource_id.clone(), Slot::Live(viewer.clone()));
+                drop(all);
+                self.inner.started.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    session = %session.id,
+                    resource = %resource_id,
+                    viewer = %who.sub,
+                    audio_only,
+                    "viewer joined"
+                );
+                monitor::spawn(self.clone(), &viewer);
+                Ok(ViewAnswer {
+                    resource_id,
+                    etag: viewer.etag(),
+                    sdp,
+                })
+            }
+            Err(e) => {
+                slots.remove(&resource_id);
+                Err(e)
+            }
+        }
+    }
+
+    fn viewer(&self, session_id: &str, resource_id: &str) -> Option<Arc<Viewer>> {
+        match self.viewers().get(session_id)?.get(resource_id)? {
+            Slot::Live(v) => Some(v.clone()),
+            Slot::Pending { .. } => None,
+        }
+    }
+
+    /// Whether `who` may act on the resource: its viewer, or the session's instructor.
+    pub fn owner_of(&self, session_id: &str, resource_id: &str) -> Option<String> {
+        self.viewer(session_id, resource_id)
+            .map(|v| v.info.user_id.clone())
+    }
+
+    pub fn patch(
+        &self,
+        session_id: &str,
+        resource_id: &str,
+        if_match: Option<&str>,
+        fragment: &str,
+    ) -> Result<(), EgressError> {
+        let viewer = self
+            .viewer(session_id, resource_id)
+            .ok_or(EgressError::NotFound)?;
+        if let Some(tag) = if_match {
+            if tag.trim() != "*" && tag.trim() != viewer.etag() {
+                return Err(EgressError::EtagMismatch);
+            }
+        }
+        let fragment = trickle::parse_fragment(fragment)?;
+        viewer.add_trickle(&fragment)
+    }
+
+    /// Ends one viewer (DELETE, reaping, the publisher leaving).
+    pub async fn stop(
+        &self,
+        session_id: &str,
+        resource_id: &str,
+        reason: &str,
+    ) -> Result<(), EgressError> {
+        let viewer = {
+            let mut all = self.viewers();
+            let slots = all.get_mut(session_id).ok_or(EgressError::NotFound)?;
+            let viewer = match slots.get(resource_id) {
+                Some(Slot::Live(v)) => v.clone(),
+                _ => return Err(EgressError::NotFound),
+            };
+            slots.remove(resource_id);
+            if slots.is_empty() {
+                all.remove(session_id);
+            }
+            viewer
+        };
+        if reason != "deleted" {
+            self.inner.reaped.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(session = %session_id, resource = %resource_id, reason, "viewer left");
+        viewer.shutdown().await;
+        Ok(())
+    }
+
+    /// Ends every viewer of a session (its publisher left).
+    pub async fn stop_session(&self, session_id: &str, reason: &str) {
+        let ids: Vec<String> = self
+            .viewers()
+            .get(session_id)
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default();
+        for id in ids {
+            let _ = self.stop(session_id, &id, reason).await;
+        }
+    }
+
+    pub async fn stop_all(&self, reason: &str) {
+        let sessions: Vec<String> = self.viewers().keys().cloned().collect();
+        for s in sessions {
+            self.stop_session(&s, reason).await;
+        }
+    }
+
+    /// Closes the session's viewers when its publisher stops: their tracks
+    /// end, and players offer again once the instructor is back.
+    pub fn follow(&self, ingest: &Ingest) -> tokio::task::JoinHandle<()> {
+        let egress = self.clone();
+        let mut events = ingest.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(IngestEvent::Stopped { session_id, .. }) => {
+                        egress.stop_session(&session_id, "publisher-left").await;
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("egress missed {n} ingest events");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    /// The session's viewers and their figures.
+    pub fn session_viewers(&self, session: &Session) -> SessionViewers {
+        let slots: Vec<(bool, Option<ViewerStats>)> = self
+            .viewers()
+            .get(&session.id)
+            .map(|s| {
+                s.values()
+                    .map(|slot| {
+                        let stats = match slot {
+                            Slot::Live(v) => Some(v.stats()),
+                            Slot::Pending { .. } => None,
+                        };
+                        (slot.capped(), stats)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out = SessionViewers {
+            webrtc: slots.len(),
+            webrtc_capped: slots.iter().filter(|(c, _)| *c).count(),
+            max_webrtc_viewers: session.max_webrtc_viewers,
+            ..SessionViewers::default()
+        };
+        for stats in slots.into_iter().filter_map(|(_, s)| s) {
+            let level = if stats.audio_only {
+                "audio-only".to_owned()
+            } else {
+                stats.level.clone()
+            };
+            *out.by_level.entry(level).or_default() += 1;
+            out.viewers.push(stats);
+        }
+        out.viewers.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+        out
+    }
+
+    /// Every live viewer's figures, by session (for the metrics).
+    pub fn all_viewers(&self) -> Vec<(String, ViewerStats)> {
+        self.viewers()
+            .iter()
+            .flat_map(|(session, slots)| {
+                slots.values().filter_map(move |slot| match slot {
+                    Slot::Live(v) => Some((session.clone(), v.stats())),
+                    Slot::Pending { .. } => None,
+                })
+            })
+            .collect()
+    }
+
+    pub fn totals(&self) -> EgressTotals {
+        EgressTotals {
+            viewers_started: self.inner.started.load(Ordering::Relaxed),
+            viewers_reaped: self.inner.reaped.load(Ordering::Relaxed),
+            refused_full: self.inner.refused_full.load(Ordering::Relaxed),
+        }
+    }
+}

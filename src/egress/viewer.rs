@@ -1,0 +1,576 @@
+//! One WebRTC viewer: a webrtcbin that sends the session's media. Video and
+//! audio come from producers (the publisher's, or a ladder rung's for video)
+//! through the viewer's own appsrcs, so the viewer's queue is its own.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use gst::prelude::*;
+use gst_webrtc::{
+    WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection, WebRTCSDPType,
+    WebRTCSessionDescription,
+};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::adapt::{Adapter, Level};
+use super::feedback::{self, Remb};
+use super::{EgressConfig, EgressError, Sources};
+use crate::auth::Role;
+use crate::ingest::trickle::TrickleFragment;
+use crate::media::sdp::{Codec, MediaKind, OfferPlan};
+use crate::media::webrtc::{call_with_promise, gathering_state, local_sdp, wait_gathered};
+use crate::media::{bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
+use crate::time::{now_ms, rfc3339};
+
+/// Who watches, and how.
+#[derive(Debug, Clone)]
+pub struct ViewerInfo {
+    pub resource_id: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub role: Role,
+    pub audio_only: bool,
+    /// Counts against the session's WebRTC cap (the instructor does not).
+    pub capped: bool,
+}
+
+/// A viewer as the API shows it.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ViewerStats {
+    pub resource_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub role: String,
+    pub started_at: String,
+    pub connection_state: String,
+    pub audio_only: bool,
+    /// What the viewer gets: "source", a rung's name, or "none".
+    pub level: String,
+    pub level_switches: u64,
+    pub estimated_bandwidth_bps: u64,
+    pub sent_bitrate_bps: u64,
+    pub bytes_sent: u64,
+    pub packets_sent: u64,
+    pub nacks_received: u64,
+    pub plis_received: u64,
+    pub fraction_lost: Option<f64>,
+    pub rtt_ms: Option<f64>,
+    pub remb_bps: Option<u64>,
+    /// Video frames handed to the viewer's queue, and dropped before it
+    /// (queue full, or waiting for a keyframe after a drop or a switch).
+    pub frames_forwarded: u64,
+    pub frames_dropped: u64,
+    /// From the offer's arrival to the first video frame sent.
+    pub first_frame_ms: Option<u64>,
+}
+
+/// Where the viewer's video comes from now.
+struct VideoFeed {
+    link: gst_utils::ConsumptionLink,
+    /// Index into the adapter's levels.
+    level: usize,
+    /// Producer per level (source first), refreshed as the ladder comes and goes.
+    producers: Vec<gst_utils::StreamProducer>,
+    /// Frames forwarded/dropped by links replaced by switches.
+    carried: (u64, u64),
+}
+
+pub struct Viewer {
+    pub info: ViewerInfo,
+    etag: String,
+    plan: OfferPlan,
+    pipeline: OwnedPipeline,
+    webrtcbin: gst::Element,
+    video_src: Option<gst_app::AppSrc>,
+    audio_src: Option<gst_app::AppSrc>,
+    video: Mutex<Option<VideoFeed>>,
+    audio: Mutex<Option<gst_utils::ConsumptionLink>>,
+    adapter: Mutex<Adapter>,
+    pub(super) connection: watch::Receiver<WebRTCPeerConnectionState>,
+    pub(super) bus: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<BusEvent>>>,
+    remb: Arc<Remb>,
+    /// When RTCP last came from the viewer (ms since the epoch; 0: never).
+    last_rtcp_ms: Arc<AtomicU64>,
+    first_frame_ms: Arc<AtomicU64>,
+    stats: Mutex<ViewerStats>,
+    switches: AtomicU64,
+    sampled_at_ms: AtomicU64,
+    pub(super) started: Instant,
+    started_ms: u64,
+}
+
+impl Viewer {
+    pub fn resource_id(&self) -> &str {
+        &self.info.resource_id
+    }
+
+    pub fn etag(&self) -> String {
+        self.etag.clone()
+    }
+
+    pub fn stats(&self) -> ViewerStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn connection_state(&self) -> WebRTCPeerConnectionState {
+        *self.connection.borrow()
+    }
+
+    pub fn last_rtcp_ms(&self) -> u64 {
+        self.last_rtcp_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn add_trickle(&self, fragment: &TrickleFragment) -> Result<(), EgressError> {
+        if let Some(ufrag) = &fragment.ice_ufrag {
+            if !self.plan.ice_ufrags.contains(ufrag) {
+                return Err(EgressError::IceRestartUnsupported);
+            }
+        }
+        for (mid, candidate) in &fragment.candidates {
+            let mline = mid
+                .as_deref()
+                .and_then(|m| self.plan.mline_of_mid(m))
+                .unwrap_or(0);
+            self.webrtcbin
+                .emit_by_name::<()>("add-ice-candidate", &[&mline, candidate]);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn shutdown(&self) {
+        // Unlink first: a producer must not push into a pipeline going down.
+        if let Ok(mut v) = self.video.lock() {
+            if let Some(mut feed) = v.take() {
+                feed.link.disconnect();
+            }
+        }
+        if let Ok(mut a) = self.audio.lock() {
+            if let Some(mut link) = a.take() {
+                link.disconnect();
+            }
+        }
+        if let Err(e) = self.pipeline.set_state(gst::State::Null).await {
+            tracing::warn!(resource = %self.info.resource_id, "viewer teardown: {e}");
+        }
+    }
+
+    /// Builds the pipeline and answers the offer.
+    pub(super) async fn negotiate(
+        config: &EgressConfig,
+        info: ViewerInfo,
+        offer: gst_sdp::SDPMessage,
+        plan: OfferPlan,
+    ) -> Result<(Arc<Viewer>, String), EgressError> {
+        let started = Instant::now();
+        let pipeline = gst::Pipeline::with_name(&format!("whep-{}", info.resource_id));
+
+        let webrtcbin = gst::ElementFactory::make("webrtcbin")
+            .name("webrtc")
+            .property_from_str("bundle-policy", "max-bundle")
+            .build()
+            .map_err(MediaError::from)?;
+        for server in &config.ice_servers {
+            match server.scheme {
+                crate::media::ice::IceScheme::Stun => {
+                    webrtcbin.set_property("stun-server", server.gst_url())
+                }
+                _ => {
+                    webrtcbin.emit_by_name::<bool>("add-turn-server", &[&server.gst_url()]);
+                }
+            }
+        }
+        pipeline.add(&webrtcbin).map_err(MediaError::from)?;
+
+        let mut video_src = None;
+        let mut audio_src = None;
+        for m in &plan.media {
+            let description = match m.codec {
+                Codec::H264 => "whep-video-h264",
+                Codec::Vp8 => "whep-video-vp8",
+                Codec::Opus => "whep-audio-opus",
+                Codec::Aac => {
+                    return Err(MediaError::Gst("AAC is not sent over WebRTC".into()).into())
+                }
+            };
+            let bin = bin_from_file(description)?;
+            pipeline.add(&bin).map_err(MediaError::from)?;
+            let named = |name: &str| {
+                bin.by_name(name)
+                    .ok_or_else(|| MediaError::Gst(format!("{description}: no element {name}")))
+            };
+            // The SSRC is chosen here and written into the answer: browsers
+            // demultiplex a bundle by SSRC when packets carry no MID.
+            let ssrc = rand::random::<u32>() | 1;
+            let pay = named("pay")?;
+            pay.set_property("pt", m.payload as u32);
+            pay.set_property("ssrc", ssrc);
+            let mut caps = m.caps.clone();
+            if let Some(s) = caps.make_mut().structure_mut(0) {
+                s.set("ssrc", ssrc);
+            }
+            if let Some(pinned) = bin.by_name("negotiated") {
+                pinned.set_property("caps", pinned_caps(&caps));
+            }
+            let src = named("src")?
+                .downcast::<gst_app::AppSrc>()
+                .map_err(|_| MediaError::Gst(format!("{description}: src is not an appsrc")))?;
+            gst_utils::StreamProducer::configure_consumer(&src);
+            stamp_on_arrival(&src);
+            // The viewer's bounded queue: half a second, then drop.
+            src.set_max_time(gst::ClockTime::from_mseconds(500));
+            // Pad `sink_N` goes with the offer's m-line N.
+            let sink = webrtcbin
+                .request_pad_simple(&format!("sink_{}", m.mline))
+                .ok_or_else(|| MediaError::Gst("webrtcbin gave no sink pad".into()))?;
+            let out = bin
+                .static_pad("src")
+                .ok_or_else(|| MediaError::Gst(format!("{description}: no src pad")))?;
+            out.link(&sink)
+                .map_err(|e| MediaError::Gst(format!("linking {description}: {e:?}")))?;
+            let transceiver = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
+            transceiver.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
+            transceiver.set_property("codec-preferences", &caps);
+            if m.kind == MediaKind::Video {
+                transceiver.set_property("do-nack", true);
+                video_src = Some(src);
+            } else {
+                audio_src = Some(src);
+            }
+        }
+
+        let (connection_tx, connection) = watch::channel(WebRTCPeerConnectionState::New);
+        webrtcbin.connect_notify(Some("connection-state"), move |w, _| {
+            connection_tx.send_replace(w.property("connection-state"));
+        });
+        let mut gathering = gathering_state(&webrtcbin);
+        let remb = Arc::new(Remb::default());
+        let last_rtcp_ms = Arc::new(AtomicU64::new(0));
+        let first_frame_ms = Arc::new(AtomicU64::new(0));
+        if let Some(src) = &video_src {
+            mark_first_frame(src, first_frame_ms.clone());
+        }
+
+        let bus = spawn_bus_watch(&pipeline, format!("whep-{}", info.resource_id));
+        let owned = OwnedPipeline::new(pipeline);
+        owned.set_state(gst::State::Playing).await?;
+
+        let remote = WebRTCSessionDescription::new(WebRTCSDPType::Offer, offer);
+        call_with_promise(
+            &webrtcbin,
+            "set-remote-description",
+            vec![remote.to_value()],
+            "applying the offer",
+        )
+        .await?;
+        let reply = call_with_promise(
+            &webrtcbin,
+            "create-answer",
+            vec![None::<gst::Structure>.to_value()],
+            "creating the answer",
+        )
+        .await?;
+        let answer = reply
+            .and_then(|s| s.get::<WebRTCSessionDescription>("answer").ok())
+            .ok_or_else(|| MediaError::Negotiation("webrtcbin produced no answer".into()))?;
+        call_with_promise(
+            &webrtcbin,
+            "set-local-description",
+            vec![answer.to_value()],
+            "applying the answer",
+        )
+        .await?;
+        feedback::watch_session(&webrtcbin, remb.clone(), last_rtcp_ms.clone());
+        if !wait_gathered(&mut gathering, config.ice_gather_timeout).await {
+            tracing::warn!(resource = %info.resource_id, "ICE gathering timed out; answering with the candidates so far");
+        }
+        let sdp = local_sdp(&webrtcbin)
+            .ok_or_else(|| MediaError::Negotiation("no local description".into()))?;
+
+        let now = now_ms() as u64;
+        let stats = ViewerStats {
+            resource_id: info.resource_id.clone(),
+            user_id: info.user_id.clone(),
+            user_name: info.user_name.clone(),
+            role: info.role.as_str().into(),
+            started_at: rfc3339(now as i64),
+            connection_state: "new".into(),
+            audio_only: info.audio_only,
+            level: "none".into(),
+            ..ViewerStats::default()
+        };
+        let etag = format!("\"{}\"", uuid::Uuid::new_v4().simple());
+        let viewer = Arc::new(Viewer {
+            info,
+            etag,
+            plan,
+            pipeline: owned,
+            webrtcbin,
+            video_src,
+            audio_src,
+            video: Mutex::new(None),
+            audio: Mutex::new(None),
+            adapter: Mutex::new(Adapter::new(Vec::new(), now)),
+            connection,
+            bus: Mutex::new(Some(bus)),
+            remb,
+            last_rtcp_ms,
+            first_frame_ms,
+            stats: Mutex::new(stats),
+            switches: AtomicU64::new(0),
+            sampled_at_ms: AtomicU64::new(0),
+            started,
+            started_ms: now,
+        });
+        Ok((viewer, sdp))
+    }
+
+    /// Connects the viewer's appsrcs to the session's producers: called once
+    /// the connection is up, so the first keyframe is not lost to a
+    /// handshake still in progress.
+    pub(super) fn attach(&self, sources: &Sources) -> Result<(), EgressError> {
+        if let (Some(src), Some((_, producer))) = (&self.audio_src, &sources.audio) {
+            let link = producer
+                .add_consumer(src)
+                .map_err(|e| MediaError::Gst(format!("audio: {e:?}")))?;
+            if let Ok(mut a) = self.audio.lock() {
+                *a = Some(link);
+            }
+        }
+        let Some(src) = &self.video_src else {
+            return Ok(());
+        };
+        let levels = sources.video_levels(self.video_codec());
+        let Some(first) = levels.first() else {
+            return Ok(());
+        };
+        let producers: Vec<_> = levels.iter().map(|l| l.producer.clone()).collect();
+        let link = first
+            .producer
+            .add_consumer(src)
+            .map_err(|e| MediaError::Gst(format!("video: {e:?}")))?;
+        let names: Vec<Level> = levels.iter().map(|l| l.level()).collect();
+        if let Ok(mut adapter) = self.adapter.lock() {
+            *adapter = Adapter::new(names, now_ms() as u64);
+        }
+        if let Ok(mut v) = self.video.lock() {
+            *v = Some(VideoFeed {
+                link,
+                level: 0,
+                producers,
+                carried: (0, 0),
+            });
+        }
+        Ok(())
+    }
+
+    fn video_codec(&self) -> Option<Codec> {
+        self.plan
+            .media
+            .iter()
+            .find(|m| m.kind == MediaKind::Video)
+            .map(|m| m.codec)
+    }
+
+    /// One monitoring step: reads the RTCP figures, feeds the adapter, and
+    /// switches the video when it says so.
+    pub(super) async fn sample(&self, sources: &Sources, adapt: bool) {
+        let reply = call_with_promise(
+            &self.webrtcbin,
+            "get-stats",
+            vec![None::<gst::Pad>.to_value()],
+            "reading stats",
+        )
+        .await;
+        let report = match reply {
+            Ok(Some(s)) => feedback::read_stats(&s),
+            _ => feedback::Report::default(),
+        };
+        let now = now_ms() as u64;
+        let remb = self.remb.recent(now);
+        let (previous_bytes, elapsed_ms) = {
+            let s = self.stats();
+            let at = self.sampled_at_ms.swap(now, Ordering::Relaxed);
+            (
+                s.bytes_sent,
+                now.saturating_sub(if at == 0 { self.started_ms } else { at }),
+            )
+        };
+        let bytes = report.bytes_sent();
+        let sent_bps = (bytes.saturating_sub(previous_bytes) * 8000)
+            .checked_div(elapsed_ms)
+            .unwrap_or(0);
+        let mut switched_to = None;
+        if let (Ok(mut adapter), Ok(mut video)) = (self.adapter.lock(), self.video.lock()) {
+            if let Some(feed) = video.as_mut() {
+                // The ladder may have started or stopped since the last step.
+                let levels = sources.video_levels(self.video_codec());
+                let names: Vec<Level> = levels.iter().map(|l| l.level()).collect();
+                if names
+                    .iter()
+                    .map(|l| &l.name)
+                    .ne(adapter.levels().iter().map(|l| &l.name))
+                {
+                    let current = adapter.levels().get(feed.level).map(|l| l.name.clone());
+                    *adapter = Adapter::new(names, now);
+                    feed.producers = levels.iter().map(|l| l.producer.clone()).collect();
+                    // Keep what the viewer gets if it is still there.
+                    let keep = current
+                        .and_then(|c| adapter.levels().iter().position(|l| l.name == c))
+                        .unwrap_or(0);
+                    if keep != 0 || feed.level != 0 {
+                        switched_to = Some(keep);
+                    }
+                } else if let Some(l) = levels.first() {
+                    adapter.set_bitrate(0, l.bitrate_bps);
+                }
+                if adapt && switched_to.is_none() {
+                    switched_to = adapter.on_feedback(super::adapt::Feedback {
+                        now_ms: now,
+                        sent_bps,
+                        loss: report.video_fraction_lost(),
+                        remb_bps: remb,
+                    });
+                }
+                if let Some(level) = switched_to {
+                    if let Some(producer) = feed.producers.get(level).cloned() {
+                        let (f, d) = (feed.link.pushed(), feed.link.dropped());
+                        match feed.link.change_producer(&producer, true) {
+                            Ok(()) => {
+                                feed.carried.0 += f;
+                                feed.carried.1 += d;
+                                feed.level = level;
+                                self.switches.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                tracing::warn!(resource = %self.info.resource_id, "switching video: {e:?}")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(level) = switched_to {
+            tracing::info!(
+                session = %self.info.session_id,
+                resource = %self.info.resource_id,
+                level = %self.level_name(level),
+                "viewer switched video"
+            );
+        }
+        self.update_stats(&report, sent_bps, remb);
+    }
+
+    fn level_name(&self, level: usize) -> String {
+        self.adapter
+            .lock()
+            .ok()
+            .and_then(|a| a.levels().get(level).map(|l| l.name.clone()))
+            .unwrap_or_else(|| "none".into())
+    }
+
+    fn update_stats(&self, report: &feedback::Report, sent_bps: u64, remb: Option<u64>) {
+        let (level, estimate) = self
+            .adapter
+            .lock()
+            .map(|a| (a.current(), a.estimate_bps()))
+            .unwrap_or((0, 0));
+        let (forwarded, dropped, has_video) = self
+            .video
+            .lock()
+            .ok()
+            .and_then(|v| {
+                v.as_ref().map(|f| {
+                    (
+                        f.carried.0 + f.link.pushed(),
+                        f.carried.1 + f.link.dropped(),
+                        true,
+                    )
+                })
+            })
+            .unwrap_or((0, 0, false));
+        let level_name = if has_video {
+            self.level_name(level)
+        } else {
+            "none".into()
+        };
+        let first = self.first_frame_ms.load(Ordering::Relaxed);
+        let state = connection_state_name(self.connection_state());
+        if let Ok(mut s) = self.stats.lock() {
+            s.sent_bitrate_bps = sent_bps;
+            s.connection_state = state.into();
+            s.level = level_name;
+            s.level_switches = self.switches.load(Ordering::Relaxed);
+            s.estimated_bandwidth_bps = estimate;
+            s.bytes_sent = report.bytes_sent();
+            s.packets_sent = report.packets_sent();
+            s.nacks_received = report.nacks();
+            s.plis_received = report.plis();
+            s.fraction_lost = report.video_fraction_lost();
+            s.rtt_ms = report.rtt_ms();
+            s.remb_bps = remb;
+            s.frames_forwarded = forwarded;
+            s.frames_dropped = dropped;
+            s.first_frame_ms = (first > 0).then(|| first.saturating_sub(self.started_ms));
+        }
+    }
+}
+
+/// Stamps each buffer with this pipeline's running time as it leaves the
+/// viewer's queue. The producers' timestamps belong to other pipelines (the
+/// publisher's jitter buffer runs them ahead of its clock), and webrtcbin's
+/// network sink syncs on them: forwarding at arrival keeps the delay to what
+/// the network adds.
+fn stamp_on_arrival(src: &gst_app::AppSrc) {
+    let Some(pad) = src.static_pad("src") else {
+        return;
+    };
+    let element = src.clone().upcast::<gst::Element>().downgrade();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let now = element.upgrade().and_then(|e| e.current_running_time());
+        if let (Some(now), Some(buffer)) = (now, info.buffer_mut()) {
+            let buffer = buffer.make_mut();
+            buffer.set_pts(now);
+            buffer.set_dts(now);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// The fields of the negotiated caps that must not change with the source.
+fn pinned_caps(negotiated: &gst::Caps) -> gst::Caps {
+    let mut pinned = gst::Structure::new_empty("application/x-rtp");
+    if let Some(s) = negotiated.structure(0) {
+        for field in ["profile-level-id", "packetization-mode", "ssrc"] {
+            if let Ok(v) = s.value(field) {
+                pinned.set_value(field, v.clone());
+            }
+        }
+    }
+    gst::Caps::builder_full().structure(pinned).build()
+}
+
+/// Notes when the first video buffer reaches the viewer's payloader.
+fn mark_first_frame(src: &gst_app::AppSrc, at: Arc<AtomicU64>) {
+    let Some(pad) = src.static_pad("src") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let _ = at.compare_exchange(0, now_ms() as u64, Ordering::Relaxed, Ordering::Relaxed);
+        gst::PadProbeReturn::Remove
+    });
+}
+
+pub fn connection_state_name(state: WebRTCPeerConnectionState) -> &'static str {
+    match state {
+        WebRTCPeerConnectionState::New => "new",
+        WebRTCPeerConnectionState::Connecting => "connecting",
+        WebRTCPeerConnectionState::Connected => "connected",
+        WebRTCPeerConnectionState::Disconnected => "disconnected",
+        WebRTCPeerConnectionState::Failed => "failed",
+        WebRTCPeerConnectionState::Closed => "closed",
+        _ => "unknown",
+    }
+}
