@@ -123,6 +123,15 @@ impl Adapter {
         if let Some(remb) = fb.remb_bps {
             self.estimate_bps = self.estimate_bps.min(remb);
         }
+        // Never below what the lowest level needs: the viewer gets that one
+        // anyway, and growth starts from there once the link frees up.
+        let floor = self
+            .levels
+            .iter()
+            .map(|l| (l.bitrate_bps as f64 * HEADROOM) as u64)
+            .min()
+            .unwrap_or(0);
+        self.estimate_bps = self.estimate_bps.max(floor);
         let fits = self.best_fitting();
         let now = fb.now_ms;
         if fits > self.current {

@@ -274,7 +274,11 @@ impl Egress {
         let sources = self.sources(&session.id).ok_or(EgressError::NotLive)?;
         let codecs = sources.video_codecs();
         let audio_only = audio_only || codecs.is_empty();
-        let plan = sdp::plan_view_offer(&offer, &codecs, audio_only)?;
+        // An audio-only viewer still gets a (silent) video m-line when there
+        // is video: an inactive m-line in the bundle leaves some clients
+        // (aiortc) never connecting, and the player can switch back by
+        // offering again.
+        let plan = sdp::plan_view_offer(&offer, &codecs, codecs.is_empty())?;
 
         let capped = !(who.role == Role::Instructor && who.sub == session.instructor_id);
         let resource_id = uuid::Uuid::new_v4().simple().to_string();

@@ -488,6 +488,27 @@ impl ClientProcess {
         Self::spawn(cmd, "target/pyenv/bin/python tests/python/whip_publish.py")
     }
 
+    /// Headless Chromium viewing over WHEP (tests/browser/view.mjs).
+    pub fn chromium_viewer(whep_url: &str, token: &str, extra: &[&str]) -> Self {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(repo_root().join("tests/browser"))
+            .arg("view.mjs")
+            .args(["--url", whep_url, "--token", token])
+            .args(extra);
+        Self::spawn(cmd, "node tests/browser/view.mjs")
+    }
+
+    /// aiortc viewing over WHEP (tests/python/whep_view.py).
+    pub fn aiortc_viewer(whep_url: &str, token: &str, seconds: u32, extra: &[&str]) -> Self {
+        let python = repo_root().join("target/pyenv/bin/python");
+        let mut cmd = Command::new(python);
+        cmd.arg(repo_root().join("tests/python/whep_view.py"))
+            .args(["--url", whep_url, "--token", token])
+            .args(["--seconds", &seconds.to_string()])
+            .args(extra);
+        Self::spawn(cmd, "target/pyenv/bin/python tests/python/whep_view.py")
+    }
+
     /// The next line whose `event` is `event`; panics on an `error` line.
     pub fn expect_event(&self, event: &str, limit: Duration) -> serde_json::Value {
         let deadline = Instant::now() + limit;

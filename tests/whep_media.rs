@@ -1,0 +1,324 @@
+//! WHEP viewing end to end: the `classcast` binary on a loopback port, a
+//! publisher (headless Chromium or our GStreamer test publisher), and viewers
+//! nobody here wrote (headless Chromium, aiortc). One at a time (see
+//! .config/nextest.toml).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use classcast::auth::Role;
+use classcast::cli::VideoCodecPref;
+use classcast::client::{WhipClient, WhipClientOptions};
+use common::{get_session, http, token, wait_for, ClientProcess, ServerProcess};
+use serde_json::{json, Value};
+
+async fn session_with(base: &str, tok: &str, body: Value) -> String {
+    let r = http()
+        .post(format!("{base}/api/sessions"))
+        .bearer_auth(tok)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /api/sessions");
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.expect("json");
+    v["id"].as_str().expect("id").to_owned()
+}
+
+async fn viewers(base: &str, tok: &str, id: &str) -> Value {
+    http()
+        .get(format!("{base}/api/sessions/{id}/viewers"))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .expect("GET viewers")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Our GStreamer test publisher at 720p: the ladder gives 480p and 360p below it.
+async fn publish_720p(base: &str, id: &str, tok: &str) -> WhipClient {
+    let client = WhipClient::publish(&WhipClientOptions {
+        whip_url: format!("{base}/whip/{id}"),
+        token: tok.to_owned(),
+        codec: VideoCodecPref::H264,
+        width: 1280,
+        height: 720,
+        fps: 30,
+    })
+    .await
+    .expect("publish");
+    wait_for(Duration::from_secs(20), "the ladder's rungs", || async {
+        let v = get_session(base, tok, id).await;
+        let rungs = v["hls"]["rungs"].as_array().map(|r| r.len()).unwrap_or(0);
+        (v["live"] == true && rungs >= 2 && v["hls"]["state"] == "live").then_some(())
+    })
+    .await;
+    client
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_and_aiortc_view_a_chromium_publish() {
+    let server = ServerProcess::start(&[]);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = session_with(base, &alice, json!({ "title": "WHEP class" })).await;
+    let page = format!("{base}/player/publish.html#token={alice}&session={id}");
+    let mut publisher = ClientProcess::chromium(&page, 40, "auto");
+    publisher.expect_event("live", Duration::from_secs(30));
+
+    let whep = format!("{base}/whep/{id}");
+    let bob = token(Role::Student, "bob", Some(&id));
+    let carol = token(Role::Student, "carol", Some(&id));
+    let browser = ClientProcess::chromium_viewer(&whep, &bob, &["--seconds", "15"]);
+    let aiortc = ClientProcess::aiortc_viewer(&whep, &carol, 15, &[]);
+
+    let answer = browser.expect_event("answer", Duration::from_secs(20));
+    assert_eq!(answer["status"], 201, "{answer}");
+    let first = browser.expect_event("first-frame", Duration::from_secs(10));
+    eprintln!(
+        "chromium viewer: first frame {} ms after the POST",
+        first["ms"]
+    );
+
+    // Both viewers connected, and the instructor sees them.
+    let list = wait_for(Duration::from_secs(10), "two viewers", || async {
+        let v = viewers(base, &alice, &id).await;
+        (v["webrtc"] == 2).then_some(v)
+    })
+    .await;
+    let users: Vec<&str> = list["viewers"]
+        .as_array()
+        .expect("viewers")
+        .iter()
+        .filter_map(|v| v["user_id"].as_str())
+        .collect();
+    assert!(users.contains(&"bob") && users.contains(&"carol"), "{list}");
+
+    let done = browser.expect_event("done", Duration::from_secs(30));
+    eprintln!("chromium viewer: {done}");
+    let decoded = done["framesDecoded"].as_u64().unwrap_or(0);
+    assert!(
+        decoded > 100,
+        "chromium decoded {decoded} frames in 15 s: {done}"
+    );
+    assert!(done["audioBytes"].as_u64().unwrap_or(0) > 10_000, "{done}");
+    let done = aiortc.expect_event("done", Duration::from_secs(30));
+    eprintln!("aiortc viewer: {done}");
+    assert!(
+        done["video"]["frames_decoded"].as_u64().unwrap_or(0) > 100,
+        "{done}"
+    );
+    assert!(
+        done["audio"]["packets"].as_u64().unwrap_or(0) > 100,
+        "{done}"
+    );
+    publisher.kill();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_constrained_viewer_steps_down_a_rung_and_back_up() {
+    let server = ServerProcess::start(&[]);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = session_with(base, &alice, json!({ "title": "Adaptation" })).await;
+    let client = publish_720p(base, &id, &alice).await;
+
+    // 600 kb/s from 4 s to 24 s after the answer, then the link is free.
+    let bob = token(Role::Student, "bob", Some(&id));
+    let viewer = ClientProcess::aiortc_viewer(
+        &format!("{base}/whep/{id}"),
+        &bob,
+        75,
+        &["--police", "600@4-24"],
+    );
+    viewer.expect_event("first-frame", Duration::from_secs(15));
+    let started = Instant::now();
+    let level = |v: &Value| v["viewers"][0]["level"].as_str().unwrap_or("").to_owned();
+    let low = wait_for(Duration::from_secs(30), "a lower rung", || async {
+        let v = viewers(base, &alice, &id).await;
+        (level(&v) == "360p").then_some(v)
+    })
+    .await;
+    eprintln!(
+        "down to 360p {:?} after the first frame: {}",
+        started.elapsed(),
+        low["viewers"][0]
+    );
+    let freed = started + Duration::from_secs(24);
+    let up = wait_for(Duration::from_secs(75), "back to the source", || async {
+        let v = viewers(base, &alice, &id).await;
+        (Instant::now() > freed && level(&v) == "source").then_some(v)
+    })
+    .await;
+    let after = Instant::now().saturating_duration_since(freed);
+    eprintln!(
+        "back on the source {after:?} after the link was freed: {}",
+        up["viewers"][0]
+    );
+    assert!(after < Duration::from_secs(35), "upgrade took {after:?}");
+    assert!(up["viewers"][0]["level_switches"].as_u64().unwrap_or(0) >= 2);
+    drop(viewer);
+    client.stop().await.expect("DELETE");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_the_cap_viewers_get_503_and_the_hls_pointer_and_a_killed_viewer_is_reaped() {
+    let server = ServerProcess::start(&[]);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = session_with(
+        base,
+        &alice,
+        json!({ "title": "Small room", "max_webrtc_viewers": 2 }),
+    )
+    .await;
+    let client = publish_720p(base, &id, &alice).await;
+    let whep = format!("{base}/whep/{id}");
+
+    // Two seats: one viewer stays, one is killed mid-stream (no DELETE).
+    let stays =
+        ClientProcess::aiortc_viewer(&whep, &token(Role::Student, "s1", Some(&id)), 40, &[]);
+    let killed = ClientProcess::aiortc_viewer(
+        &whep,
+        &token(Role::Student, "s2", Some(&id)),
+        40,
+        &["--kill-after", "8"],
+    );
+    stays.expect_event("first-frame", Duration::from_secs(15));
+    killed.expect_event("first-frame", Duration::from_secs(15));
+
+    // The third gets 503, the HLS playlist in the body and a Link header.
+    let offer =
+        std::fs::read_to_string(common::repo_root().join("tests/fixtures/chrome-offer.sdp"))
+            .expect("fixture")
+            .replace("a=sendonly", "a=recvonly");
+    let r = http()
+        .post(&whep)
+        .bearer_auth(token(Role::Student, "s3", Some(&id)))
+        .header("content-type", "application/sdp")
+        .body(offer.clone())
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "30");
+    let link = r.headers()["link"].to_str().expect("link").to_owned();
+    let body: Value = r.json().await.expect("json");
+    let hls = format!("{base}/hls/{id}/master.m3u8");
+    assert_eq!(body["hls"], hls.as_str(), "{body}");
+    assert!(
+        link.contains(&hls) && link.contains("rel=\"alternate\""),
+        "{link}"
+    );
+    // The instructor always fits.
+    let r = http()
+        .post(&whep)
+        .bearer_auth(&alice)
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let r = http()
+        .delete(&location)
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 200);
+
+    // The killed viewer goes within 15 s; the other keeps its frame rate,
+    // and so does the publisher.
+    killed.expect_event("killed", Duration::from_secs(15));
+    let killed_at = Instant::now();
+    let forwarded = |v: &Value, user: &str| {
+        v["viewers"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["user_id"] == user).cloned())
+            .map(|x| x["frames_forwarded"].as_u64().unwrap_or(0))
+    };
+    let before = forwarded(&viewers(base, &alice, &id).await, "s1").expect("s1");
+    wait_for(
+        Duration::from_secs(15),
+        "the killed viewer reaped",
+        || async {
+            let v = viewers(base, &alice, &id).await;
+            (v["webrtc"] == 1).then_some(())
+        },
+    )
+    .await;
+    eprintln!("reaped {:?} after the kill", killed_at.elapsed());
+    let elapsed = killed_at.elapsed().as_secs_f64();
+    let v = viewers(base, &alice, &id).await;
+    let after = forwarded(&v, "s1").expect("s1");
+    let rate = (after - before) as f64 / elapsed;
+    eprintln!(
+        "the other viewer got {rate:.1} frames/s meanwhile: {}",
+        v["viewers"][0]
+    );
+    assert!(rate > 25.0, "the other viewer slowed to {rate:.1} frames/s");
+    let s = get_session(base, &alice, &id).await;
+    let publisher_rate = s["media"]["video"]["rate"].as_f64().unwrap_or(0.0);
+    assert!(
+        publisher_rate > 25.0,
+        "publisher at {publisher_rate} fps: {s}"
+    );
+    let stats = stays.expect_event("stats", Duration::from_secs(5));
+    assert!(
+        stats["video"]["fps"].as_f64().unwrap_or(0.0) > 20.0,
+        "{stats}"
+    );
+
+    // A seat is free again.
+    let again = ClientProcess::aiortc_viewer(&whep, &token(Role::Student, "s4", Some(&id)), 5, &[]);
+    again.expect_event("first-frame", Duration::from_secs(15));
+
+    // The publisher leaves: viewers are closed, and offers get 409 until it is back.
+    client.stop().await.expect("DELETE");
+    wait_for(Duration::from_secs(10), "viewers closed", || async {
+        let v = viewers(base, &alice, &id).await;
+        (v["webrtc"] == 0).then_some(())
+    })
+    .await;
+    let r = http()
+        .post(&whep)
+        .bearer_auth(token(Role::Student, "s5", Some(&id)))
+        .header("content-type", "application/sdp")
+        .body(
+            std::fs::read_to_string(common::repo_root().join("tests/fixtures/chrome-offer.sdp"))
+                .expect("fixture")
+                .replace("a=sendonly", "a=recvonly"),
+        )
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.headers()["retry-after"], "5");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audio_only_viewers_get_no_video() {
+    let server = ServerProcess::start(&[]);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = session_with(base, &alice, json!({ "title": "Audio only" })).await;
+    let client = publish_720p(base, &id, &alice).await;
+    let bob = token(Role::Student, "bob", Some(&id));
+    let viewer =
+        ClientProcess::aiortc_viewer(&format!("{base}/whep/{id}?audio_only=1"), &bob, 6, &[]);
+    let done = viewer.expect_event("done", Duration::from_secs(30));
+    assert_eq!(done["video"]["packets"].as_u64().unwrap_or(0), 0, "{done}");
+    assert!(
+        done["audio"]["packets"].as_u64().unwrap_or(0) > 100,
+        "{done}"
+    );
+    client.stop().await.expect("DELETE");
+}
