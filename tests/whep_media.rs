@@ -283,6 +283,28 @@ async fn past_the_cap_viewers_get_503_and_the_hls_pointer_and_a_killed_viewer_is
         "{stats}"
     );
 
+    // The same figures in the metrics.
+    let metrics = http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(&format!("classcast_webrtc_viewers{{session=\"{id}\"}} 1")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("classcast_webrtc_viewers_reaped_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("classcast_webrtc_viewers_refused_full_total 1"),
+        "{metrics}"
+    );
+
     // A seat is free again.
     let again = ClientProcess::aiortc_viewer(&whep, &token(Role::Student, "s4", Some(&id)), 5, &[]);
     again.expect_event("first-frame", Duration::from_secs(15));
