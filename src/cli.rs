@@ -196,6 +196,10 @@ pub struct ServeArgs {
     /// by its bandwidth (`false`: everyone gets the source).
     #[arg(long, env = "CLASSCAST_VIEWER_ADAPTATION", default_value_t = true, action = clap::ArgAction::Set)]
     pub viewer_adaptation: bool,
+    /// Where session events cross server processes: `local` (one process),
+    /// `redis://127.0.0.1:6379`, or a `postgres://` URL (LISTEN/NOTIFY).
+    #[arg(long, env = "CLASSCAST_BROKER", default_value = "local")]
+    pub broker: String,
     /// Default cap on WebRTC viewers for new sessions.
     #[arg(long, env = "CLASSCAST_MAX_WEBRTC_VIEWERS", default_value_t = 50)]
     pub max_webrtc_viewers: i64,

@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod control;
 pub mod db;
 pub mod egress;
 pub mod hls;

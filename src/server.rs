@@ -6,6 +6,8 @@ use std::time::Duration;
 use crate::auth::{AuthError, Claims, Keys, Role};
 use crate::cli::{ServeArgs, VideoCodecPref};
 use crate::client::{WhipClient, WhipClientOptions};
+use crate::control::broker::{Broker, BrokerConfig};
+use crate::control::Hub;
 use crate::db::{Db, DbError, NewSession};
 use crate::egress::{Egress, EgressConfig};
 use crate::hls::{Audience, Hls, HlsError, LadderConfig};
@@ -32,6 +34,8 @@ pub enum ServerError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Recording(#[from] RecordingError),
+    #[error(transparent)]
+    Broker(#[from] crate::control::broker::BrokerError),
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
 }
@@ -126,6 +130,15 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let follower = (!args.disable_hls).then(|| hls.follow(&ingest));
     let egress = Egress::new(egress_config, ingest.clone(), hls.clone());
     let egress_follower = egress.follow(&ingest);
+    let broker = Broker::connect(&BrokerConfig::from_url(&args.broker)?).await?;
+    tracing::info!(broker = broker.name(), "session events");
+    let closed_attendance = db.close_open_attendance(crate::time::now_ms()).await?;
+    if closed_attendance > 0 {
+        tracing::info!(
+            closed_attendance,
+            "closed attendance left open by a previous run"
+        );
+    }
     let pruner = spawn_pruner(
         db.clone(),
         setup.storage.clone(),
@@ -156,6 +169,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         keys: keys.clone(),
         ingest: ingest.clone(),
         egress: egress.clone(),
+        hub: Hub::new(
+            broker,
+            db.clone(),
+            keys.clone(),
+            ingest.clone(),
+            egress.clone(),
+            public_url.clone(),
+        ),
         hls: hls.clone(),
         hls_audience: Audience::default(),
         storage: setup.storage.clone(),

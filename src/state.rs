@@ -27,6 +27,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub ingest: Ingest,
     pub egress: Egress,
+    /// The classroom rooms (session WebSockets).
+    pub hub: crate::control::Hub,
     pub hls: Hls,
     /// Who fetched HLS playlists from us lately (the HLS tier's head count).
     pub hls_audience: Audience,

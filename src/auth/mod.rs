@@ -53,6 +53,9 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default)]
     pub iat: u64,
+    /// A student called on stage: may publish into `session`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stage: bool,
 }
 
 impl Claims {
@@ -65,6 +68,7 @@ impl Claims {
             session,
             exp: now + ttl.as_secs(),
             iat: now,
+            stage: false,
         }
     }
 

@@ -1,12 +1,14 @@
 //! Metadata in SQLite (embedded default) or PostgreSQL, through sqlx's `Any`
 //! driver with runtime queries so one code path serves both.
 
+mod classroom;
 mod participants;
 mod publish_events;
 mod recordings;
 mod sessions;
 mod uploads;
 
+pub use classroom::{ParticipantReport, PollReport, ReportTotals, SessionReport, StoredPoll};
 pub use participants::Participant;
 pub use publish_events::PublishEvent;
 pub use recordings::{Recording, RecordingState};

@@ -405,6 +405,25 @@ impl Egress {
         }
     }
 
+    /// Ends every viewer of one user in a session (kicked).
+    pub async fn stop_user(&self, session_id: &str, user_id: &str, reason: &str) {
+        let ids: Vec<String> = self
+            .viewers()
+            .get(session_id)
+            .map(|s| {
+                s.iter()
+                    .filter_map(|(id, slot)| match slot {
+                        Slot::Live(v) if v.info.user_id == user_id => Some(id.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in ids {
+            let _ = self.stop(session_id, &id, reason).await;
+        }
+    }
+
     pub async fn stop_all(&self, reason: &str) {
         let sessions: Vec<String> = self.viewers().keys().cloned().collect();
         for s in sessions {

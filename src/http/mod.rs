@@ -4,11 +4,21 @@ mod error;
 mod health;
 mod hls;
 mod recordings;
+mod report;
 mod sessions;
 mod whep;
 mod whip;
 
 pub use error::ApiError;
+
+/// The session, if `who` may take part in it (the WebSocket checks this too).
+pub async fn check_session_access(
+    state: &AppState,
+    who: &crate::auth::Claims,
+    session_id: &str,
+) -> Result<crate::db::Session, ApiError> {
+    sessions::visible_session(state, who, session_id).await
+}
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
@@ -35,8 +45,10 @@ pub fn app(state: AppState) -> Router {
         .merge(sessions::router().layer(cors()))
         .merge(hls::router().layer(cors()))
         .merge(recordings::router().layer(cors()))
+        .merge(report::router().layer(cors()))
         .merge(whip::advertise(whip::router().layer(cors())))
         .merge(whip::advertise(whep::router().layer(cors())))
+        .merge(crate::control::ws::router())
         .nest_service("/player", player)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())

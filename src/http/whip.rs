@@ -62,12 +62,16 @@ pub(super) fn require_content_type(headers: &HeaderMap, expected: &str) -> Resul
     }
 }
 
-/// The session, if `who` may publish into it: its instructor.
+/// The session, if `who` may publish into it: its instructor, or a student
+/// the instructor called on stage (a stage token for this session).
 async fn publishable_session(
     state: &AppState,
     who: &Claims,
     session_id: &str,
 ) -> Result<Session, ApiError> {
+    if who.stage && who.session.as_deref() == Some(session_id) {
+        return super::sessions::visible_session(state, who, session_id).await;
+    }
     owned_session(state, who, session_id).await
 }
 

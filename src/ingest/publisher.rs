@@ -59,6 +59,7 @@ pub struct Publisher {
     pub(super) video: Arc<StreamCounters>,
     pub(super) audio: Arc<StreamCounters>,
     producers: Arc<Mutex<MediaProducers>>,
+    audio_muted: Arc<std::sync::atomic::AtomicBool>,
     pub(super) connection: watch::Receiver<WebRTCPeerConnectionState>,
     pub(super) bus: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<BusEvent>>>,
     pub(super) started: Instant,
@@ -71,6 +72,18 @@ impl Publisher {
 
     pub fn session_id(&self) -> &str {
         &self.event.session_id
+    }
+
+    /// The user who publishes.
+    pub fn publisher_id(&self) -> &str {
+        &self.event.publisher_id
+    }
+
+    /// Stops (or resumes) forwarding the publisher's audio: the instructor
+    /// muted a stage publisher.
+    pub fn set_audio_muted(&self, muted: bool) {
+        self.audio_muted
+            .store(muted, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn event_id(&self) -> &str {
@@ -199,7 +212,16 @@ impl Publisher {
             on_ready,
             announced: std::sync::atomic::AtomicBool::new(false),
         };
-        connect_pads(&pipeline, &webrtcbin, &video, &audio, &producers, expected);
+        let audio_muted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        connect_pads(
+            &pipeline,
+            &webrtcbin,
+            &video,
+            &audio,
+            &producers,
+            expected,
+            audio_muted.clone(),
+        );
 
         let (connection_tx, connection) = watch::channel(WebRTCPeerConnectionState::New);
         webrtcbin.connect_notify(Some("connection-state"), move |w, _| {
@@ -265,6 +287,7 @@ impl Publisher {
                 connection,
                 bus: Mutex::new(Some(bus)),
                 started: Instant::now(),
+                audio_muted,
             }),
             sdp,
         ))
@@ -314,6 +337,7 @@ fn connect_pads(
     audio: &Arc<StreamCounters>,
     producers: &Arc<Mutex<MediaProducers>>,
     expected: Expected,
+    audio_muted: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let pipeline = pipeline.downgrade();
     let (video, audio, producers) = (video.clone(), audio.clone(), producers.clone());
@@ -324,7 +348,7 @@ fn connect_pads(
         let Some(pipeline) = pipeline.upgrade() else {
             return;
         };
-        match link_received_pad(&pipeline, pad, &video, &audio, &producers) {
+        match link_received_pad(&pipeline, pad, &video, &audio, &producers, &audio_muted) {
             Ok(()) => {
                 if let Ok(p) = producers.lock() {
                     expected.check(&p);
@@ -345,6 +369,7 @@ fn link_received_pad(
     video: &Arc<StreamCounters>,
     audio: &Arc<StreamCounters>,
     producers: &Arc<Mutex<MediaProducers>>,
+    audio_muted: &Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(), MediaError> {
     let caps = pad
         .current_caps()
@@ -371,6 +396,9 @@ fn link_received_pad(
         fill_missing_timestamps(&appsink);
     }
     count_frames(&appsink, counters.clone());
+    if codec == Codec::Opus {
+        drop_while_muted(&appsink, audio_muted.clone());
+    }
     let producer = gst_utils::StreamProducer::from(&appsink);
     {
         let mut p = producers
@@ -427,6 +455,21 @@ fn fill_missing_timestamps(appsink: &gst_app::AppSink) {
             }
         }
         gst::PadProbeReturn::Ok
+    });
+}
+
+/// Drops the audio while the instructor has the publisher muted (a stage
+/// student): no consumer hears it, the counters still see it arrive.
+fn drop_while_muted(appsink: &gst_app::AppSink, muted: Arc<std::sync::atomic::AtomicBool>) {
+    let Some(pad) = appsink.static_pad("sink") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        if muted.load(std::sync::atomic::Ordering::Relaxed) {
+            gst::PadProbeReturn::Drop
+        } else {
+            gst::PadProbeReturn::Ok
+        }
     });
 }
 

@@ -184,11 +184,25 @@ impl TestApp {
             ingest.clone(),
             hls.clone(),
         );
+        let broker = classcast::control::broker::Broker::connect(
+            &classcast::control::broker::BrokerConfig::Local,
+        )
+        .await
+        .expect("local broker");
+        let hub = classcast::control::Hub::new(
+            broker,
+            db.db.clone(),
+            Arc::new(keys()),
+            ingest.clone(),
+            egress.clone(),
+            "http://127.0.0.1:9".into(),
+        );
         let state = AppState {
             db: db.db.clone(),
             keys: Arc::new(keys()),
             ingest,
             egress,
+            hub,
             hls,
             hls_audience: classcast::hls::Audience::default(),
             storage,

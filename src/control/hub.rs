@@ -1,0 +1,585 @@
+//! The process's rooms: one task per session with local participants. The
+//! task keeps a copy of the room, publishes its sockets' inputs on the
+//! session's broker channel, applies every input from the channel (its own
+//! included) in the channel's order, and hands each output to the local
+//! sockets it addresses. Effects run in the process the input came from.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::broker::Broker;
+use super::protocol::{ClientMessage, ServerMessage};
+use super::room::{Effect, Identity, Input, Output, Room, Target};
+use crate::auth::{Claims, Keys, Role};
+use crate::db::Db;
+use crate::egress::Egress;
+use crate::ingest::Ingest;
+use crate::time::now_ms;
+
+/// What a socket receives from its room.
+#[derive(Debug, Clone)]
+pub enum ToSocket {
+    Message(ServerMessage),
+    Close { code: u16, reason: String },
+}
+
+/// One message on a session's broker channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "envelope", rename_all = "snake_case")]
+enum Envelope {
+    Input {
+        origin: String,
+        input: Input,
+    },
+    /// A process that starts the room asks for a copy.
+    SyncRequest {
+        origin: String,
+        nonce: String,
+    },
+    Snapshot {
+        nonce: String,
+        room: serde_json::Value,
+    },
+    /// A message for one participant, wherever their socket is.
+    Direct {
+        participant_id: String,
+        message: ServerMessage,
+    },
+}
+
+/// How long a new room waits for another process's copy.
+const SYNC_WAIT: Duration = Duration::from_millis(700);
+const TICK: Duration = Duration::from_secs(1);
+/// A room with no local sockets for this long stops its task.
+const IDLE_STOP: Duration = Duration::from_secs(30);
+/// Publish tokens handed to promoted students.
+const STAGE_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+enum Command {
+    Connect {
+        connection: String,
+        who: Identity,
+        socket: mpsc::Sender<ToSocket>,
+    },
+    Disconnect {
+        connection: String,
+        participant_id: String,
+    },
+    Client {
+        participant_id: String,
+        message: ClientMessage,
+    },
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: String,
+    broker: Broker,
+    db: Db,
+    keys: Arc<Keys>,
+    ingest: Ingest,
+    egress: Egress,
+    public_url: String,
+    rooms: tokio::sync::Mutex<HashMap<String, mpsc::Sender<Command>>>,
+}
+
+/// A socket's handle on its room.
+pub struct Membership {
+    pub connection: String,
+    pub participant_id: String,
+    room: mpsc::Sender<Command>,
+}
+
+impl Membership {
+    /// Sends a client message into the room (rejected ones come back as errors).
+    pub async fn send(&self, message: ClientMessage) {
+        let _ = self
+            .room
+            .send(Command::Client {
+                participant_id: self.participant_id.clone(),
+                message,
+            })
+            .await;
+    }
+
+    pub async fn leave(self) {
+        let _ = self
+            .room
+            .send(Command::Disconnect {
+                connection: self.connection.clone(),
+                participant_id: self.participant_id.clone(),
+            })
+            .await;
+    }
+}
+
+impl Hub {
+    pub fn new(
+        broker: Broker,
+        db: Db,
+        keys: Arc<Keys>,
+        ingest: Ingest,
+        egress: Egress,
+        public_url: String,
+    ) -> Self {
+        Hub {
+            inner: Arc::new(Inner {
+                node: uuid::Uuid::new_v4().simple().to_string(),
+                broker,
+                db,
+                keys,
+                ingest,
+                egress,
+                public_url,
+                rooms: tokio::sync::Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn broker_name(&self) -> &'static str {
+        self.inner.broker.name()
+    }
+
+    /// Joins an authenticated socket to its session's room.
+    pub async fn join(
+        &self,
+        session_id: &str,
+        claims: &Claims,
+        socket: mpsc::Sender<ToSocket>,
+    ) -> Membership {
+        let connection = format!("{}:{}", self.inner.node, uuid::Uuid::new_v4().simple());
+        let who = Identity {
+            id: claims.sub.clone(),
+            name: claims.name.clone(),
+            role: claims.role.as_str().to_owned(),
+        };
+        let room = self.room(session_id).await;
+        let _ = room
+            .send(Command::Connect {
+                connection: connection.clone(),
+                who: who.clone(),
+                socket,
+            })
+            .await;
+        Membership {
+            connection,
+            participant_id: who.id,
+            room,
+        }
+    }
+
+    /// The session's room task, started if needed.
+    async fn room(&self, session_id: &str) -> mpsc::Sender<Command> {
+        let mut rooms = self.inner.rooms.lock().await;
+        if let Some(tx) = rooms.get(session_id).filter(|tx| !tx.is_closed()) {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        rooms.insert(session_id.to_owned(), tx.clone());
+        let hub = self.clone();
+        let session = session_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = hub.run_room(&session, rx).await {
+                tracing::error!(session = %session, "room stopped: {e}");
+            }
+            let mut rooms = hub.inner.rooms.lock().await;
+            if rooms.get(&session).is_some_and(|tx| tx.is_closed()) {
+                rooms.remove(&session);
+            }
+        });
+        tx
+    }
+
+    async fn publish(&self, session_id: &str, envelope: &Envelope) {
+        let payload = match serde_json::to_string(envelope) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("envelope: {e}");
+                return;
+            }
+        };
+        if let Err(e) = self.inner.broker.publish(session_id, payload).await {
+            tracing::warn!(session = %session_id, "broker publish: {e}");
+        }
+    }
+
+    async fn run_room(
+        &self,
+        session_id: &str,
+        mut commands: mpsc::Receiver<Command>,
+    ) -> Result<(), super::broker::BrokerError> {
+        let mut channel = self.inner.broker.subscribe(session_id).await?;
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        self.publish(
+            session_id,
+            &Envelope::SyncRequest {
+                origin: self.inner.node.clone(),
+                nonce: nonce.clone(),
+            },
+        )
+        .await;
+        // Until a copy arrives (or nobody answers), inputs after our request
+        // wait here; the copy already holds everything before it.
+        let mut room: Option<Room> = None;
+        let mut held: Vec<Envelope> = Vec::new();
+        let mut after_request = false;
+        let deadline = tokio::time::sleep(SYNC_WAIT);
+        tokio::pin!(deadline);
+        let mut pending_commands: Vec<Command> = Vec::new();
+        while room.is_none() {
+            tokio::select! {
+                _ = &mut deadline => {
+                    let mut fresh = Room::new(session_id);
+                    match self.inner.db.chat_history(session_id, super::room::HISTORY).await {
+                        Ok(history) => fresh.seed_chat(history),
+                        Err(e) => tracing::warn!(session = %session_id, "chat history: {e}"),
+                    }
+                    room = Some(fresh);
+                }
+                Some(payload) = channel.next() => {
+                    let Ok(envelope) = serde_json::from_str::<Envelope>(&payload) else { continue };
+                    match envelope {
+                        Envelope::SyncRequest { nonce: n, .. } if n == nonce => after_request = true,
+                        Envelope::Snapshot { nonce: n, room: copy } if n == nonce => {
+                            room = Room::import(session_id, &copy);
+                        }
+                        other if after_request => held.push(other),
+                        _ => {}
+                    }
+                }
+                Some(command) = commands.recv() => pending_commands.push(command),
+            }
+        }
+        let mut room = room.unwrap_or_else(|| Room::new(session_id));
+        let mut local = Local::default();
+        for envelope in held {
+            self.on_envelope(session_id, &mut room, &mut local, envelope)
+                .await;
+        }
+        for command in pending_commands {
+            self.on_command(session_id, &mut local, command).await;
+        }
+        let mut tick = tokio::time::interval(TICK);
+        let mut idle_since: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                command = commands.recv() => {
+                    match command {
+                        Some(c) => self.on_command(session_id, &mut local, c).await,
+                        None => break,
+                    }
+                }
+                payload = channel.next() => {
+                    let Some(payload) = payload else { break };
+                    match serde_json::from_str::<Envelope>(&payload) {
+                        Ok(e) => self.on_envelope(session_id, &mut room, &mut local, e).await,
+                        Err(e) => tracing::warn!(session = %session_id, "bad envelope on the broker: {e}"),
+                    }
+                }
+                _ = tick.tick() => {
+                    let live = self.inner.ingest.publisher(session_id).is_some();
+                    let (outputs, effects) = room.apply(Input::Tick { at_ms: now_ms(), live });
+                    self.deliver(&mut local, outputs).await;
+                    // Every process runs a tick's effects: they are idempotent.
+                    self.run_effects(session_id, &mut local, effects).await;
+                    if local.sockets.is_empty() {
+                        let since = *idle_since.get_or_insert_with(tokio::time::Instant::now);
+                        if since.elapsed() > IDLE_STOP {
+                            break;
+                        }
+                    } else {
+                        idle_since = None;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_command(&self, session_id: &str, local: &mut Local, command: Command) {
+        let input = match command {
+            Command::Connect {
+                connection,
+                who,
+                socket,
+            } => {
+                local.sockets.insert(
+                    connection.clone(),
+                    LocalSocket {
+                        participant_id: who.id.clone(),
+                        instructor: who.role == Role::Instructor.as_str(),
+                        admitted: false,
+                        socket,
+                    },
+                );
+                Input::Join {
+                    who,
+                    connection,
+                    at_ms: now_ms(),
+                }
+            }
+            Command::Disconnect {
+                connection,
+                participant_id,
+            } => {
+                local.sockets.remove(&connection);
+                Input::Leave {
+                    participant_id,
+                    connection,
+                    at_ms: now_ms(),
+                }
+            }
+            Command::Client {
+                participant_id,
+                message,
+            } => Input::Message {
+                from: participant_id,
+                msg: message,
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                at_ms: now_ms(),
+            },
+        };
+        self.publish(
+            session_id,
+            &Envelope::Input {
+                origin: self.inner.node.clone(),
+                input,
+            },
+        )
+        .await;
+    }
+
+    async fn on_envelope(
+        &self,
+        session_id: &str,
+        room: &mut Room,
+        local: &mut Local,
+        envelope: Envelope,
+    ) {
+        match envelope {
+            Envelope::Input { origin, input } => {
+                let (outputs, effects) = room.apply(input);
+                self.deliver(local, outputs).await;
+                if origin == self.inner.node {
+                    self.run_effects(session_id, local, effects).await;
+                }
+            }
+            Envelope::SyncRequest { origin, nonce } if origin != self.inner.node => {
+                let copy = room.export();
+                self.publish(session_id, &Envelope::Snapshot { nonce, room: copy })
+                    .await;
+            }
+            Envelope::Direct {
+                participant_id,
+                message,
+            } => {
+                self.deliver(
+                    local,
+                    vec![Output::Send {
+                        to: Target::Participant(participant_id),
+                        msg: message,
+                    }],
+                )
+                .await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn deliver(&self, local: &mut Local, outputs: Vec<Output>) {
+        for output in outputs {
+            match output {
+                Output::Send { to, msg } => {
+                    if matches!(msg, ServerMessage::Welcome { .. }) {
+                        if let Target::Participant(p) = &to {
+                            for s in local.sockets.values_mut() {
+                                if &s.participant_id == p {
+                                    s.admitted = true;
+                                }
+                            }
+                        }
+                    }
+                    for s in local.sockets.values() {
+                        let addressed = match &to {
+                            Target::All => s.admitted,
+                            Target::AllExcept(p) => s.admitted && &s.participant_id != p,
+                            Target::Participant(p) => &s.participant_id == p,
+                            Target::Instructors => s.admitted && s.instructor,
+                        };
+                        // A socket that cannot keep up loses messages, never
+                        // the room: its queue is bounded.
+                        if addressed && s.socket.try_send(ToSocket::Message(msg.clone())).is_err() {
+                            tracing::debug!(participant = %s.participant_id, "socket queue full; message dropped");
+                        }
+                    }
+                }
+                Output::Close {
+                    connection,
+                    code,
+                    reason,
+                } => {
+                    if let Some(s) = local.sockets.remove(&connection) {
+                        let _ = s.socket.try_send(ToSocket::Close { code, reason });
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run_effects(&self, session_id: &str, _local: &mut Local, effects: Vec<Effect>) {
+        let db = &self.inner.db;
+        for effect in effects {
+            let at = now_ms();
+            let result = match effect {
+                Effect::StoreChat(m) => done(db.store_chat(session_id, &m, at).await),
+                Effect::DeleteChat { message_id } => done(db.delete_chat(&message_id, at).await),
+                Effect::StoreReaction {
+                    message_id,
+                    participant_id,
+                    emoji,
+                } => done(
+                    db.store_reaction(&message_id, &participant_id, &emoji, at)
+                        .await,
+                ),
+                Effect::Joined { who, at_ms } => done(
+                    db.attendance_join(session_id, &who.id, &who.name, &who.role, at_ms)
+                        .await,
+                ),
+                Effect::Left {
+                    participant_id,
+                    at_ms,
+                } => done(
+                    db.attendance_leave(session_id, &participant_id, at_ms)
+                        .await,
+                ),
+                Effect::HandRaised {
+                    participant_id,
+                    at_ms,
+                } => done(db.record_hand(session_id, &participant_id, at_ms).await),
+                Effect::StorePoll(poll) => {
+                    let closes = poll
+                        .closes_at
+                        .as_deref()
+                        .and_then(crate::time::parse_rfc3339);
+                    done(db.store_poll(session_id, &poll, at, closes).await)
+                }
+                Effect::StoreAnswer {
+                    poll_id,
+                    participant_id,
+                    choices,
+                } => done(
+                    db.store_answer(&poll_id, &participant_id, &choices, at)
+                        .await,
+                ),
+                Effect::ClosePoll { poll, results } => {
+                    done(db.close_poll(&poll.id, &results, at).await)
+                }
+                Effect::Kick { participant_id } => {
+                    self.kick(session_id, &participant_id).await;
+                    done(db.ban(session_id, &participant_id, at).await)
+                }
+                Effect::Promote { participant_id } => {
+                    self.promote(session_id, &participant_id).await;
+                    Ok(())
+                }
+                Effect::Demote { participant_id } => {
+                    self.end_publish_of(session_id, &participant_id, "demoted")
+                        .await;
+                    Ok(())
+                }
+                Effect::MuteMedia { participant_id } => {
+                    if let Some(p) = self.inner.ingest.publisher(session_id) {
+                        if p.publisher_id() == participant_id {
+                            p.set_audio_muted(true);
+                        }
+                    }
+                    Ok(())
+                }
+                Effect::Refused {
+                    participant_id,
+                    code,
+                } => {
+                    tracing::info!(session = %session_id, participant = %participant_id, %code, "control message refused");
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(session = %session_id, "storing a room effect: {e}");
+            }
+        }
+    }
+
+    /// A short-lived token that lets the student publish into this session.
+    async fn promote(&self, session_id: &str, participant_id: &str) {
+        let mut claims = Claims::new(
+            participant_id,
+            participant_id,
+            Role::Student,
+            Some(session_id.to_owned()),
+            STAGE_TOKEN_TTL,
+        );
+        claims.stage = true;
+        let message = match self.inner.keys.sign(&claims) {
+            Ok(token) => ServerMessage::CalledOn {
+                publish_token: Some(token),
+                whip_url: Some(format!("{}/whip/{session_id}", self.inner.public_url)),
+            },
+            Err(e) => {
+                tracing::error!("signing a stage token: {e}");
+                return;
+            }
+        };
+        self.publish(
+            session_id,
+            &Envelope::Direct {
+                participant_id: participant_id.to_owned(),
+                message,
+            },
+        )
+        .await;
+    }
+
+    async fn end_publish_of(&self, session_id: &str, participant_id: &str, reason: &str) {
+        if let Some(p) = self.inner.ingest.publisher(session_id) {
+            if p.publisher_id() == participant_id {
+                let _ = self.inner.ingest.stop(session_id, None, reason).await;
+            }
+        }
+    }
+
+    async fn kick(&self, session_id: &str, participant_id: &str) {
+        self.end_publish_of(session_id, participant_id, "kicked")
+            .await;
+        self.inner
+            .egress
+            .stop_user(session_id, participant_id, "kicked")
+            .await;
+    }
+}
+
+/// A storage step's outcome, without its value.
+fn done<T>(r: Result<T, crate::db::DbError>) -> Result<(), crate::db::DbError> {
+    r.map(|_| ())
+}
+
+struct LocalSocket {
+    participant_id: String,
+    instructor: bool,
+    /// Welcomed into the room (not waiting in the lobby).
+    admitted: bool,
+    socket: mpsc::Sender<ToSocket>,
+}
+
+#[derive(Default)]
+struct Local {
+    sockets: HashMap<String, LocalSocket>,
+}

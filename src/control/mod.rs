@@ -1,0 +1,11 @@
+//! The classroom control plane: one WebSocket per participant, one room
+//! state machine per session, replicated in every server process through a
+//! broker.
+
+pub mod broker;
+pub mod hub;
+pub mod protocol;
+pub mod room;
+pub mod ws;
+
+pub use hub::Hub;

@@ -1,0 +1,189 @@
+//! Polls: creation, answers, live results, closing.
+
+use std::collections::BTreeMap;
+
+use super::super::protocol::{Poll, PollResults, ServerMessage};
+use super::{
+    forbidden, invalid, not_found, refusal, rfc3339, Ctx, Effect, Handled, PollState, Room, Step,
+    Target, STUDENT,
+};
+
+const MAX_QUESTION_CHARS: usize = 500;
+const MAX_OPTION_CHARS: usize = 200;
+const MIN_OPTIONS: usize = 2;
+const MAX_OPTIONS: usize = 6;
+const MIN_DURATION_S: u32 = 5;
+const MAX_DURATION_S: u32 = 3600;
+
+/// A `create_poll` message's fields.
+pub(super) struct NewPoll {
+    pub question: String,
+    pub options: Vec<String>,
+    pub multiple: bool,
+    pub duration_s: Option<u32>,
+    pub share_results: bool,
+}
+
+impl PollState {
+    pub(super) fn results(&self) -> PollResults {
+        let mut counts = vec![0u64; self.poll.options.len()];
+        for choices in self.answers.values() {
+            for &c in choices {
+                if let Some(n) = counts.get_mut(c) {
+                    *n = n.saturating_add(1);
+                }
+            }
+        }
+        let respondents = self.answers.len() as u64;
+        let percentages = counts
+            .iter()
+            .map(|&n| {
+                if respondents == 0 {
+                    0.0
+                } else {
+                    n as f64 / respondents as f64 * 100.0
+                }
+            })
+            .collect();
+        PollResults {
+            poll_id: self.poll.id.clone(),
+            counts,
+            percentages,
+            respondents,
+        }
+    }
+}
+
+impl Room {
+    pub(super) fn create_poll(
+        &mut self,
+        id: String,
+        new: NewPoll,
+        at_ms: i64,
+        s: &mut Step,
+    ) -> Handled {
+        let question = new.question.trim().to_owned();
+        let q_chars = question.chars().count();
+        if q_chars == 0 || q_chars > MAX_QUESTION_CHARS {
+            return Err(invalid(format!(
+                "The question is 1 to {MAX_QUESTION_CHARS} characters."
+            )));
+        }
+        if !(MIN_OPTIONS..=MAX_OPTIONS).contains(&new.options.len()) {
+            return Err(invalid(format!(
+                "A poll has {MIN_OPTIONS} to {MAX_OPTIONS} options."
+            )));
+        }
+        let options: Vec<String> = new.options.iter().map(|o| o.trim().to_owned()).collect();
+        if options
+            .iter()
+            .any(|o| o.is_empty() || o.chars().count() > MAX_OPTION_CHARS)
+        {
+            return Err(invalid(format!(
+                "Each option is 1 to {MAX_OPTION_CHARS} characters."
+            )));
+        }
+        if let Some(d) = new.duration_s {
+            if !(MIN_DURATION_S..=MAX_DURATION_S).contains(&d) {
+                return Err(invalid(format!(
+                    "A poll's timer is {MIN_DURATION_S} to {MAX_DURATION_S} seconds."
+                )));
+            }
+        }
+        if self.polls.iter().any(|p| p.poll.id == id) {
+            return Err(invalid("Duplicate poll id."));
+        }
+        let closes_at_ms = new
+            .duration_s
+            .map(|d| at_ms.saturating_add(i64::from(d).saturating_mul(1000)));
+        let poll = Poll {
+            id,
+            question,
+            options,
+            multiple: new.multiple,
+            share_results: new.share_results,
+            closes_at: closes_at_ms.map(rfc3339),
+            closed: false,
+        };
+        self.polls.push(PollState {
+            poll: poll.clone(),
+            closes_at_ms,
+            answers: BTreeMap::new(),
+        });
+        s.all(ServerMessage::PollOpened { poll: poll.clone() });
+        s.effect(Effect::StorePoll(poll));
+        Ok(())
+    }
+
+    pub(super) fn answer_poll(
+        &mut self,
+        c: &Ctx<'_>,
+        poll_id: &str,
+        choices: Vec<usize>,
+        s: &mut Step,
+    ) -> Handled {
+        if c.role != STUDENT {
+            return Err(forbidden("Only students answer polls."));
+        }
+        let Some(p) = self.polls.iter_mut().find(|p| p.poll.id == poll_id) else {
+            return Err(not_found("No poll with that id."));
+        };
+        if p.poll.closed || p.closes_at_ms.is_some_and(|t| t <= c.at_ms) {
+            return Err(invalid("The poll is closed."));
+        }
+        if p.answers.contains_key(c.from) {
+            return Err(refusal(
+                "already_answered",
+                "You already answered this poll.",
+            ));
+        }
+        if choices.is_empty() {
+            return Err(invalid("Choose at least one option."));
+        }
+        if choices.iter().any(|&ch| ch >= p.poll.options.len()) {
+            return Err(invalid("No such option."));
+        }
+        let mut sorted = choices.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != choices.len() {
+            return Err(invalid("The same option twice."));
+        }
+        if !p.poll.multiple && choices.len() != 1 {
+            return Err(invalid("This poll takes exactly one option."));
+        }
+        p.answers.insert(c.from.to_owned(), choices.clone());
+        let to = if p.poll.share_results {
+            Target::All
+        } else {
+            Target::Instructors
+        };
+        s.send(
+            to,
+            ServerMessage::PollResults {
+                results: p.results(),
+            },
+        );
+        s.effect(Effect::StoreAnswer {
+            poll_id: poll_id.to_owned(),
+            participant_id: c.from.to_owned(),
+            choices,
+        });
+        Ok(())
+    }
+
+    /// Closes the poll at `pos` (open or not: the callers check).
+    pub(super) fn close_poll(&mut self, pos: usize, s: &mut Step) {
+        let Some(p) = self.polls.get_mut(pos) else {
+            return;
+        };
+        p.poll.closed = true;
+        let poll = p.poll.clone();
+        let results = p.results();
+        s.all(ServerMessage::PollClosed {
+            poll: poll.clone(),
+            results: results.clone(),
+        });
+        s.effect(Effect::ClosePoll { poll, results });
+    }
+}

@@ -1,0 +1,193 @@
+//! `GET /ws/sessions/{id}`: the thin socket layer. Authenticates (first
+//! message `auth`, or a `classcast.jwt.<token>` subprotocol), then moves
+//! frames between the socket and the room; validates every frame; keeps the
+//! connection alive with pings and drops it when the peer goes silent.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::hub::ToSocket;
+use super::protocol::{ClientMessage, ServerMessage, MAX_FRAME_BYTES};
+use crate::auth::Claims;
+use crate::state::AppState;
+
+/// The first message must come this soon.
+const AUTH_WAIT: Duration = Duration::from_secs(5);
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// Nothing at all from the peer for this long: it is gone.
+const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+/// More bad frames than this within `ABUSE_WINDOW` closes the socket.
+const ABUSE_LIMIT: usize = 20;
+const ABUSE_WINDOW: Duration = Duration::from_secs(10);
+/// Messages queued for a socket that reads too slowly.
+const SOCKET_QUEUE: usize = 512;
+
+pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
+pub const CLOSE_ABUSIVE: u16 = 4400;
+pub const SUBPROTOCOL_PREFIX: &str = "classcast.jwt.";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws/sessions/{id}", get(upgrade))
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // A token offered as a subprotocol is echoed back, as browsers require.
+    let offered = headers
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .map(str::trim)
+                .find(|p| p.starts_with(SUBPROTOCOL_PREFIX))
+                .map(str::to_owned)
+        });
+    let ws = ws
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES);
+    let ws = match &offered {
+        Some(p) => ws.protocols([p.clone()]),
+        None => ws,
+    };
+    let token = offered.map(|p| p[SUBPROTOCOL_PREFIX.len()..].to_owned());
+    ws.on_upgrade(move |socket| serve(state, session_id, token, socket))
+}
+
+fn text(msg: &ServerMessage) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(msg).unwrap_or_else(|_| "{}".into()),
+    ))
+}
+
+fn error(code: &str, message: impl Into<String>) -> ServerMessage {
+    ServerMessage::Error {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason.to_owned()),
+        })))
+        .await;
+}
+
+/// Checks the token and the session; the reason is sent on failure.
+async fn authenticate(state: &AppState, session_id: &str, token: &str) -> Result<Claims, String> {
+    let claims = state.keys.verify(token).map_err(|e| e.to_string())?;
+    crate::http::check_session_access(state, &claims, session_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    match state.db.is_banned(session_id, &claims.sub).await {
+        Ok(false) => Ok(claims),
+        Ok(true) => Err("you were removed from this session".into()),
+        Err(e) => {
+            tracing::warn!("ban check: {e}");
+            Err("try again later".into())
+        }
+    }
+}
+
+async fn serve(state: AppState, session_id: String, token: Option<String>, mut socket: WebSocket) {
+    let token = match token {
+        Some(t) => t,
+        None => match tokio::time::timeout(AUTH_WAIT, socket.recv()).await {
+            Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ClientMessage>(&t) {
+                Ok(ClientMessage::Auth { token }) => token,
+                _ => {
+                    return close(
+                        socket,
+                        CLOSE_UNAUTHENTICATED,
+                        "the first message must be auth",
+                    )
+                    .await
+                }
+            },
+            Ok(_) => {
+                return close(
+                    socket,
+                    CLOSE_UNAUTHENTICATED,
+                    "the first message must be auth",
+                )
+                .await
+            }
+            Err(_) => return close(socket, CLOSE_UNAUTHENTICATED, "no auth message in 5 s").await,
+        },
+    };
+    let claims = match authenticate(&state, &session_id, &token).await {
+        Ok(c) => c,
+        Err(reason) => return close(socket, CLOSE_UNAUTHENTICATED, &reason).await,
+    };
+    let (tx, mut rx) = mpsc::channel::<ToSocket>(SOCKET_QUEUE);
+    let membership = state.hub.join(&session_id, &claims, tx).await;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut heard = Instant::now();
+    let mut bad: Vec<Instant> = Vec::new();
+    let mut closed_by_room = false;
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(ToSocket::Message(m)) => {
+                    if socket.send(text(&m)).await.is_err() { break; }
+                }
+                Some(ToSocket::Close { code, reason }) => {
+                    closed_by_room = true;
+                    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))).await;
+                    break;
+                }
+                None => break,
+            },
+            incoming = socket.recv() => {
+                let Some(Ok(frame)) = incoming else { break };
+                heard = Instant::now();
+                let reply = match frame {
+                    Message::Text(t) => match serde_json::from_str::<ClientMessage>(&t) {
+                        Ok(ClientMessage::Ping { id }) => Some(ServerMessage::Pong { id }),
+                        Ok(ClientMessage::Auth { .. }) => Some(error("bad_message", "already authenticated")),
+                        Ok(message) => { membership.send(message).await; None }
+                        Err(e) => Some(error("bad_message", format!("not a message: {e}"))),
+                    },
+                    Message::Binary(_) => Some(error("bad_message", "messages are JSON text frames")),
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => None,
+                };
+                if let Some(reply) = reply {
+                    if matches!(reply, ServerMessage::Error { .. }) {
+                        let now = Instant::now();
+                        bad.retain(|t| now.duration_since(*t) < ABUSE_WINDOW);
+                        bad.push(now);
+                        if bad.len() > ABUSE_LIMIT {
+                            tracing::info!(session = %session_id, participant = %claims.sub, "closing an abusive socket");
+                            let _ = socket.send(Message::Close(Some(CloseFrame { code: CLOSE_ABUSIVE, reason: Utf8Bytes::from_static("too many bad messages") }))).await;
+                            break;
+                        }
+                    }
+                    if socket.send(text(&reply)).await.is_err() { break; }
+                }
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() > SILENCE_LIMIT { break; }
+                if socket.send(Message::Ping(Default::default())).await.is_err() { break; }
+            }
+        }
+    }
+    // A socket the room closed (replaced, kicked) has already left it.
+    if !closed_by_room {
+        membership.leave().await;
+    }
+}

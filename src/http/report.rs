@@ -1,0 +1,25 @@
+//! The session's attendance and engagement report, for its instructor.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::sessions::owned_session;
+use super::ApiError;
+use crate::auth::AuthUser;
+use crate::db::SessionReport;
+use crate::state::AppState;
+use crate::time::now_ms;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/sessions/{id}/report", get(report))
+}
+
+async fn report(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<SessionReport>, ApiError> {
+    owned_session(&state, &who, &id).await?;
+    Ok(Json(state.db.session_report(&id, now_ms()).await?))
+}
