@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::broker::Broker;
-use super::protocol::{ClientMessage, ServerMessage};
+use super::protocol::{ClientMessage, Quality, ServerMessage};
 use super::room::{Effect, Identity, Input, Output, Room, Target};
 use crate::auth::{Claims, Keys, Role};
 use crate::db::Db;
@@ -286,6 +286,7 @@ impl Hub {
                     }
                 }
                 _ = tick.tick() => {
+                    self.publish_quality(session_id, &mut local).await;
                     let live = self.inner.ingest.publisher(session_id).is_some();
                     let (outputs, effects) = room.apply(Input::Tick { at_ms: now_ms(), live });
                     self.deliver(&mut local, outputs).await;
@@ -303,6 +304,55 @@ impl Hub {
             }
         }
         Ok(())
+    }
+
+    /// Local participants' connection quality, from their WebRTC figures,
+    /// into the room when it changes (through the broker, like any input).
+    async fn publish_quality(&self, session_id: &str, local: &mut Local) {
+        let participants: Vec<String> = local
+            .sockets
+            .values()
+            .filter(|s| s.admitted)
+            .map(|s| s.participant_id.clone())
+            .collect();
+        for participant_id in participants {
+            let quality = self.quality_of(session_id, &participant_id);
+            if local.quality.get(&participant_id) == Some(&quality) {
+                continue;
+            }
+            local.quality.insert(participant_id.clone(), quality);
+            let input = Input::Quality {
+                participant_id,
+                quality,
+            };
+            self.publish(
+                session_id,
+                &Envelope::Input {
+                    origin: self.inner.node.clone(),
+                    input,
+                },
+            )
+            .await;
+        }
+    }
+
+    fn quality_of(&self, session_id: &str, participant_id: &str) -> Option<Quality> {
+        if let Some(v) = self.inner.egress.user_stats(session_id, participant_id) {
+            if v.connection_state != "connected" {
+                return Some(Quality::Red);
+            }
+            return Some(quality_from(v.fraction_lost.unwrap_or(0.0), v.rtt_ms));
+        }
+        let publisher = self.inner.ingest.publisher(session_id)?;
+        if publisher.publisher_id() != participant_id {
+            return None;
+        }
+        let status = publisher.status(now_ms() as u64);
+        Some(if status.connection_state == "connected" {
+            Quality::Green
+        } else {
+            Quality::Red
+        })
     }
 
     async fn on_command(&self, session_id: &str, local: &mut Local, command: Command) {
@@ -582,4 +632,32 @@ struct LocalSocket {
 #[derive(Default)]
 struct Local {
     sockets: HashMap<String, LocalSocket>,
+    /// The quality last published per local participant.
+    quality: HashMap<String, Option<Quality>>,
+}
+
+/// Green, yellow or red from a viewer's loss and round trip.
+fn quality_from(fraction_lost: f64, rtt_ms: Option<f64>) -> Quality {
+    let rtt = rtt_ms.unwrap_or(0.0);
+    if fraction_lost > 0.10 || rtt > 400.0 {
+        Quality::Red
+    } else if fraction_lost > 0.02 || rtt > 150.0 {
+        Quality::Yellow
+    } else {
+        Quality::Green
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quality_follows_loss_and_round_trip() {
+        assert_eq!(quality_from(0.0, Some(20.0)), Quality::Green);
+        assert_eq!(quality_from(0.05, None), Quality::Yellow);
+        assert_eq!(quality_from(0.0, Some(200.0)), Quality::Yellow);
+        assert_eq!(quality_from(0.2, Some(20.0)), Quality::Red);
+        assert_eq!(quality_from(0.0, Some(900.0)), Quality::Red);
+    }
 }

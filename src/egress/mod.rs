@@ -488,6 +488,18 @@ impl Egress {
         out
     }
 
+    /// One user's viewer figures in a session (their latest connection).
+    pub fn user_stats(&self, session_id: &str, user_id: &str) -> Option<ViewerStats> {
+        self.viewers()
+            .get(session_id)?
+            .values()
+            .filter_map(|slot| match slot {
+                Slot::Live(v) if v.info.user_id == user_id => Some(v.stats()),
+                _ => None,
+            })
+            .max_by(|a, b| a.started_at.cmp(&b.started_at))
+    }
+
     /// Every live viewer's figures, by session (for the metrics).
     pub fn all_viewers(&self) -> Vec<(String, ViewerStats)> {
         self.viewers()
