@@ -41,9 +41,23 @@ enum Envelope {
         origin: String,
         nonce: String,
     },
-    Snapshot {
+    /// One piece of a room copy: the whole room (chat history included)
+    /// exceeds what one broker message may carry (PostgreSQL: 8000 bytes).
+    SnapshotPart {
         nonce: String,
-        room: serde_json::Value,
+        index: usize,
+        total: usize,
+        data: String,
+    },
+    /// An action on a participant's media, run by whichever process holds
+    /// their WHIP/WHEP resources.
+    Enforce {
+        participant_id: String,
+        action: Enforcement,
+    },
+    /// Someone publishes (or stopped) in the process that holds the publish.
+    Live {
+        live: bool,
     },
     /// A message for one participant, wherever their socket is.
     Direct {
@@ -51,6 +65,17 @@ enum Envelope {
         message: ServerMessage,
     },
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Enforcement {
+    Kick,
+    Demote,
+    MuteAudio,
+}
+
+/// A room copy is sent in pieces of at most this many bytes of JSON.
+const SNAPSHOT_PIECE: usize = 6000;
 
 /// How long a new room waits for another process's copy.
 const SYNC_WAIT: Duration = Duration::from_millis(700);
@@ -230,6 +255,7 @@ impl Hub {
         // Until a copy arrives (or nobody answers), inputs after our request
         // wait here; the copy already holds everything before it.
         let mut room: Option<Room> = None;
+        let mut pieces: Vec<Option<String>> = Vec::new();
         let mut held: Vec<Envelope> = Vec::new();
         let mut after_request = false;
         let deadline = tokio::time::sleep(SYNC_WAIT);
@@ -249,8 +275,19 @@ impl Hub {
                     let Ok(envelope) = serde_json::from_str::<Envelope>(&payload) else { continue };
                     match envelope {
                         Envelope::SyncRequest { nonce: n, .. } if n == nonce => after_request = true,
-                        Envelope::Snapshot { nonce: n, room: copy } if n == nonce => {
-                            room = Room::import(session_id, &copy);
+                        Envelope::SnapshotPart { nonce: n, index, total, data } if n == nonce => {
+                            if pieces.len() != total {
+                                pieces = vec![None; total.min(10_000)];
+                            }
+                            if let Some(slot) = pieces.get_mut(index) {
+                                *slot = Some(data);
+                            }
+                            if !pieces.is_empty() && pieces.iter().all(Option::is_some) {
+                                let text: String = pieces.iter().flatten().map(String::as_str).collect();
+                                room = serde_json::from_str(&text)
+                                    .ok()
+                                    .and_then(|copy| Room::import(session_id, &copy));
+                            }
                         }
                         other if after_request => held.push(other),
                         _ => {}
@@ -287,7 +324,16 @@ impl Hub {
                 }
                 _ = tick.tick() => {
                     self.publish_quality(session_id, &mut local).await;
-                    let live = self.inner.ingest.publisher(session_id).is_some();
+                    // The process holding the publish tells the others, so
+                    // every copy of the room knows the class is live.
+                    let here = self.inner.ingest.publisher(session_id).is_some();
+                    if local.announced_live != Some(here) {
+                        local.announced_live = Some(here);
+                        if here || local.cluster_live {
+                            self.publish(session_id, &Envelope::Live { live: here }).await;
+                        }
+                    }
+                    let live = here || local.cluster_live;
                     let (outputs, effects) = room.apply(Input::Tick { at_ms: now_ms(), live });
                     self.deliver(&mut local, outputs).await;
                     // Every process runs a tick's effects: they are idempotent.
@@ -424,10 +470,24 @@ impl Hub {
                 }
             }
             Envelope::SyncRequest { origin, nonce } if origin != self.inner.node => {
-                let copy = room.export();
-                self.publish(session_id, &Envelope::Snapshot { nonce, room: copy })
-                    .await;
+                let text = room.export().to_string();
+                let pieces = split_at_chars(&text, SNAPSHOT_PIECE);
+                let total = pieces.len();
+                for (index, data) in pieces.into_iter().enumerate() {
+                    let part = Envelope::SnapshotPart {
+                        nonce: nonce.clone(),
+                        index,
+                        total,
+                        data,
+                    };
+                    self.publish(session_id, &part).await;
+                }
             }
+            Envelope::Enforce {
+                participant_id,
+                action,
+            } => self.enforce(session_id, &participant_id, action).await,
+            Envelope::Live { live } => local.cluster_live = live,
             Envelope::Direct {
                 participant_id,
                 message,
@@ -534,7 +594,8 @@ impl Hub {
                     done(db.close_poll(&poll.id, &results, at).await)
                 }
                 Effect::Kick { participant_id } => {
-                    self.kick(session_id, &participant_id).await;
+                    self.enforce_everywhere(session_id, participant_id.clone(), Enforcement::Kick)
+                        .await;
                     done(db.ban(session_id, &participant_id, at).await)
                 }
                 Effect::Promote { participant_id } => {
@@ -542,16 +603,13 @@ impl Hub {
                     Ok(())
                 }
                 Effect::Demote { participant_id } => {
-                    self.end_publish_of(session_id, &participant_id, "demoted")
+                    self.enforce_everywhere(session_id, participant_id, Enforcement::Demote)
                         .await;
                     Ok(())
                 }
                 Effect::MuteMedia { participant_id } => {
-                    if let Some(p) = self.inner.ingest.publisher(session_id) {
-                        if p.publisher_id() == participant_id {
-                            p.set_audio_muted(true);
-                        }
-                    }
+                    self.enforce_everywhere(session_id, participant_id, Enforcement::MuteAudio)
+                        .await;
                     Ok(())
                 }
                 Effect::Refused {
@@ -564,6 +622,40 @@ impl Hub {
             };
             if let Err(e) = result {
                 tracing::warn!(session = %session_id, "storing a room effect: {e}");
+            }
+        }
+    }
+
+    async fn enforce_everywhere(
+        &self,
+        session_id: &str,
+        participant_id: String,
+        action: Enforcement,
+    ) {
+        self.publish(
+            session_id,
+            &Envelope::Enforce {
+                participant_id,
+                action,
+            },
+        )
+        .await;
+    }
+
+    /// Runs an enforcement on this process's resources of the participant.
+    async fn enforce(&self, session_id: &str, participant_id: &str, action: Enforcement) {
+        match action {
+            Enforcement::Kick => self.kick(session_id, participant_id).await,
+            Enforcement::Demote => {
+                self.end_publish_of(session_id, participant_id, "demoted")
+                    .await
+            }
+            Enforcement::MuteAudio => {
+                if let Some(p) = self.inner.ingest.publisher(session_id) {
+                    if p.publisher_id() == participant_id {
+                        p.set_audio_muted(true);
+                    }
+                }
             }
         }
     }
@@ -634,6 +726,24 @@ struct Local {
     sockets: HashMap<String, LocalSocket>,
     /// The quality last published per local participant.
     quality: HashMap<String, Option<Quality>>,
+    /// Some process holds a live publish (from `Envelope::Live`).
+    cluster_live: bool,
+    /// What this process last said about its own publish.
+    announced_live: Option<bool>,
+}
+
+/// `text` in pieces of at most `max` bytes, cut at character boundaries.
+fn split_at_chars(text: &str, max: usize) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        if current.len() + c.len_utf8() > max {
+            pieces.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    pieces.push(current);
+    pieces
 }
 
 /// Green, yellow or red from a viewer's loss and round trip.
@@ -651,6 +761,16 @@ fn quality_from(fraction_lost: f64, rtt_ms: Option<f64>) -> Quality {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_is_cut_into_pieces_that_join_back() {
+        let text = "é".repeat(5000) + "abc";
+        let pieces = split_at_chars(&text, 6000);
+        assert!(pieces.len() > 1);
+        assert!(pieces.iter().all(|p| p.len() <= 6000));
+        assert_eq!(pieces.concat(), text);
+        assert_eq!(split_at_chars("", 10), vec![String::new()]);
+    }
 
     #[test]
     fn quality_follows_loss_and_round_trip() {

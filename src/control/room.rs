@@ -818,6 +818,10 @@ impl Room {
             } => self.call_on(participant_id, stage, s),
             ClientMessage::Demote { participant_id } => {
                 let m = self.member_mut(&participant_id)?;
+                // Their publish is the class's main stream, not a stage.
+                if m.participant.role == INSTRUCTOR {
+                    return Err(invalid("Instructors are not on stage."));
+                }
                 m.participant.on_stage = false;
                 self.updated(&participant_id, s);
                 s.effect(Effect::Demote { participant_id });

@@ -30,6 +30,9 @@ const ABUSE_WINDOW: Duration = Duration::from_secs(10);
 /// Messages queued for a socket that reads too slowly.
 const SOCKET_QUEUE: usize = 512;
 
+/// Frames above this end the connection outright.
+const HARD_FRAME_CAP: usize = 1024 * 1024;
+
 pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
 pub const CLOSE_ABUSIVE: u16 = 4400;
 pub const SUBPROTOCOL_PREFIX: &str = "classcast.jwt.";
@@ -54,9 +57,11 @@ async fn upgrade(
                 .find(|p| p.starts_with(SUBPROTOCOL_PREFIX))
                 .map(str::to_owned)
         });
+    // Frames up to the hard cap are read and answered (`too_large` beyond
+    // MAX_FRAME_BYTES); beyond it the connection is dropped.
     let ws = ws
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES);
+        .max_message_size(HARD_FRAME_CAP)
+        .max_frame_size(HARD_FRAME_CAP);
     let ws = match &offered {
         Some(p) => ws.protocols([p.clone()]),
         None => ws,
@@ -87,18 +92,29 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
         .await;
 }
 
-/// Checks the token and the session; the reason is sent on failure.
-async fn authenticate(state: &AppState, session_id: &str, token: &str) -> Result<Claims, String> {
-    let claims = state.keys.verify(token).map_err(|e| e.to_string())?;
+/// Checks the token and the session; the close code and reason on failure.
+async fn authenticate(
+    state: &AppState,
+    session_id: &str,
+    token: &str,
+) -> Result<Claims, (u16, String)> {
+    let unauthenticated = |e: String| (CLOSE_UNAUTHENTICATED, e);
+    let claims = state
+        .keys
+        .verify(token)
+        .map_err(|e| unauthenticated(e.to_string()))?;
     crate::http::check_session_access(state, &claims, session_id)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| unauthenticated(e.to_string()))?;
     match state.db.is_banned(session_id, &claims.sub).await {
         Ok(false) => Ok(claims),
-        Ok(true) => Err("you were removed from this session".into()),
+        Ok(true) => Err((
+            super::room::CLOSE_DENIED,
+            "you were removed from this session".into(),
+        )),
         Err(e) => {
             tracing::warn!("ban check: {e}");
-            Err("try again later".into())
+            Err(unauthenticated("try again later".into()))
         }
     }
 }
@@ -131,7 +147,7 @@ async fn serve(state: AppState, session_id: String, token: Option<String>, mut s
     };
     let claims = match authenticate(&state, &session_id, &token).await {
         Ok(c) => c,
-        Err(reason) => return close(socket, CLOSE_UNAUTHENTICATED, &reason).await,
+        Err((code, reason)) => return close(socket, code, &reason).await,
     };
     let (tx, mut rx) = mpsc::channel::<ToSocket>(SOCKET_QUEUE);
     let membership = state.hub.join(&session_id, &claims, tx).await;
@@ -156,6 +172,10 @@ async fn serve(state: AppState, session_id: String, token: Option<String>, mut s
                 let Some(Ok(frame)) = incoming else { break };
                 heard = Instant::now();
                 let reply = match frame {
+                    Message::Text(t) if t.len() > MAX_FRAME_BYTES => Some(error(
+                        "too_large",
+                        format!("messages are limited to {MAX_FRAME_BYTES} bytes"),
+                    )),
                     Message::Text(t) => match serde_json::from_str::<ClientMessage>(&t) {
                         Ok(ClientMessage::Ping { id }) => Some(ServerMessage::Pong { id }),
                         Ok(ClientMessage::Auth { .. }) => Some(error("bad_message", "already authenticated")),
