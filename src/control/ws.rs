@@ -32,6 +32,8 @@ const SOCKET_QUEUE: usize = 512;
 
 /// Frames above this end the connection outright.
 const HARD_FRAME_CAP: usize = 1024 * 1024;
+/// After our close frame, how long we wait for the peer's.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
 pub const CLOSE_ABUSIVE: u16 = 4400;
@@ -84,12 +86,30 @@ fn error(code: &str, message: impl Into<String>) -> ServerMessage {
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from(reason.to_owned()),
-        })))
-        .await;
+    close_frame(&mut socket, code, Utf8Bytes::from(reason.to_owned())).await;
+}
+
+/// Sends a close frame, then reads (and drops) what the peer still sends
+/// until its close frame, for at most `CLOSE_WAIT`. Dropping the connection
+/// right after our close frame resets it when the peer's data (a pong, a
+/// message in flight) is still unread, and the peer then loses the close
+/// frame with its code and reason.
+async fn close_frame(socket: &mut WebSocket, code: u16, reason: Utf8Bytes) {
+    if socket
+        .send(Message::Close(Some(CloseFrame { code, reason })))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(frame)) = socket.recv().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Checks the token and the session; the close code and reason on failure.
@@ -163,7 +183,7 @@ async fn serve(state: AppState, session_id: String, token: Option<String>, mut s
                 }
                 Some(ToSocket::Close { code, reason }) => {
                     closed_by_room = true;
-                    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))).await;
+                    close_frame(&mut socket, code, Utf8Bytes::from(reason)).await;
                     break;
                 }
                 None => break,
@@ -193,7 +213,7 @@ async fn serve(state: AppState, session_id: String, token: Option<String>, mut s
                         bad.push(now);
                         if bad.len() > ABUSE_LIMIT {
                             tracing::info!(session = %session_id, participant = %claims.sub, "closing an abusive socket");
-                            let _ = socket.send(Message::Close(Some(CloseFrame { code: CLOSE_ABUSIVE, reason: Utf8Bytes::from_static("too many bad messages") }))).await;
+                            close_frame(&mut socket, CLOSE_ABUSIVE, Utf8Bytes::from_static("too many bad messages")).await;
                             break;
                         }
                     }

@@ -374,6 +374,11 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// Whether the process is still running (it has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// The data directory outlives the process (restart tests).
     pub fn keep_data_dir(&mut self) -> tempfile::TempDir {
         self._dir.take().expect("data dir owned by this server")
