@@ -61,7 +61,8 @@ async fn publish_720p(base: &str, id: &str, tok: &str) -> WhipClient {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn chromium_and_aiortc_view_a_chromium_publish() {
-    let server = ServerProcess::start(&[]);
+    // Everyone on the source: adaptation has a test of its own.
+    let server = ServerProcess::start(&["--viewer-adaptation", "false"]);
     let base = &server.url;
     let alice = token(Role::Instructor, "alice", None);
     let id = session_with(base, &alice, json!({ "title": "WHEP class" })).await;
@@ -166,7 +167,7 @@ async fn a_constrained_viewer_steps_down_a_rung_and_back_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn past_the_cap_viewers_get_503_and_the_hls_pointer_and_a_killed_viewer_is_reaped() {
-    let server = ServerProcess::start(&[]);
+    let server = ServerProcess::start(&["--viewer-adaptation", "false"]);
     let base = &server.url;
     let alice = token(Role::Instructor, "alice", None);
     let id = session_with(
@@ -245,6 +246,8 @@ async fn past_the_cap_viewers_get_503_and_the_hls_pointer_and_a_killed_viewer_is
             .and_then(|a| a.iter().find(|x| x["user_id"] == user).cloned())
             .map(|x| x["frames_forwarded"].as_u64().unwrap_or(0))
     };
+    let published = |s: &Value| s["media"]["video"]["frames"].as_u64().unwrap_or(0);
+    let published_before = published(&get_session(base, &alice, &id).await);
     let before = forwarded(&viewers(base, &alice, &id).await, "s1").expect("s1");
     wait_for(
         Duration::from_secs(15),
@@ -264,12 +267,17 @@ async fn past_the_cap_viewers_get_503_and_the_hls_pointer_and_a_killed_viewer_is
         "the other viewer got {rate:.1} frames/s meanwhile: {}",
         v["viewers"][0]
     );
-    assert!(rate > 25.0, "the other viewer slowed to {rate:.1} frames/s");
+    // Measured against the publisher over the same seconds, not against a
+    // fixed frame rate: the machine's load sets the publisher's own pace.
     let s = get_session(base, &alice, &id).await;
-    let publisher_rate = s["media"]["video"]["rate"].as_f64().unwrap_or(0.0);
+    let published_frames = published(&s).saturating_sub(published_before);
+    let publisher_rate = published_frames as f64 / elapsed;
+    eprintln!("the publisher sent {publisher_rate:.1} frames/s meanwhile");
+    assert!(publisher_rate > 15.0, "the publisher stalled: {s}");
     assert!(
-        publisher_rate > 25.0,
-        "publisher at {publisher_rate} fps: {s}"
+        (after - before) as f64 >= 0.9 * published_frames as f64,
+        "the other viewer got {} of the publisher's {published_frames} frames",
+        after - before
     );
     // The viewer's own view of the same seconds (its lines are read in order).
     let stats = loop {
@@ -279,7 +287,7 @@ async fn past_the_cap_viewers_get_503_and_the_hls_pointer_and_a_killed_viewer_is
         }
     };
     assert!(
-        stats["video"]["fps"].as_f64().unwrap_or(0.0) > 20.0,
+        stats["video"]["fps"].as_f64().unwrap_or(0.0) > 15.0,
         "{stats}"
     );
 
