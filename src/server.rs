@@ -198,6 +198,13 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         start_demo(&state).await?;
     }
     let app = crate::app(state);
+    // Small messages (WebSocket frames) go out at once, not after the peer's
+    // delayed ACK (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;

@@ -29,6 +29,12 @@ const ABUSE_LIMIT: usize = 20;
 const ABUSE_WINDOW: Duration = Duration::from_secs(10);
 /// Messages queued for a socket that reads too slowly.
 const SOCKET_QUEUE: usize = 512;
+/// The socket's read buffer. tungstenite zero-fills all of it before every
+/// read attempt, and `serve` attempts a read after each message it sends:
+/// the 128 KiB default made memset 40 % of the server's CPU with 500
+/// clients in a room (examples/ws_bench.rs). Larger frames are still read,
+/// over several reads.
+const READ_BUFFER: usize = 4 * 1024;
 
 /// Frames above this end the connection outright.
 const HARD_FRAME_CAP: usize = 1024 * 1024;
@@ -62,6 +68,7 @@ async fn upgrade(
     // Frames up to the hard cap are read and answered (`too_large` beyond
     // MAX_FRAME_BYTES); beyond it the connection is dropped.
     let ws = ws
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(HARD_FRAME_CAP)
         .max_frame_size(HARD_FRAME_CAP);
     let ws = match &offered {
