@@ -28,12 +28,14 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## bench: WHIP timings, the HLS ladder against ffmpeg, live ladder CPU, recording/upload; writes BENCHMARKS.md
+## bench: WHIP timings, the HLS ladder against ffmpeg, live ladder CPU, recording/upload,
+## WHEP viewing (latency, first frame, fan-out vs Janus); writes BENCHMARKS.md
 bench: test-deps
 	$(CARGO) build --release --bin classcast --examples
 	$(TARGET_DIR)/release/examples/whip_bench
 	$(TARGET_DIR)/release/examples/ladder_bench
 	$(TARGET_DIR)/release/examples/recording_bench
+	benches/netns.sh $(TARGET_DIR)/release/examples/whep_bench
 
 clean:
 	rm -rf target data
