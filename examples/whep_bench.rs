@@ -1235,10 +1235,26 @@ fn fanout_table(rows: &[FanoutRow], rungs: &[String], window: u64) -> String {
                 r.background,
             );
         }
+        // Rows where the machine was saturated (≥ 180 % of 200) say what the
+        // machine had left, not what the server needs: no fit through them.
+        let saturated =
+            |r: &FanoutRow| r.n > 0 && r.result["cpu_pct"]["machine_busy"].as_f64() >= Some(180.0);
         let good: Vec<&&FanoutRow> = mine
             .iter()
             .filter(|r| r.result["viewers_connected_at_end"].as_u64() == Some(r.n as u64))
+            .filter(|r| !saturated(r))
             .collect();
+        let left_out: Vec<String> = mine
+            .iter()
+            .filter(|r| saturated(r))
+            .map(|r| r.n.to_string())
+            .collect();
+        if !left_out.is_empty() {
+            notes.push(format!(
+                "- {server}: the machine was saturated at N = {} (not in the fit)",
+                left_out.join(", ")
+            ));
+        }
         let cpu: Vec<(f64, f64)> = good
             .iter()
             .filter_map(|r| r.cpu("server").map(|c| (r.n as f64, c)))
