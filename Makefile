@@ -29,13 +29,15 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 ## bench: WHIP timings, the HLS ladder against ffmpeg, live ladder CPU, recording/upload,
-## WHEP viewing (latency, first frame, fan-out vs Janus); writes BENCHMARKS.md
+## WHEP viewing (latency, first frame, fan-out vs Janus), the classroom WebSocket under
+## 500 clients (ws_bench: 1000+ sockets, hence the open-files limit); writes BENCHMARKS.md
 bench: test-deps
 	$(CARGO) build --release --bin classcast --examples
 	$(TARGET_DIR)/release/examples/whip_bench
 	$(TARGET_DIR)/release/examples/ladder_bench
 	$(TARGET_DIR)/release/examples/recording_bench
 	benches/netns.sh $(TARGET_DIR)/release/examples/whep_bench
+	ulimit -Sn 4096 2>/dev/null; $(TARGET_DIR)/release/examples/ws_bench
 
 clean:
 	rm -rf target data
