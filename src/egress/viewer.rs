@@ -7,10 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use gst::prelude::*;
-use gst_webrtc::{
-    WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection, WebRTCSDPType,
-    WebRTCSessionDescription,
-};
+use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -20,7 +17,10 @@ use super::{EgressConfig, EgressError, Sources};
 use crate::auth::Role;
 use crate::ingest::trickle::TrickleFragment;
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
-use crate::media::webrtc::{call_with_promise, gathering_state, local_sdp, wait_gathered};
+use crate::media::webrtc::{
+    answer_offer, call_with_promise, connection_state, gathering_state, local_sdp, set_ice_servers,
+    wait_gathered,
+};
 use crate::media::{bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
 use crate::time::{now_ms, rfc3339};
 
@@ -172,16 +172,7 @@ impl Viewer {
             .property_from_str("bundle-policy", "max-bundle")
             .build()
             .map_err(MediaError::from)?;
-        for server in &config.ice_servers {
-            match server.scheme {
-                crate::media::ice::IceScheme::Stun => {
-                    webrtcbin.set_property("stun-server", server.gst_url())
-                }
-                _ => {
-                    webrtcbin.emit_by_name::<bool>("add-turn-server", &[&server.gst_url()]);
-                }
-            }
-        }
+        set_ice_servers(&webrtcbin, &config.ice_servers);
         pipeline.add(&webrtcbin).map_err(MediaError::from)?;
 
         let mut video_src = None;
@@ -245,10 +236,7 @@ impl Viewer {
             }
         }
 
-        let (connection_tx, connection) = watch::channel(WebRTCPeerConnectionState::New);
-        webrtcbin.connect_notify(Some("connection-state"), move |w, _| {
-            connection_tx.send_replace(w.property("connection-state"));
-        });
+        let connection = connection_state(&webrtcbin);
         let mut gathering = gathering_state(&webrtcbin);
         let remb = Arc::new(Remb::default());
         let last_rtcp_ms = Arc::new(AtomicU64::new(0));
@@ -261,31 +249,7 @@ impl Viewer {
         let owned = OwnedPipeline::new(pipeline);
         owned.set_state(gst::State::Playing).await?;
 
-        let remote = WebRTCSessionDescription::new(WebRTCSDPType::Offer, offer);
-        call_with_promise(
-            &webrtcbin,
-            "set-remote-description",
-            vec![remote.to_value()],
-            "applying the offer",
-        )
-        .await?;
-        let reply = call_with_promise(
-            &webrtcbin,
-            "create-answer",
-            vec![None::<gst::Structure>.to_value()],
-            "creating the answer",
-        )
-        .await?;
-        let answer = reply
-            .and_then(|s| s.get::<WebRTCSessionDescription>("answer").ok())
-            .ok_or_else(|| MediaError::Negotiation("webrtcbin produced no answer".into()))?;
-        call_with_promise(
-            &webrtcbin,
-            "set-local-description",
-            vec![answer.to_value()],
-            "applying the answer",
-        )
-        .await?;
+        answer_offer(&webrtcbin, offer).await?;
         feedback::watch_session(&webrtcbin, remb.clone(), last_rtcp_ms.clone());
         if !wait_gathered(&mut gathering, config.ice_gather_timeout).await {
             tracing::warn!(resource = %info.resource_id, "ICE gathering timed out; answering with the candidates so far");

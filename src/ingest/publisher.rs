@@ -4,10 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use gst::prelude::*;
-use gst_webrtc::{
-    WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection, WebRTCSDPType,
-    WebRTCSessionDescription,
-};
+use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection};
 use tokio::sync::watch;
 
 use super::trickle::TrickleFragment;
@@ -15,7 +12,9 @@ use super::{IngestConfig, IngestError, PublishStatus};
 use crate::db::PublishEvent;
 use crate::media::keyframes::{self, KeyframeRequests};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
-use crate::media::webrtc::{call_with_promise, gathering_state, local_sdp, wait_gathered};
+use crate::media::webrtc::{
+    answer_offer, connection_state, gathering_state, local_sdp, set_ice_servers, wait_gathered,
+};
 use crate::media::{
     bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline, StreamCounters,
 };
@@ -168,16 +167,7 @@ impl Publisher {
             .property("latency", 200u32)
             .build()
             .map_err(MediaError::from)?;
-        for server in &config.ice_servers {
-            match server.scheme {
-                crate::media::ice::IceScheme::Stun => {
-                    webrtcbin.set_property("stun-server", server.gst_url())
-                }
-                _ => {
-                    webrtcbin.emit_by_name::<bool>("add-turn-server", &[&server.gst_url()]);
-                }
-            }
-        }
+        set_ice_servers(&webrtcbin, &config.ice_servers);
         pipeline.add(&webrtcbin).map_err(MediaError::from)?;
         // Synced: timestamps follow the sender's clock with skew correction.
         // The default (slave) mode gave bursts of frames equal timestamps;
@@ -223,10 +213,7 @@ impl Publisher {
             audio_muted.clone(),
         );
 
-        let (connection_tx, connection) = watch::channel(WebRTCPeerConnectionState::New);
-        webrtcbin.connect_notify(Some("connection-state"), move |w, _| {
-            connection_tx.send_replace(w.property("connection-state"));
-        });
+        let connection = connection_state(&webrtcbin);
         let mut gathering = gathering_state(&webrtcbin);
 
         let label = format!("whip-{}", event.resource_id);
@@ -234,31 +221,7 @@ impl Publisher {
         let owned = OwnedPipeline::new(pipeline);
         owned.set_state(gst::State::Playing).await?;
 
-        let remote = WebRTCSessionDescription::new(WebRTCSDPType::Offer, offer);
-        call_with_promise(
-            &webrtcbin,
-            "set-remote-description",
-            vec![remote.to_value()],
-            "applying the offer",
-        )
-        .await?;
-        let reply = call_with_promise(
-            &webrtcbin,
-            "create-answer",
-            vec![None::<gst::Structure>.to_value()],
-            "creating the answer",
-        )
-        .await?;
-        let answer = reply
-            .and_then(|s| s.get::<WebRTCSessionDescription>("answer").ok())
-            .ok_or_else(|| MediaError::Negotiation("webrtcbin produced no answer".into()))?;
-        call_with_promise(
-            &webrtcbin,
-            "set-local-description",
-            vec![answer.to_value()],
-            "applying the answer",
-        )
-        .await?;
+        answer_offer(&webrtcbin, offer).await?;
 
         // Non-trickle clients (OBS) need every candidate in the answer.
         if !wait_gathered(&mut gathering, config.ice_gather_timeout).await {

@@ -80,3 +80,61 @@ pub fn local_sdp(webrtcbin: &gst::Element) -> Option<String> {
         .property::<Option<gst_webrtc::WebRTCSessionDescription>>("local-description")
         .and_then(|d| d.sdp().as_text().ok())
 }
+
+/// Gives webrtcbin the configured STUN and TURN servers.
+pub fn set_ice_servers(webrtcbin: &gst::Element, servers: &[super::ice::IceServer]) {
+    for server in servers {
+        match server.scheme {
+            super::ice::IceScheme::Stun => webrtcbin.set_property("stun-server", server.gst_url()),
+            _ => {
+                webrtcbin.emit_by_name::<bool>("add-turn-server", &[&server.gst_url()]);
+            }
+        }
+    }
+}
+
+/// A watch on webrtcbin's peer connection state.
+pub fn connection_state(
+    webrtcbin: &gst::Element,
+) -> watch::Receiver<gst_webrtc::WebRTCPeerConnectionState> {
+    let (tx, rx) = watch::channel(gst_webrtc::WebRTCPeerConnectionState::New);
+    webrtcbin.connect_notify(Some("connection-state"), move |w, _| {
+        tx.send_replace(w.property("connection-state"));
+    });
+    rx
+}
+
+/// Applies a remote offer, creates the answer and applies it as the local
+/// description (the answerer's half of offer/answer, WHIP and WHEP alike).
+pub async fn answer_offer(
+    webrtcbin: &gst::Element,
+    offer: gst_sdp::SDPMessage,
+) -> Result<(), MediaError> {
+    use gst_webrtc::{WebRTCSDPType, WebRTCSessionDescription};
+    let remote = WebRTCSessionDescription::new(WebRTCSDPType::Offer, offer);
+    call_with_promise(
+        webrtcbin,
+        "set-remote-description",
+        vec![remote.to_value()],
+        "applying the offer",
+    )
+    .await?;
+    let reply = call_with_promise(
+        webrtcbin,
+        "create-answer",
+        vec![None::<gst::Structure>.to_value()],
+        "creating the answer",
+    )
+    .await?;
+    let answer = reply
+        .and_then(|s| s.get::<WebRTCSessionDescription>("answer").ok())
+        .ok_or_else(|| MediaError::Negotiation("webrtcbin produced no answer".into()))?;
+    call_with_promise(
+        webrtcbin,
+        "set-local-description",
+        vec![answer.to_value()],
+        "applying the answer",
+    )
+    .await?;
+    Ok(())
+}
