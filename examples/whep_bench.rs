@@ -686,6 +686,41 @@ struct JoinsResult {
     post_ms: Vec<f64>,
     connected_ms: Vec<f64>,
     server_first_frame_ms: Vec<f64>,
+    /// The same joins from headless Chromium (tests/browser/view.mjs).
+    browser_first_frame_ms: Vec<f64>,
+    browser_post_ms: Vec<f64>,
+}
+
+/// One join from headless Chromium: (POST → 201, POST → first decoded
+/// frame) in ms, as the page measured them (framesDecoded polled every 50 ms).
+fn browser_join(url: &str, token: &str) -> Result<(f64, f64), Error> {
+    let out = std::process::Command::new("node")
+        .current_dir(manifest().join("tests/browser"))
+        .args(["view.mjs", "--url", url, "--token", token])
+        .args(["--until-frames", "1", "--seconds", "10"])
+        .output()?;
+    let (mut post, mut first) = (None, None);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match v["event"].as_str() {
+            Some("answer") => post = v["ms_to_201"].as_f64(),
+            Some("first-frame") => first = v["ms"].as_f64(),
+            _ => {}
+        }
+    }
+    match (post, first) {
+        (Some(p), Some(f)) => Ok((p, f)),
+        _ => Err(format!(
+            "Chromium viewer: no first frame ({})",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        )
+        .into()),
+    }
 }
 
 async fn latency_and_joins(
@@ -785,6 +820,8 @@ async fn latency_and_joins(
             post_ms: Vec::new(),
             connected_ms: Vec::new(),
             server_first_frame_ms: Vec::new(),
+            browser_first_frame_ms: Vec::new(),
+            browser_post_ms: Vec::new(),
         };
         for join in 0..joins {
             let mut viewer = Viewer::join(&whep, &student).await?;
@@ -819,6 +856,24 @@ async fn latency_and_joins(
             );
             viewer.leave().await;
             // Joins at random points of the 2 s GOP.
+            let pause = 700 + u64::from(rand::random::<u16>() % 1300);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        let browser_joins: usize = env_or("WHEP_BENCH_BROWSER_JOINS", joins);
+        for join in 0..browser_joins {
+            let (url, token) = (whep.clone(), student.clone());
+            match tokio::task::spawn_blocking(move || {
+                browser_join(&url, &token).map_err(|e| e.to_string())
+            })
+            .await?
+            {
+                Ok((post, first)) => {
+                    eprintln!("Chromium join {join}: POST→201 {post:.0} ms, POST→first decoded frame {first:.0} ms");
+                    r.browser_post_ms.push(post);
+                    r.browser_first_frame_ms.push(first);
+                }
+                Err(e) => eprintln!("Chromium join {join}: {e}"),
+            }
             let pause = 700 + u64::from(rand::random::<u16>() % 1300);
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
@@ -1361,9 +1416,11 @@ async fn main() -> Result<(), Error> {
         text += &format!(
             "Time to first frame: {} joins of a new viewer (same publisher, joins spread over the GOP); each \
              viewer DELETEs before the next joins.\n\n\
-             | ms | p50 | p95 | min | max | joins |\n|---|---|---|---|---|---|\n{}\n{}\n{}\n{}\n\n",
+             | ms | p50 | p95 | min | max | joins |\n|---|---|---|---|---|---|\n{}\n{}\n{}\n{}\n{}\n{}\n\n",
             j.first_frame_ms.len(),
-            summary_row("**WHEP POST → first decoded frame**", &j.first_frame_ms),
+            summary_row("**headless Chromium: WHEP POST → first decoded frame** (`view.mjs`)", &j.browser_first_frame_ms),
+            summary_row("headless Chromium: WHEP POST → 201", &j.browser_post_ms),
+            summary_row("GStreamer viewer (webrtcbin, 200 ms jitter buffer): WHEP POST → first decoded frame", &j.first_frame_ms),
             summary_row("WHEP POST → 201 (answer with candidates)", &j.post_ms),
             summary_row("WHEP POST → viewer connected (ICE + DTLS)", &j.connected_ms),
             summary_row(

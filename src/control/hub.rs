@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::broker::Broker;
-use super::protocol::{ClientMessage, Quality, ServerMessage};
+use super::protocol::{serialize, ClientMessage, Quality, ServerMessage};
 use super::room::{Effect, Identity, Input, Output, Room, Target};
 use crate::auth::{Claims, Keys, Role};
 use crate::db::Db;
@@ -21,10 +22,11 @@ use crate::egress::Egress;
 use crate::ingest::Ingest;
 use crate::time::now_ms;
 
-/// What a socket receives from its room.
+/// What a socket receives from its room. Messages come serialized: a
+/// message to the whole room is written once, not once per receiver.
 #[derive(Debug, Clone)]
 pub enum ToSocket {
-    Message(ServerMessage),
+    Message(Utf8Bytes),
     Close { code: u16, reason: String },
 }
 
@@ -518,6 +520,7 @@ impl Hub {
                             }
                         }
                     }
+                    let mut serialized: Option<Utf8Bytes> = None;
                     for s in local.sockets.values() {
                         let addressed = match &to {
                             Target::All => s.admitted,
@@ -527,7 +530,11 @@ impl Hub {
                         };
                         // A socket that cannot keep up loses messages, never
                         // the room: its queue is bounded.
-                        if addressed && s.socket.try_send(ToSocket::Message(msg.clone())).is_err() {
+                        if !addressed {
+                            continue;
+                        }
+                        let text = serialized.get_or_insert_with(|| serialize(&msg)).clone();
+                        if s.socket.try_send(ToSocket::Message(text)).is_err() {
                             tracing::debug!(participant = %s.participant_id, "socket queue full; message dropped");
                         }
                     }

@@ -272,3 +272,8 @@ pub enum ServerMessage {
         message: String,
     },
 }
+
+/// A server message as the text of one WebSocket frame.
+pub fn serialize(msg: &ServerMessage) -> axum::extract::ws::Utf8Bytes {
+    axum::extract::ws::Utf8Bytes::from(serde_json::to_string(msg).unwrap_or_else(|_| "{}".into()))
+}

@@ -11,11 +11,12 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use futures::SinkExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::hub::ToSocket;
-use super::protocol::{ClientMessage, ServerMessage, MAX_FRAME_BYTES};
+use super::protocol::{serialize, ClientMessage, ServerMessage, MAX_FRAME_BYTES};
 use crate::auth::Claims;
 use crate::state::AppState;
 
@@ -35,6 +36,9 @@ const SOCKET_QUEUE: usize = 512;
 /// clients in a room (examples/ws_bench.rs). Larger frames are still read,
 /// over several reads.
 const READ_BUFFER: usize = 4 * 1024;
+
+/// Queued messages written to a socket before one flush.
+const WRITE_BATCH: usize = 64;
 
 /// Frames above this end the connection outright.
 const HARD_FRAME_CAP: usize = 1024 * 1024;
@@ -80,9 +84,52 @@ async fn upgrade(
 }
 
 fn text(msg: &ServerMessage) -> Message {
-    Message::Text(Utf8Bytes::from(
-        serde_json::to_string(msg).unwrap_or_else(|_| "{}".into()),
-    ))
+    Message::Text(serialize(msg))
+}
+
+/// How a batch of queued messages went out.
+enum Written {
+    Sent,
+    Failed,
+    /// The room closed the socket (replaced, kicked).
+    Closed,
+}
+
+/// Writes `first` and what else is already queued (up to `WRITE_BATCH`),
+/// then flushes once. A socket that fell behind catches up with one write
+/// for many messages instead of one write each: under load the cost per
+/// message falls as the queue grows, and the backlog drains.
+async fn write_queued(
+    socket: &mut WebSocket,
+    first: ToSocket,
+    rx: &mut mpsc::Receiver<ToSocket>,
+) -> Written {
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(item) = next.take() {
+        match item {
+            ToSocket::Message(t) => {
+                if socket.feed(Message::Text(t)).await.is_err() {
+                    return Written::Failed;
+                }
+                written += 1;
+            }
+            ToSocket::Close { code, reason } => {
+                if socket.flush().await.is_err() {
+                    return Written::Failed;
+                }
+                close_frame(socket, code, Utf8Bytes::from(reason)).await;
+                return Written::Closed;
+            }
+        }
+        if written < WRITE_BATCH {
+            next = rx.try_recv().ok();
+        }
+    }
+    match socket.flush().await {
+        Ok(()) => Written::Sent,
+        Err(_) => Written::Failed,
+    }
 }
 
 fn error(code: &str, message: impl Into<String>) -> ServerMessage {
@@ -185,14 +232,11 @@ async fn serve(state: AppState, session_id: String, token: Option<String>, mut s
     loop {
         tokio::select! {
             out = rx.recv() => match out {
-                Some(ToSocket::Message(m)) => {
-                    if socket.send(text(&m)).await.is_err() { break; }
-                }
-                Some(ToSocket::Close { code, reason }) => {
-                    closed_by_room = true;
-                    close_frame(&mut socket, code, Utf8Bytes::from(reason)).await;
-                    break;
-                }
+                Some(first) => match write_queued(&mut socket, first, &mut rx).await {
+                    Written::Sent => {}
+                    Written::Failed => break,
+                    Written::Closed => { closed_by_room = true; break; }
+                },
                 None => break,
             },
             incoming = socket.recv() => {

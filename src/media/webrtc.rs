@@ -81,8 +81,12 @@ pub fn local_sdp(webrtcbin: &gst::Element) -> Option<String> {
         .and_then(|d| d.sdp().as_text().ok())
 }
 
-/// Gives webrtcbin the configured STUN and TURN servers.
+/// Gives webrtcbin the configured STUN and TURN servers, and turns off
+/// libnice's UPnP port mapping: a server has no home router to ask, and
+/// gathering waited for UPnP's 200 ms timeout before it completed, which
+/// delayed every WHIP/WHEP answer by that much.
 pub fn set_ice_servers(webrtcbin: &gst::Element, servers: &[super::ice::IceServer]) {
+    disable_upnp(webrtcbin);
     for server in servers {
         match server.scheme {
             super::ice::IceScheme::Stun => webrtcbin.set_property("stun-server", server.gst_url()),
@@ -90,6 +94,16 @@ pub fn set_ice_servers(webrtcbin: &gst::Element, servers: &[super::ice::IceServe
                 webrtcbin.emit_by_name::<bool>("add-turn-server", &[&server.gst_url()]);
             }
         }
+    }
+}
+
+fn disable_upnp(webrtcbin: &gst::Element) {
+    let ice = webrtcbin.property::<Option<glib::Object>>("ice-agent");
+    let agent = ice
+        .filter(|i| i.find_property("agent").is_some())
+        .and_then(|i| i.property::<Option<glib::Object>>("agent"));
+    if let Some(agent) = agent.filter(|a| a.find_property("upnp").is_some()) {
+        agent.set_property("upnp", false);
     }
 }
 
