@@ -31,7 +31,9 @@ lint:
 ## bench: WHIP timings, the HLS ladder against ffmpeg, live ladder CPU, recording/upload,
 ## WHEP viewing (latency, first frame, fan-out vs Janus), the classroom WebSocket under
 ## 500 clients (ws_bench: 1000+ sockets, hence the open-files limit); writes BENCHMARKS.md
-bench: test-deps
+bench:
+	scripts/install-deps.sh bench
+	scripts/services.sh
 	$(CARGO) build --release --bin classcast --examples
 	$(TARGET_DIR)/release/examples/whip_bench
 	$(TARGET_DIR)/release/examples/ladder_bench

@@ -29,7 +29,9 @@ use gst_video::prelude::*;
 use gst_webrtc::{WebRTCRTPTransceiverDirection, WebRTCSDPType, WebRTCSessionDescription};
 
 use classcast::auth::{Claims, Keys, Role};
-use classcast::media::webrtc::{call_with_promise, gathering_state, local_sdp, wait_gathered};
+use classcast::media::webrtc::{
+    call_with_promise, gathering_state, local_sdp, set_ice_servers, wait_gathered,
+};
 use classcast::media::OwnedPipeline;
 
 type Error = Box<dyn std::error::Error>;
@@ -156,6 +158,8 @@ async fn negotiate(
     url: &str,
     token: &str,
 ) -> Result<(String, Instant, Duration), Error> {
+    // No ICE servers; this also turns off UPnP (SSDP on a loopback netns).
+    set_ice_servers(webrtcbin, &[]);
     let mut gathering = gathering_state(webrtcbin);
     let reply = call_with_promise(
         webrtcbin,

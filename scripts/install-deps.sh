@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what classcast needs on Debian 12, skipping what is already there.
-# Usage: scripts/install-deps.sh [run|test]
-#   run  — GStreamer 1.22 runtime and build headers (enough for `make run`)
-#   test — also ffmpeg, Chromium, Node and Python test clients, PostgreSQL, Redis
+# Usage: scripts/install-deps.sh [run|test|bench]
+#   run   — GStreamer 1.22 runtime and build headers (enough for `make run`)
+#   test  — also ffmpeg, Chromium, Node and Python test clients, PostgreSQL, Redis
+#   bench — also Janus (the WebRTC fan-out peer) and perf; the benchmarks run
+#           in a network namespace with no way out, so nothing can be fetched there
 set -euo pipefail
 mode=${1:-run}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,9 +24,11 @@ run_pkgs=(
   gstreamer1.0-x
 )
 test_pkgs=(ffmpeg chromium python3-venv postgresql redis-server)
+bench_pkgs=(janus linux-perf)
 
 want=("${run_pkgs[@]}")
-if [ "$mode" = test ]; then
+[ "$mode" = bench ] && want+=("${bench_pkgs[@]}")
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
   want+=("${test_pkgs[@]}")
   command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 fi
@@ -38,7 +42,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "$mode" = test ]; then
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
   # Python test clients (aiortc) live in a project-local venv.
   # (moto's server is the S3 + CloudFront the storage tests run against.)
   venv="$here/target/pyenv"

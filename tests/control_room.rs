@@ -872,7 +872,7 @@ fn reactions_toggle() {
             reactions: expected.clone()
         }]
     );
-    // Again: taken back, nothing stored.
+    // Again: taken back, and removed from storage.
     let step = t.msg("s1", react("👍"));
     expected.insert("👍".to_owned(), vec!["teacher".to_owned()]);
     assert_eq!(
@@ -882,7 +882,14 @@ fn reactions_toggle() {
             reactions: expected
         }]
     );
-    assert!(step.1.is_empty());
+    assert_eq!(
+        step.1,
+        vec![Effect::RemoveReaction {
+            message_id: "m1".into(),
+            participant_id: "s1".into(),
+            emoji: "👍".into()
+        }]
+    );
     let step = t.msg("teacher", react("👍"));
     assert_eq!(
         sent(&step.0, &Target::All),

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use classcast::auth::Role;
+use classcast::auth::{Claims, Role};
 use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientOptions};
 use common::{get_session, http, token, wait_for, ClientProcess, ServerProcess};
@@ -214,27 +214,39 @@ async fn past_the_cap_viewers_get_503_and_the_hls_pointer_and_a_killed_viewer_is
         link.contains(&hls) && link.contains("rel=\"alternate\""),
         "{link}"
     );
-    // The instructor always fits.
-    let r = http()
-        .post(&whep)
-        .bearer_auth(&alice)
-        .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(r.status(), 201);
-    let location = r.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
-    let r = http()
-        .delete(&location)
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(r.status(), 200);
+    // The instructor always fits, and so does a student on stage (with the
+    // stage token the classroom gave them).
+    let mut stage = Claims::new(
+        "s4",
+        "s4",
+        Role::Student,
+        Some(id.clone()),
+        Duration::from_secs(600),
+    );
+    stage.stage = true;
+    let on_stage = common::keys().sign(&stage).expect("sign");
+    for who in [&alice, &on_stage] {
+        let r = http()
+            .post(&whep)
+            .bearer_auth(who)
+            .header("content-type", "application/sdp")
+            .body(offer.clone())
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status(), 201);
+        let location = r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        let r = http()
+            .delete(&location)
+            .bearer_auth(who)
+            .send()
+            .await
+            .expect("DELETE");
+        assert_eq!(r.status(), 200);
+    }
 
     // The killed viewer goes within 15 s; the other keeps its frame rate,
     // and so does the publisher.

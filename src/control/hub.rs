@@ -299,7 +299,10 @@ impl Hub {
             }
         }
         let mut room = room.unwrap_or_else(|| Room::new(session_id));
-        let mut local = Local::default();
+        let mut local = Local {
+            effects: Some(self.effects_worker(session_id)),
+            ..Local::default()
+        };
         for envelope in held {
             self.on_envelope(session_id, &mut room, &mut local, envelope)
                 .await;
@@ -339,7 +342,7 @@ impl Hub {
                     let (outputs, effects) = room.apply(Input::Tick { at_ms: now_ms(), live });
                     self.deliver(&mut local, outputs).await;
                     // Every process runs a tick's effects: they are idempotent.
-                    self.run_effects(session_id, &mut local, effects).await;
+                    local.run_effects(effects);
                     if local.sockets.is_empty() {
                         let since = *idle_since.get_or_insert_with(tokio::time::Instant::now);
                         if since.elapsed() > IDLE_STOP {
@@ -468,7 +471,7 @@ impl Hub {
                 let (outputs, effects) = room.apply(input);
                 self.deliver(local, outputs).await;
                 if origin == self.inner.node {
-                    self.run_effects(session_id, local, effects).await;
+                    local.run_effects(effects);
                 }
             }
             Envelope::SyncRequest { origin, nonce } if origin != self.inner.node => {
@@ -494,6 +497,15 @@ impl Hub {
                 participant_id,
                 message,
             } => {
+                if let ServerMessage::CalledOn {
+                    publish_token: Some(_),
+                    ..
+                } = &message
+                {
+                    self.inner
+                        .egress
+                        .set_promoted(session_id, &participant_id, true);
+                }
                 self.deliver(
                     local,
                     vec![Output::Send {
@@ -552,7 +564,22 @@ impl Hub {
         }
     }
 
-    async fn run_effects(&self, session_id: &str, _local: &mut Local, effects: Vec<Effect>) {
+    /// Runs a room's effects (storage, enforcement) in order on a task of
+    /// their own: the room goes on with its next input while a write waits
+    /// for the database.
+    fn effects_worker(&self, session_id: &str) -> mpsc::UnboundedSender<Vec<Effect>> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Effect>>();
+        let hub = self.clone();
+        let session = session_id.to_owned();
+        tokio::spawn(async move {
+            while let Some(effects) = rx.recv().await {
+                hub.run_effects(&session, effects).await;
+            }
+        });
+        tx
+    }
+
+    async fn run_effects(&self, session_id: &str, effects: Vec<Effect>) {
         let db = &self.inner.db;
         for effect in effects {
             let at = now_ms();
@@ -565,6 +592,14 @@ impl Hub {
                     emoji,
                 } => done(
                     db.store_reaction(&message_id, &participant_id, &emoji, at)
+                        .await,
+                ),
+                Effect::RemoveReaction {
+                    message_id,
+                    participant_id,
+                    emoji,
+                } => done(
+                    db.remove_reaction(&message_id, &participant_id, &emoji)
                         .await,
                 ),
                 Effect::Joined { who, at_ms } => done(
@@ -654,6 +689,9 @@ impl Hub {
         match action {
             Enforcement::Kick => self.kick(session_id, participant_id).await,
             Enforcement::Demote => {
+                self.inner
+                    .egress
+                    .set_promoted(session_id, participant_id, false);
                 self.end_publish_of(session_id, participant_id, "demoted")
                     .await
             }
@@ -706,6 +744,9 @@ impl Hub {
     }
 
     async fn kick(&self, session_id: &str, participant_id: &str) {
+        self.inner
+            .egress
+            .set_promoted(session_id, participant_id, false);
         self.end_publish_of(session_id, participant_id, "kicked")
             .await;
         self.inner
@@ -737,6 +778,19 @@ struct Local {
     cluster_live: bool,
     /// What this process last said about its own publish.
     announced_live: Option<bool>,
+    /// The room's effects worker.
+    effects: Option<mpsc::UnboundedSender<Vec<Effect>>>,
+}
+
+impl Local {
+    fn run_effects(&self, effects: Vec<Effect>) {
+        if effects.is_empty() {
+            return;
+        }
+        if let Some(worker) = &self.effects {
+            let _ = worker.send(effects);
+        }
+    }
 }
 
 /// `text` in pieces of at most `max` bytes, cut at character boundaries.

@@ -124,6 +124,12 @@ pub enum Effect {
         participant_id: String,
         emoji: String,
     },
+    /// A participant took their reaction back.
+    RemoveReaction {
+        message_id: String,
+        participant_id: String,
+        emoji: String,
+    },
     /// Attendance: joined (admitted) or left.
     Joined {
         who: Identity,

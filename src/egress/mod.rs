@@ -219,6 +219,9 @@ struct Inner {
     hls: Hls,
     /// session → resource → viewer
     viewers: Mutex<HashMap<String, HashMap<String, Slot>>>,
+    /// session → participants on stage (called on by the instructor):
+    /// like the instructor, they always get a WebRTC seat.
+    promoted: Mutex<HashMap<String, std::collections::HashSet<String>>>,
     started: AtomicU64,
     reaped: AtomicU64,
     refused_full: AtomicU64,
@@ -232,6 +235,7 @@ impl Egress {
                 ingest,
                 hls,
                 viewers: Mutex::new(HashMap::new()),
+                promoted: Mutex::new(HashMap::new()),
                 started: AtomicU64::new(0),
                 reaped: AtomicU64::new(0),
                 refused_full: AtomicU64::new(0),
@@ -241,6 +245,41 @@ impl Egress {
 
     pub fn config(&self) -> &EgressConfig {
         &self.inner.config
+    }
+
+    /// The classroom put a participant on stage, or took them off.
+    pub fn set_promoted(&self, session_id: &str, user_id: &str, promoted: bool) {
+        let mut all = self
+            .inner
+            .promoted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if promoted {
+            all.entry(session_id.to_owned())
+                .or_default()
+                .insert(user_id.to_owned());
+        } else if let Some(users) = all.get_mut(session_id) {
+            users.remove(user_id);
+            if users.is_empty() {
+                all.remove(session_id);
+            }
+        }
+    }
+
+    /// Whether `who` views past the cap: the session's instructor, and
+    /// participants on stage (their stage token, or promoted in the room).
+    fn exempt_from_cap(&self, session: &Session, who: &Claims) -> bool {
+        if who.role == Role::Instructor && who.sub == session.instructor_id {
+            return true;
+        }
+        if who.stage && who.session.as_deref() == Some(session.id.as_str()) {
+            return true;
+        }
+        self.inner
+            .promoted
+            .lock()
+            .map(|all| all.get(&session.id).is_some_and(|u| u.contains(&who.sub)))
+            .unwrap_or(false)
     }
 
     fn viewers(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Slot>>> {
@@ -280,7 +319,7 @@ impl Egress {
         // offering again.
         let plan = sdp::plan_view_offer(&offer, &codecs, codecs.is_empty())?;
 
-        let capped = !(who.role == Role::Instructor && who.sub == session.instructor_id);
+        let capped = !self.exempt_from_cap(session, who);
         let resource_id = uuid::Uuid::new_v4().simple().to_string();
         {
             let mut all = self.viewers();

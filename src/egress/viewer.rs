@@ -165,6 +165,8 @@ impl Viewer {
         plan: OfferPlan,
     ) -> Result<(Arc<Viewer>, String), EgressError> {
         let started = Instant::now();
+        // The offer's arrival: `first_frame_ms` counts from here.
+        let started_ms = now_ms() as u64;
         let pipeline = gst::Pipeline::with_name(&format!("whep-{}", info.resource_id));
 
         let webrtcbin = gst::ElementFactory::make("webrtcbin")
@@ -257,13 +259,12 @@ impl Viewer {
         let sdp = local_sdp(&webrtcbin)
             .ok_or_else(|| MediaError::Negotiation("no local description".into()))?;
 
-        let now = now_ms() as u64;
         let stats = ViewerStats {
             resource_id: info.resource_id.clone(),
             user_id: info.user_id.clone(),
             user_name: info.user_name.clone(),
             role: info.role.as_str().into(),
-            started_at: rfc3339(now as i64),
+            started_at: rfc3339(started_ms as i64),
             connection_state: "new".into(),
             audio_only: info.audio_only,
             level: "none".into(),
@@ -280,7 +281,7 @@ impl Viewer {
             audio_src,
             video: Mutex::new(None),
             audio: Mutex::new(None),
-            adapter: Mutex::new(Adapter::new(Vec::new(), now)),
+            adapter: Mutex::new(Adapter::new(Vec::new(), started_ms)),
             connection,
             bus: Mutex::new(Some(bus)),
             remb,
@@ -290,7 +291,7 @@ impl Viewer {
             switches: AtomicU64::new(0),
             sampled_at_ms: AtomicU64::new(0),
             started,
-            started_ms: now,
+            started_ms,
         });
         Ok((viewer, sdp))
     }

@@ -140,6 +140,12 @@ impl Room {
                 participant_id: c.from.to_owned(),
                 emoji,
             });
+        } else {
+            s.effect(Effect::RemoveReaction {
+                message_id: message_id.to_owned(),
+                participant_id: c.from.to_owned(),
+                emoji,
+            });
         }
         Ok(())
     }
