@@ -485,13 +485,16 @@ fn lobby_holds_joiners_until_admitted() {
     let step = t.msg("teacher", ClientMessage::SetLobby { enabled: true });
     assert_eq!(
         sent(&step.0, &Target::Instructors),
-        vec![ServerMessage::Lobby { waiting: vec![] }]
+        vec![ServerMessage::Lobby {
+            enabled: true,
+            waiting: vec![]
+        }]
     );
 
     let step = t.join("s1", "student");
     assert_eq!(sent(&step.0, &to("s1")), vec![ServerMessage::Waiting]);
     match &sent(&step.0, &Target::Instructors)[..] {
-        [ServerMessage::Lobby { waiting }] => {
+        [ServerMessage::Lobby { waiting, .. }] => {
             assert_eq!(waiting.len(), 1);
             assert_eq!(waiting[0].id, "s1");
             assert_eq!(waiting[0].name, "Name s1");
@@ -516,7 +519,7 @@ fn lobby_holds_joiners_until_admitted() {
     let step = t.join("teacher2", "instructor");
     assert!(welcome(&step.0, "teacher2").is_some());
     match sent(&step.0, &to("teacher2")).last() {
-        Some(ServerMessage::Lobby { waiting }) => assert_eq!(waiting.len(), 3),
+        Some(ServerMessage::Lobby { waiting, .. }) => assert_eq!(waiting.len(), 3),
         m => panic!("{m:?}"),
     }
 
@@ -535,7 +538,7 @@ fn lobby_holds_joiners_until_admitted() {
         at_ms: T0 + 1000
     }));
     match sent(&step.0, &Target::Instructors).last() {
-        Some(ServerMessage::Lobby { waiting }) => {
+        Some(ServerMessage::Lobby { waiting, .. }) => {
             assert_eq!(
                 waiting.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
                 vec!["g1", "s2"]
@@ -596,7 +599,10 @@ fn lobby_holds_joiners_until_admitted() {
     );
     assert_eq!(
         sent(&step.0, &Target::Instructors).last(),
-        Some(&ServerMessage::Lobby { waiting: vec![] })
+        Some(&ServerMessage::Lobby {
+            enabled: true,
+            waiting: vec![]
+        })
     );
 }
 
@@ -614,7 +620,7 @@ fn turning_the_lobby_off_admits_everyone_and_leavers_leave_the_lobby() {
     assert!(sent(&step.0, &Target::All).is_empty());
     assert!(step.1.is_empty());
     match &sent(&step.0, &Target::Instructors)[..] {
-        [ServerMessage::Lobby { waiting }] => assert_eq!(waiting.len(), 2),
+        [ServerMessage::Lobby { waiting, .. }] => assert_eq!(waiting.len(), 2),
         m => panic!("{m:?}"),
     }
     // A waiting participant reconnecting: the old socket closes, still waiting.
@@ -627,7 +633,10 @@ fn turning_the_lobby_off_admits_everyone_and_leavers_leave_the_lobby() {
     assert!(welcome(&step.0, "s2").is_some());
     assert_eq!(
         sent(&step.0, &Target::Instructors).last(),
-        Some(&ServerMessage::Lobby { waiting: vec![] })
+        Some(&ServerMessage::Lobby {
+            enabled: false,
+            waiting: vec![]
+        })
     );
     // Lobby off: straight in.
     let step = t.join("s4", "student");
@@ -1307,7 +1316,10 @@ fn kick_from_the_lobby_and_long_reasons() {
     }
     assert_eq!(
         sent(&step.0, &Target::Instructors),
-        vec![ServerMessage::Lobby { waiting: vec![] }]
+        vec![ServerMessage::Lobby {
+            enabled: true,
+            waiting: vec![]
+        }]
     );
     t.msg("teacher", ClientMessage::SetLobby { enabled: false });
     let step = t.join("s1", "student");

@@ -705,7 +705,11 @@ async fn lobby_mute_all_abuse_and_oversized_frames() {
         .send(json!({"type": "set_lobby", "enabled": true}))
         .await;
     alice
-        .expect("lobby", |v| v["waiting"] == json!([]), T)
+        .expect(
+            "lobby",
+            |v| v["enabled"] == true && v["waiting"] == json!([]),
+            T,
+        )
         .await;
     let mut carol = Ws::auth(base, &id, "carol", &token(Role::Student, "carol", None)).await;
     carol.expect("waiting", |_| true, T).await;

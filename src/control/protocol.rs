@@ -220,8 +220,9 @@ pub enum ServerMessage {
     ParticipantUpdated {
         participant: Participant,
     },
-    /// Instructors: who waits in the lobby.
+    /// Instructors: whether the lobby is on, and who waits in it.
     Lobby {
+        enabled: bool,
         waiting: Vec<Participant>,
     },
     Chat {

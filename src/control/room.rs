@@ -1140,6 +1140,7 @@ impl Room {
 
     fn lobby_message(&self) -> ServerMessage {
         ServerMessage::Lobby {
+            enabled: self.lobby_enabled,
             waiting: self
                 .waiting
                 .iter()
