@@ -200,6 +200,11 @@ pub struct ServeArgs {
     /// `redis://127.0.0.1:6379`, or a `postgres://` URL (LISTEN/NOTIFY).
     #[arg(long, env = "CLASSCAST_BROKER", default_value = "local")]
     pub broker: String,
+    /// Names this server among several sharing a database; at start-up it
+    /// closes only the attendance its own previous run left open.
+    /// Default: `<hostname>/<listen address>`.
+    #[arg(long, env = "CLASSCAST_INSTANCE")]
+    pub instance: Option<String>,
     /// Default cap on WebRTC viewers for new sessions.
     #[arg(long, env = "CLASSCAST_MAX_WEBRTC_VIEWERS", default_value_t = 50)]
     pub max_webrtc_viewers: i64,

@@ -132,7 +132,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let egress_follower = egress.follow(&ingest);
     let broker = Broker::connect(&BrokerConfig::from_url(&args.broker)?).await?;
     tracing::info!(broker = broker.name(), "session events");
-    let closed_attendance = db.close_open_attendance(crate::time::now_ms()).await?;
+    let instance = args.instance.clone().unwrap_or_else(|| default_instance(args.listen));
+    let closed_attendance = db
+        .close_open_attendance(&instance, crate::time::now_ms())
+        .await?;
     if closed_attendance > 0 {
         tracing::info!(
             closed_attendance,
@@ -176,6 +179,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
             ingest.clone(),
             egress.clone(),
             public_url.clone(),
+            instance,
         ),
         hls: hls.clone(),
         hls_audience: Audience::default(),
@@ -330,4 +334,15 @@ async fn start_demo(state: &AppState) -> Result<(), ServerError> {
         }
     });
     Ok(())
+}
+
+/// This server's name among several sharing a database: the host and the
+/// configured listen address, the same at every restart.
+fn default_instance(listen: std::net::SocketAddr) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}/{listen}")
 }

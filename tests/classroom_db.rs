@@ -188,7 +188,7 @@ async fn check_attendance(app: &TestApp) {
 
     // bob: two closed stays (10 + 5 minutes) and an open one from minute 30.
     let a = db
-        .attendance_join(&sid, "bob", "Bob", "student", T0)
+        .attendance_join(&sid, "bob", "Bob", "student", "node-a", T0)
         .await
         .expect("join");
     assert_eq!(
@@ -205,32 +205,32 @@ async fn check_attendance(app: &TestApp) {
         0
     );
     let b = db
-        .attendance_join(&sid, "bob", "Bob", "student", T0 + 20 * MIN)
+        .attendance_join(&sid, "bob", "Bob", "student", "node-a", T0 + 20 * MIN)
         .await
         .expect("join");
     assert_ne!(a, b, "a row per stay");
     db.attendance_leave(&sid, "bob", T0 + 25 * MIN)
         .await
         .expect("leave");
-    db.attendance_join(&sid, "bob", "Bobby", "student", T0 + 30 * MIN)
+    db.attendance_join(&sid, "bob", "Bobby", "student", "node-a", T0 + 30 * MIN)
         .await
         .expect("join");
     // carol: one stay from minute 5 to 17.
-    db.attendance_join(&sid, "carol", "Carol", "student", T0 + 5 * MIN)
+    db.attendance_join(&sid, "carol", "Carol", "student", "node-a", T0 + 5 * MIN)
         .await
         .expect("join");
     db.attendance_leave(&sid, "carol", T0 + 17 * MIN)
         .await
         .expect("leave");
     // A leave stamped before the join (clock skew) counts as zero, not less.
-    db.attendance_join(&sid, "dave", "Dave", "guest", T0 + 8 * MIN)
+    db.attendance_join(&sid, "dave", "Dave", "guest", "node-a", T0 + 8 * MIN)
         .await
         .expect("join");
     db.attendance_leave(&sid, "dave", T0 + 7 * MIN)
         .await
         .expect("leave");
     // bob in another session is another matter.
-    db.attendance_join(&other, "bob", "Bob", "student", T0)
+    db.attendance_join(&other, "bob", "Bob", "student", "node-a", T0)
         .await
         .expect("join");
 
@@ -265,19 +265,37 @@ async fn check_attendance(app: &TestApp) {
     assert_eq!(r.participants[2].attendance_minutes, 0.0);
     assert_eq!(r.totals.participants, 3);
 
-    // A restart closes every open stay, once.
+    // Another server process (instance) holds a stay of erin's.
+    db.attendance_join(&sid, "erin", "Erin", "student", "node-z", T0 + 30 * MIN)
+        .await
+        .expect("join");
+    // A restart of node-a closes node-a's open stays, once, and leaves the
+    // other process's stay open.
     assert_eq!(
-        db.close_open_attendance(T0 + 45 * MIN)
+        db.close_open_attendance("node-a", T0 + 45 * MIN)
             .await
             .expect("close"),
         2
     );
     assert_eq!(
-        db.close_open_attendance(T0 + 46 * MIN)
+        db.close_open_attendance("node-a", T0 + 46 * MIN)
             .await
             .expect("close"),
         0
     );
+    let r = db
+        .session_report(&sid, T0 + 50 * MIN)
+        .await
+        .expect("report");
+    let erin = r
+        .participants
+        .iter()
+        .find(|p| p.participant_id == "erin")
+        .expect("erin");
+    assert!(erin.present, "node-z's stay is still open");
+    db.attendance_leave(&sid, "erin", T0 + 50 * MIN)
+        .await
+        .expect("leave");
     let r = db
         .session_report(&sid, T0 + 90 * MIN)
         .await
@@ -405,26 +423,26 @@ async fn check_report_endpoint(app: &TestApp) {
     let now = now_ms();
     let t0 = now - 60 * MIN;
 
-    db.attendance_join(&sid, "alice", "Alice", "instructor", t0)
+    db.attendance_join(&sid, "alice", "Alice", "instructor", "node-b", t0)
         .await
         .expect("join");
     // bob: 30 minutes, then present again for the last 20.
-    db.attendance_join(&sid, "bob", "Bob", "student", t0 + MIN)
+    db.attendance_join(&sid, "bob", "Bob", "student", "node-b", t0 + MIN)
         .await
         .expect("join");
     db.attendance_leave(&sid, "bob", t0 + 31 * MIN)
         .await
         .expect("leave");
-    db.attendance_join(&sid, "bob", "Bob", "student", t0 + 40 * MIN)
+    db.attendance_join(&sid, "bob", "Bob", "student", "node-b", t0 + 40 * MIN)
         .await
         .expect("join");
-    db.attendance_join(&sid, "carol", "Carol", "student", t0 + 2 * MIN)
+    db.attendance_join(&sid, "carol", "Carol", "student", "node-b", t0 + 2 * MIN)
         .await
         .expect("join");
     db.attendance_leave(&sid, "carol", t0 + 17 * MIN)
         .await
         .expect("leave");
-    db.attendance_join(&sid, "dave", "Dave", "guest", t0 + 3 * MIN)
+    db.attendance_join(&sid, "dave", "Dave", "guest", "node-b", t0 + 3 * MIN)
         .await
         .expect("join");
 

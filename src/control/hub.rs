@@ -109,7 +109,10 @@ pub struct Hub {
 }
 
 struct Inner {
+    /// This process, on the broker (new at every start).
     node: String,
+    /// This server instance, stable across restarts (attendance rows).
+    instance: String,
     broker: Broker,
     db: Db,
     keys: Arc<Keys>,
@@ -157,10 +160,12 @@ impl Hub {
         ingest: Ingest,
         egress: Egress,
         public_url: String,
+        instance: String,
     ) -> Self {
         Hub {
             inner: Arc::new(Inner {
                 node: uuid::Uuid::new_v4().simple().to_string(),
+                instance,
                 broker,
                 db,
                 keys,
@@ -603,8 +608,15 @@ impl Hub {
                         .await,
                 ),
                 Effect::Joined { who, at_ms } => done(
-                    db.attendance_join(session_id, &who.id, &who.name, &who.role, at_ms)
-                        .await,
+                    db.attendance_join(
+                        session_id,
+                        &who.id,
+                        &who.name,
+                        &who.role,
+                        &self.inner.instance,
+                        at_ms,
+                    )
+                    .await,
                 ),
                 Effect::Left {
                     participant_id,

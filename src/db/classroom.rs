@@ -333,12 +333,13 @@ impl Db {
         participant_id: &str,
         name: &str,
         role: &str,
+        instance: &str,
         at_ms: i64,
     ) -> Result<String, DbError> {
         let id = uuid::Uuid::new_v4().to_string();
         sqlx::query(
-            "INSERT INTO attendance (id, session_id, participant_id, name, role, joined_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO attendance (id, session_id, participant_id, name, role, joined_at, \
+             instance) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&id)
         .bind(session_id)
@@ -346,6 +347,7 @@ impl Db {
         .bind(name)
         .bind(role)
         .bind(at_ms)
+        .bind(instance)
         .execute(self.pool())
         .await?;
         Ok(id)
@@ -372,15 +374,17 @@ impl Db {
         Ok(done.rows_affected())
     }
 
-    /// Closes every open stay (at start-up: the sockets are gone). Note: this
-    /// covers all sessions, including stays held by other server processes.
-    pub async fn close_open_attendance(&self, at_ms: i64) -> Result<u64, DbError> {
+    /// Closes the open stays this server instance held (at start-up: its
+    /// sockets are gone). Stays held by other processes sharing the database
+    /// stay open; rows from before instances were recorded are closed too.
+    pub async fn close_open_attendance(&self, instance: &str, at_ms: i64) -> Result<u64, DbError> {
         let done = sqlx::query(
             "UPDATE attendance SET left_at = CASE WHEN joined_at > $1 THEN joined_at ELSE $2 END \
-             WHERE left_at IS NULL",
+             WHERE left_at IS NULL AND (instance = $3 OR instance IS NULL)",
         )
         .bind(at_ms)
         .bind(at_ms)
+        .bind(instance)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
