@@ -132,7 +132,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let egress_follower = egress.follow(&ingest);
     let broker = Broker::connect(&BrokerConfig::from_url(&args.broker)?).await?;
     tracing::info!(broker = broker.name(), "session events");
-    let instance = args.instance.clone().unwrap_or_else(|| default_instance(args.listen));
+    let instance = args
+        .instance
+        .clone()
+        .unwrap_or_else(|| default_instance(args.listen));
     let closed_attendance = db
         .close_open_attendance(&instance, crate::time::now_ms())
         .await?;

@@ -196,6 +196,7 @@ impl TestApp {
             ingest.clone(),
             egress.clone(),
             "http://127.0.0.1:9".into(),
+            "test".into(),
         );
         let state = AppState {
             db: db.db.clone(),
