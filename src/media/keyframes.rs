@@ -43,7 +43,7 @@ pub fn rate_limit(
         let previous = last.load(Ordering::Relaxed);
         if previous != 0 && now.saturating_sub(previous) < interval_ms {
             c.suppressed.fetch_add(1, Ordering::Relaxed);
-            return gst::PadProbeReturn::Drop;
+            return swallow(info);
         }
         if last
             .compare_exchange(previous, now, Ordering::Relaxed, Ordering::Relaxed)
@@ -51,10 +51,73 @@ pub fn rate_limit(
         {
             // Another thread let one through just now.
             c.suppressed.fetch_add(1, Ordering::Relaxed);
-            return gst::PadProbeReturn::Drop;
+            return swallow(info);
         }
         c.forwarded.fetch_add(1, Ordering::Relaxed);
         gst::PadProbeReturn::Ok
     });
     counts
+}
+
+/// Consumes a held-back request. `Drop` is not used: for an event pushed
+/// upstream from this pad, GStreamer 1.22 then unrefs it a second time
+/// (a GStreamer-CRITICAL per skipped frame while a viewer waits for its
+/// keyframe).
+fn swallow(info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+    drop(info.take_event());
+    gst::PadProbeReturn::Handled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_keyframe(pad: &gst::Pad) {
+        pad.push_event(gst_video::UpstreamForceKeyUnitEvent::builder().build());
+    }
+
+    #[test]
+    fn requests_closer_than_the_interval_are_held_back() {
+        crate::media::init().expect("GStreamer");
+        // Dropping a request used to make GStreamer unref it twice.
+        let criticals = Arc::new(AtomicU64::new(0));
+        let seen = criticals.clone();
+        let handler = gst::glib::log_set_handler(
+            Some("GStreamer"),
+            gst::glib::LogLevels::LEVEL_CRITICAL,
+            false,
+            false,
+            move |_, _, _| {
+                seen.fetch_add(1, Ordering::Relaxed);
+            },
+        );
+        let appsink = gst_app::AppSink::builder().build();
+        let source = gst::ElementFactory::make("fakesrc")
+            .build()
+            .expect("fakesrc");
+        let pipeline = gst::Pipeline::new();
+        pipeline
+            .add_many([&source, appsink.upcast_ref()])
+            .expect("add");
+        source.link(&appsink).expect("link");
+        let producer = gst_utils::StreamProducer::from(&appsink);
+        let counts = rate_limit(&producer, Duration::from_millis(300));
+        let pad = appsink.static_pad("sink").expect("sink pad");
+        // Pads pass events only when active (as in PAUSED or PLAYING).
+        pad.set_active(true).expect("activate");
+        if let Some(src) = source.static_pad("src") {
+            src.set_active(true).expect("activate");
+        }
+
+        for _ in 0..5 {
+            request_keyframe(&pad);
+        }
+        assert_eq!(counts.forwarded.load(Ordering::Relaxed), 1);
+        assert_eq!(counts.suppressed.load(Ordering::Relaxed), 4);
+        std::thread::sleep(Duration::from_millis(350));
+        request_keyframe(&pad);
+        assert_eq!(counts.forwarded.load(Ordering::Relaxed), 2);
+        gst::glib::log_remove_handler(Some("GStreamer"), handler);
+        assert_eq!(criticals.load(Ordering::Relaxed), 0, "GStreamer-CRITICALs");
+    }
 }
