@@ -938,6 +938,169 @@ async fn two_processes_through_postgres() {
     two_processes(&pg_admin_url()).await;
 }
 
+/// A redis-server of this test's own (the gap test changes its password).
+struct PrivateRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PrivateRedis {
+    async fn start() -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/install-deps.sh test installs it)");
+        let url = format!("redis://127.0.0.1:{port}");
+        wait_for(T, "the private redis-server", || async {
+            let client = redis::Client::open(url.as_str()).ok()?;
+            client
+                .get_multiplexed_async_connection()
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        PrivateRedis { child, url }
+    }
+
+    async fn admin(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url.as_str())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("admin connection")
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Ids of the Redis clients subscribed to something.
+async fn pubsub_clients(admin: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(admin)
+        .await
+        .expect("CLIENT LIST");
+    list.lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One process's Redis subscriber is down while the instructor (on the
+/// other) opens a poll: that process's copy of the room misses it, notices
+/// the gap when it reconnects, and takes a fresh copy from the other
+/// process, so its student can answer the poll.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_that_missed_events_resyncs_its_room() {
+    let redis = PrivateRedis::start().await;
+    let mut admin = redis.admin().await;
+    let db = TestDb::new(Backend::Postgres).await;
+    let args = [
+        "--database-url",
+        db.url.as_str(),
+        "--broker",
+        redis.url.as_str(),
+        "--jwt-secret",
+        SECRET,
+    ];
+    let a = ServerProcess::start(&args);
+    let b = ServerProcess::start(&args);
+    let alice_t = token(Role::Instructor, "alice", None);
+    let bob_t = token(Role::Student, "bob", None);
+    let id = create_session(&a.url, &alice_t, "Broker gap").await;
+    let (mut alice, _) = Ws::join(&a.url, &id, "alice@A", &alice_t).await;
+    let only_a = wait_for(T, "A subscribed", || async {
+        let ids = pubsub_clients(&mut redis.admin().await).await;
+        (ids.len() == 1).then_some(ids)
+    })
+    .await;
+    let (mut bob, _) = Ws::join(&b.url, &id, "bob@B", &bob_t).await;
+    alice
+        .expect("participant_joined", |v| about(v, "bob"), T)
+        .await;
+    let b_subscriber = pubsub_clients(&mut admin)
+        .await
+        .into_iter()
+        .find(|c| !only_a.contains(c))
+        .expect("B's subscriber connection");
+
+    // B's subscriber goes, and cannot come back while a password is set
+    // (connections already open, A's among them, stay authenticated).
+    let config = |value: &str| {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg(value)
+            .to_owned()
+    };
+    let _: () = config("gap-test")
+        .query_async(&mut admin)
+        .await
+        .expect("set a password");
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(&b_subscriber)
+        .query_async(&mut admin)
+        .await
+        .expect("CLIENT KILL");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    alice
+        .send(json!({
+            "type": "create_poll", "question": "Missed?",
+            "options": ["yes", "no"]
+        }))
+        .await;
+    let p = alice.expect("poll_opened", |_| true, T).await;
+    let poll_id = p["poll"]["id"].as_str().expect("poll id").to_owned();
+    let missed = bob
+        .next("poll_opened", |_| true, Duration::from_millis(500))
+        .await;
+    assert!(missed.is_err(), "B was cut off, yet: {missed:?}");
+    let _: () = config("")
+        .query_async(&mut admin)
+        .await
+        .expect("clear the password");
+
+    // B reconnects, takes a fresh copy of the room from A, and gives its
+    // members the room again: the poll they missed is in it.
+    let has_poll = |v: &Value| {
+        v["room"]["polls"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["id"] == poll_id.as_str()))
+    };
+    bob.expect("welcome", has_poll, Duration::from_secs(15))
+        .await;
+    // B's copy now takes the answer (it would say not_found otherwise).
+    bob.send(json!({"type": "answer_poll", "poll_id": poll_id, "choices": [0]}))
+        .await;
+    let r = alice.expect("poll_results", |_| true, T).await;
+    assert_eq!(r["results"]["counts"], json!([1, 0]));
+    let refused = bob
+        .next("error", |_| true, Duration::from_millis(500))
+        .await;
+    assert!(refused.is_err(), "B refused the answer: {refused:?}");
+    // And the room goes on across both processes.
+    bob.send(json!({"type": "chat", "text": "back"})).await;
+    alice
+        .expect("chat", |v| v["message"]["text"] == "back", T)
+        .await;
+}
+
 // ---------------------------------------------------------------------------
 // Random frames.
 // ---------------------------------------------------------------------------

@@ -262,7 +262,7 @@ impl Hub {
         // Until a copy arrives (or nobody answers), inputs after our request
         // wait here; the copy already holds everything before it.
         let mut room: Option<Room> = None;
-        let mut pieces: Vec<Option<String>> = Vec::new();
+        let mut pieces = SnapshotPieces::default();
         let mut held: Vec<Envelope> = Vec::new();
         let mut after_request = false;
         let deadline = tokio::time::sleep(SYNC_WAIT);
@@ -283,18 +283,7 @@ impl Hub {
                     match envelope {
                         Envelope::SyncRequest { nonce: n, .. } if n == nonce => after_request = true,
                         Envelope::SnapshotPart { nonce: n, index, total, data } if n == nonce => {
-                            if pieces.len() != total {
-                                pieces = vec![None; total.min(10_000)];
-                            }
-                            if let Some(slot) = pieces.get_mut(index) {
-                                *slot = Some(data);
-                            }
-                            if !pieces.is_empty() && pieces.iter().all(Option::is_some) {
-                                let text: String = pieces.iter().flatten().map(String::as_str).collect();
-                                room = serde_json::from_str(&text)
-                                    .ok()
-                                    .and_then(|copy| Room::import(session_id, &copy));
-                            }
+                            room = pieces.add(session_id, index, total, data);
                         }
                         other if after_request => held.push(other),
                         _ => {}
@@ -317,6 +306,8 @@ impl Hub {
         }
         let mut tick = tokio::time::interval(TICK);
         let mut idle_since: Option<tokio::time::Instant> = None;
+        let mut seen_gaps = channel.gaps();
+        let mut resync: Option<Resync> = None;
         loop {
             tokio::select! {
                 command = commands.recv() => {
@@ -328,11 +319,47 @@ impl Hub {
                 payload = channel.next() => {
                     let Some(payload) = payload else { break };
                     match serde_json::from_str::<Envelope>(&payload) {
-                        Ok(e) => self.on_envelope(session_id, &mut room, &mut local, e).await,
+                        Ok(e) => {
+                            if let Some(copy) = resync.as_mut().and_then(|r| r.offer(session_id, &e)) {
+                                tracing::info!(session = %session_id, "room copy resynchronised after a broker gap");
+                                room = copy;
+                                resync = None;
+                                // This process's members may have missed
+                                // messages: they get the room again.
+                                let admitted: Vec<String> = local
+                                    .sockets
+                                    .values()
+                                    .filter(|s| s.admitted)
+                                    .map(|s| s.participant_id.clone())
+                                    .collect::<std::collections::BTreeSet<_>>()
+                                    .into_iter()
+                                    .collect();
+                                let outputs = room.welcome_again(admitted.iter().map(String::as_str));
+                                self.deliver(&mut local, outputs).await;
+                            }
+                            self.on_envelope(session_id, &mut room, &mut local, e).await
+                        }
                         Err(e) => tracing::warn!(session = %session_id, "bad envelope on the broker: {e}"),
                     }
                 }
                 _ = tick.tick() => {
+                    // Payloads were lost for this process (broker outage, or
+                    // it fell behind): ask the other processes for a copy.
+                    let gaps = channel.gaps();
+                    if gaps != seen_gaps {
+                        seen_gaps = gaps;
+                        let r = Resync::new();
+                        tracing::warn!(session = %session_id, "broker gap: asking the other processes for the room");
+                        self.publish(
+                            session_id,
+                            &Envelope::SyncRequest { origin: self.inner.node.clone(), nonce: r.nonce.clone() },
+                        )
+                        .await;
+                        resync = Some(r);
+                    } else if resync.as_ref().is_some_and(Resync::expired) {
+                        // Nobody answered: this copy is the only one.
+                        resync = None;
+                    }
                     self.publish_quality(session_id, &mut local).await;
                     // The process holding the publish tells the others, so
                     // every copy of the room knows the class is live.
@@ -801,6 +828,84 @@ impl Local {
         }
         if let Some(worker) = &self.effects {
             let _ = worker.send(effects);
+        }
+    }
+}
+
+/// A room copy arriving in pieces (`Envelope::SnapshotPart`).
+#[derive(Default)]
+struct SnapshotPieces(Vec<Option<String>>);
+
+impl SnapshotPieces {
+    /// Adds one piece; the room once every piece is in and it imports.
+    fn add(&mut self, session_id: &str, index: usize, total: usize, data: String) -> Option<Room> {
+        if self.0.len() != total {
+            self.0 = vec![None; total.min(10_000)];
+        }
+        if let Some(slot) = self.0.get_mut(index) {
+            *slot = Some(data);
+        }
+        if self.0.is_empty() || !self.0.iter().all(Option::is_some) {
+            return None;
+        }
+        let text: String = self.0.iter().flatten().map(String::as_str).collect();
+        serde_json::from_str(&text)
+            .ok()
+            .and_then(|copy| Room::import(session_id, &copy))
+    }
+}
+
+/// A copy of the room asked for after the broker lost payloads for this
+/// process. Inputs seen after the request go on being applied to the
+/// current copy (its sockets see them); they are applied again, silently,
+/// to the copy that arrives, which holds everything before the request.
+struct Resync {
+    nonce: String,
+    pieces: SnapshotPieces,
+    after_request: bool,
+    held: Vec<Input>,
+    deadline: tokio::time::Instant,
+}
+
+impl Resync {
+    fn new() -> Self {
+        Resync {
+            nonce: uuid::Uuid::new_v4().simple().to_string(),
+            pieces: SnapshotPieces::default(),
+            after_request: false,
+            held: Vec::new(),
+            deadline: tokio::time::Instant::now() + SYNC_WAIT,
+        }
+    }
+
+    fn expired(&self) -> bool {
+        tokio::time::Instant::now() > self.deadline
+    }
+
+    /// Takes in one envelope; the fresh room once its copy is complete.
+    fn offer(&mut self, session_id: &str, envelope: &Envelope) -> Option<Room> {
+        match envelope {
+            Envelope::SyncRequest { nonce, .. } if *nonce == self.nonce => {
+                self.after_request = true;
+                None
+            }
+            Envelope::Input { input, .. } if self.after_request => {
+                self.held.push(input.clone());
+                None
+            }
+            Envelope::SnapshotPart {
+                nonce,
+                index,
+                total,
+                data,
+            } if *nonce == self.nonce => {
+                let mut room = self.pieces.add(session_id, *index, *total, data.clone())?;
+                for input in self.held.drain(..) {
+                    let _ = room.apply(input);
+                }
+                Some(room)
+            }
+            _ => None,
         }
     }
 }

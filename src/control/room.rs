@@ -591,6 +591,12 @@ impl Room {
         s.effect(Effect::Joined { who, at_ms });
     }
 
+    /// The room again for members already in (after this copy was replaced
+    /// by a fresh one: they may have missed messages meanwhile).
+    pub fn welcome_again<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Vec<Output> {
+        ids.into_iter().flat_map(|id| self.welcome(id)).collect()
+    }
+
     /// What a member gets on (re)joining: the room, the poll results they
     /// may see, and for instructors the lobby.
     fn welcome(&self, id: &str) -> Vec<Output> {

@@ -3,6 +3,7 @@
 //! remote backends (which feed it from their subscriber connection).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
@@ -17,6 +18,9 @@ pub(super) struct Hub {
 struct Topic {
     sender: broadcast::Sender<String>,
     subscribers: usize,
+    /// Times the channel's stream may have lost payloads (a subscriber
+    /// connection that was down); shared with every subscription.
+    gaps: Arc<AtomicU64>,
 }
 
 impl Hub {
@@ -25,15 +29,25 @@ impl Hub {
         self.topics.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a subscriber to `channel`.
-    pub(super) fn join(&self, channel: &str) -> broadcast::Receiver<String> {
+    /// Adds a subscriber to `channel`: its receiver, and the channel's gap
+    /// counter.
+    pub(super) fn join(&self, channel: &str) -> (broadcast::Receiver<String>, Arc<AtomicU64>) {
         let mut topics = self.topics();
         let topic = topics.entry(channel.to_owned()).or_insert_with(|| Topic {
             sender: broadcast::channel(LOCAL_BUFFER).0,
             subscribers: 0,
+            gaps: Arc::default(),
         });
         topic.subscribers += 1;
-        topic.sender.subscribe()
+        (topic.sender.subscribe(), topic.gaps.clone())
+    }
+
+    /// Every channel may have lost payloads (the subscriber connection was
+    /// down and is back).
+    pub(super) fn mark_gaps(&self) {
+        for topic in self.topics().values() {
+            topic.gaps.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Removes a subscriber; `true` when it was the channel's last.

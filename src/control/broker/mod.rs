@@ -36,8 +36,8 @@
 //! `publish` and `subscribe` fail with [`BrokerError::Unavailable`] or a
 //! backend error. A subscriber that falls more than [`LOCAL_BUFFER`] payloads
 //! behind loses the oldest ones (logged at warn) rather than stalling the
-//! others. Callers that replicate state from the stream must tolerate gaps
-//! (e.g. resynchronise from the database).
+//! others. Both count as a gap ([`Subscription::gaps`]): callers that
+//! replicate state from the stream resynchronise when it grows.
 //!
 //! The publishing connection is re-established on demand: a publish that
 //! finds it dropped retries once on a fresh connection, so a publish racing
@@ -48,6 +48,7 @@ mod postgres;
 mod redis;
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -267,6 +268,7 @@ async fn remote_subscribe(
 pub struct Subscription {
     session_id: String,
     payloads: BoxStream<'static, String>,
+    gaps: Arc<AtomicU64>,
     _membership: Membership,
 }
 
@@ -277,10 +279,11 @@ impl Subscription {
         channel: &str,
         commands: Option<mpsc::UnboundedSender<Command>>,
     ) -> Self {
-        let receiver = hub.join(channel);
+        let (receiver, gaps) = hub.join(channel);
         Subscription {
             session_id: session_id.to_owned(),
-            payloads: payloads(receiver, channel.to_owned()),
+            payloads: payloads(receiver, channel.to_owned(), gaps.clone()),
+            gaps,
             _membership: Membership {
                 hub: hub.clone(),
                 channel: channel.to_owned(),
@@ -291,6 +294,13 @@ impl Subscription {
 
     pub fn session_id(&self) -> &str {
         &self.session_id
+    }
+
+    /// How many times payloads may have been lost so far (this subscription
+    /// fell behind, or the broker connection was down): a caller that
+    /// replicates state resynchronises when it grows.
+    pub fn gaps(&self) -> u64 {
+        self.gaps.load(Ordering::Relaxed)
     }
 
     /// The next payload (cancel-safe). `None` only if the broker is gone.
@@ -315,12 +325,17 @@ impl Stream for Subscription {
     }
 }
 
-fn payloads(receiver: broadcast::Receiver<String>, channel: String) -> BoxStream<'static, String> {
-    futures::stream::unfold((receiver, channel), |(mut receiver, channel)| async move {
+fn payloads(
+    receiver: broadcast::Receiver<String>,
+    channel: String,
+    gaps: Arc<AtomicU64>,
+) -> BoxStream<'static, String> {
+    futures::stream::unfold((receiver, channel, gaps), |(mut receiver, channel, gaps)| async move {
         loop {
             match receiver.recv().await {
-                Ok(payload) => return Some((payload, (receiver, channel))),
+                Ok(payload) => return Some((payload, (receiver, channel, gaps))),
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    gaps.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%channel, skipped, "broker subscriber fell behind; payloads lost");
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,

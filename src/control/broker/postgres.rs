@@ -174,6 +174,7 @@ async fn reconnect(
                     down_ms = down_since.elapsed().as_millis() as u64,
                     "postgres broker: listener reconnected; subscriptions resumed"
                 );
+                hub.mark_gaps();
                 return Some(listener);
             }
             Err(e) => tracing::warn!(error = %e, "postgres broker: reconnecting failed; retrying"),

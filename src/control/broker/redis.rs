@@ -189,6 +189,7 @@ async fn reconnect(
                     down_ms = down_since.elapsed().as_millis() as u64,
                     "redis broker: subscriber reconnected; subscriptions resumed"
                 );
+                hub.mark_gaps();
                 return Some((pubsub, channels.into_iter().collect()));
             }
             Err(e) => tracing::warn!(error = %e, "redis broker: reconnecting failed; retrying"),
