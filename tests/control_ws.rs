@@ -482,6 +482,36 @@ async fn instructor_student_and_guest_run_a_class() {
     })
     .await;
 
+    // While the instructor publishes, the stage token gets a clear 409.
+    let instructor = WhipClient::publish(&WhipClientOptions {
+        whip_url: whip_url.clone(),
+        token: alice_t.clone(),
+        codec: VideoCodecPref::H264,
+        width: 320,
+        height: 240,
+        fps: 15,
+    })
+    .await
+    .expect("the instructor publishes");
+    let offer =
+        std::fs::read_to_string(common::repo_root().join("tests/fixtures/chrome-offer.sdp"))
+            .expect("fixture");
+    let r = http()
+        .post(&whip_url)
+        .bearer_auth(&publish_token)
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 409);
+    let body = r.text().await.expect("body");
+    assert!(body.contains("the instructor is publishing"), "{body}");
+    instructor
+        .stop()
+        .await
+        .expect("DELETE the instructor's publish");
+
     // Poll: live results to the instructor, one answer per student.
     alice
         .send(json!({

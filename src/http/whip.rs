@@ -91,6 +91,17 @@ async fn offer(
     }
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the SDP offer is not UTF-8"))?;
+    // A session has one publish: a student on stage takes it only while the
+    // instructor is not publishing (both at once is not supported yet).
+    if who.stage {
+        if let Some(p) = state.ingest.publisher(&session_id) {
+            if p.publisher_id() != who.sub {
+                return Err(ApiError::conflict(
+                    "the instructor is publishing: a student on stage can publish once the instructor stops",
+                ));
+            }
+        }
+    }
     let answer = state.ingest.publish(&session, &who, text).await?;
 
     let location = state.url(&format!("/whip/{session_id}/{}", answer.resource_id));
