@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::sessions::{owned_session, visible_session};
-use super::whip::{require_content_type, value, SDP, TRICKLE};
+use super::whip::{require_content_type, value, SDP};
 use super::ApiError;
 use crate::auth::{AuthUser, Claims, Role};
 use crate::db::{Session, SessionState};
@@ -130,14 +130,10 @@ async fn trickle(
 ) -> Result<StatusCode, ApiError> {
     let AuthUser(who) = auth?;
     may_change(&state, &who, &session_id, &resource_id).await?;
-    require_content_type(&headers, TRICKLE)?;
-    let body = body?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("the SDP fragment is not UTF-8"))?;
-    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    let (text, if_match) = super::whip::trickle_request(&headers, body)?;
     state
         .egress
-        .patch(&session_id, &resource_id, if_match, text)?;
+        .patch(&session_id, &resource_id, if_match, &text)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -130,15 +130,24 @@ async fn trickle(
 ) -> Result<StatusCode, ApiError> {
     let AuthUser(who) = auth?;
     publishable_session(&state, &who, &session_id).await?;
-    require_content_type(&headers, TRICKLE)?;
-    let body = body?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("the SDP fragment is not UTF-8"))?;
-    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    let (text, if_match) = trickle_request(&headers, body)?;
     state
         .ingest
-        .patch(&session_id, &resource_id, if_match, text)?;
+        .patch(&session_id, &resource_id, if_match, &text)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A trickle-ICE PATCH (WHIP and WHEP): the SDP fragment and `If-Match`.
+pub(super) fn trickle_request(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(String, Option<&str>), ApiError> {
+    require_content_type(headers, TRICKLE)?;
+    let body = body?;
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::bad_request("the SDP fragment is not UTF-8"))?;
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    Ok((text, if_match))
 }
 
 async fn stop(
