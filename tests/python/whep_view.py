@@ -59,24 +59,18 @@ gathers IPv4 only, and drops IPv6 candidates from the answer. aioice leaves out
 
 import argparse
 import asyncio
-import json
 import os
 import re
-import signal
 import sys
-import threading
 import time
 from urllib.parse import urljoin
+
+from clientlib import emit, patch_host_addresses, run_client, strip_ipv6_candidates
 
 HTTP_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 OVERALL_SLACK_S = 30.0
 MIN_BUCKET_BYTES = 1500
-
-
-def emit(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 
 try:
@@ -270,33 +264,6 @@ def install_socket_hook():
         return orig(self, data, addr)
 
     aioice.ice.StunProtocol.datagram_received = datagram_received
-
-
-def patch_host_addresses(force_loopback):
-    """IPv4 host candidates only; add 127.0.0.1 when asked or when there is no other
-    IPv4 address (aioice never offers it by itself)."""
-    orig = aioice.ice.get_host_addresses
-
-    def get_host_addresses(use_ipv4, use_ipv6):
-        addrs = [a for a in orig(use_ipv4, False) if ":" not in a]
-        if use_ipv4 and "127.0.0.1" not in addrs and (force_loopback or not addrs):
-            addrs = ["127.0.0.1"] + addrs
-        return addrs
-
-    aioice.ice.get_host_addresses = get_host_addresses
-
-
-_CAND_RE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (\S+) ")
-
-
-def strip_ipv6_candidates(sdp):
-    out = []
-    for line in sdp.splitlines():
-        m = _CAND_RE.match(line)
-        if m and ":" in m.group(1):
-            continue
-        out.append(line)
-    return "\r\n".join(out) + "\r\n"
 
 
 def first_codecs(sdp):
@@ -642,44 +609,7 @@ def main(argv=None):
     patch_host_addresses(args.ice_loopback)
     overall = args.seconds + OVERALL_SLACK_S
 
-    def _hard_exit():
-        emit({"event": "error", "message": f"watchdog: still running after {overall + 5:.0f}s"})
-        os._exit(1)
-
-    watchdog = threading.Timer(overall + 5, _hard_exit)
-    watchdog.daemon = True
-    watchdog.start()
-
-    async def runner():
-        run = Run(args)
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-
-        def on_signal(name):
-            if run.signal_name is None:
-                run.signal_name = name
-                task.cancel()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal, sig.name)
-        try:
-            return await asyncio.wait_for(run.main(), overall)
-        except asyncio.TimeoutError:
-            emit({"event": "error", "message": f"timeout after {overall:.0f}s"})
-            return 1
-        except asyncio.CancelledError:
-            if run.signal_name:
-                emit({"event": "terminated", "signal": run.signal_name})
-                return 0
-            raise
-
-    try:
-        code = asyncio.run(runner())
-    except Exception as exc:
-        emit({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
-        code = 1
-    watchdog.cancel()
-    return code
+    return run_client(lambda: Run(args), overall)
 
 
 if __name__ == "__main__":

@@ -29,24 +29,16 @@ import argparse
 import array
 import asyncio
 import fractions
-import json
 import math
-import os
-import re
-import signal
 import sys
-import threading
 import time
 from urllib.parse import urljoin
+
+from clientlib import emit, patch_host_addresses, run_client, strip_ipv6_candidates
 
 HTTP_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 OVERALL_SLACK_S = 30.0
-
-
-def emit(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 
 try:
@@ -186,38 +178,7 @@ class SineAudioTrack(AudioStreamTrack):
 # --------------------------------------------------------------------------- ICE host addresses
 
 
-def patch_host_addresses(force_loopback):
-    """aioice never offers 127.0.0.1. Add it when asked, or when the machine has no other
-    IPv4 address (a bare network namespace): otherwise the offer would carry no candidate."""
-    import aioice.ice
-
-    orig = aioice.ice.get_host_addresses
-
-    def get_host_addresses(use_ipv4, use_ipv6):
-        addrs = orig(use_ipv4, use_ipv6)
-        if use_ipv4 and "127.0.0.1" not in addrs:
-            if force_loopback or not any(":" not in a for a in addrs):
-                addrs = ["127.0.0.1"] + addrs
-        return addrs
-
-    aioice.ice.get_host_addresses = get_host_addresses
-
-
 # --------------------------------------------------------------------------- SDP helpers
-
-_CAND_RE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (\S+) ")
-
-
-def strip_ipv6_candidates(sdp):
-    """Drop a=candidate lines whose connection address is IPv6 (aiortc handles them badly)."""
-    out = []
-    for line in sdp.splitlines():
-        m = _CAND_RE.match(line)
-        if m and ":" in m.group(1):
-            continue
-        out.append(line)
-    return "\r\n".join(out) + "\r\n"
-
 
 def negotiated_codecs(answer_sdp):
     """First codec of each m-line in the answer (the one aiortc will send)."""
@@ -290,7 +251,6 @@ class Run:
         emit(out)
 
     async def main(self):
-        a = self.args
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S))
         try:
             return await self._main()
@@ -404,47 +364,7 @@ def main(argv=None):
     patch_host_addresses(args.ice_loopback)
     overall = args.seconds + OVERALL_SLACK_S
 
-    # Hard backstop in case the event loop itself is wedged.
-    def _hard_exit():
-        emit({"event": "error", "message": f"watchdog: still running after {overall + 5:.0f}s"})
-        os._exit(1)
-
-    watchdog = threading.Timer(overall + 5, _hard_exit)
-    watchdog.daemon = True
-    watchdog.start()
-
-    run = Run(args)
-
-    async def runner():
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-
-        def on_signal(name):
-            if run.signal_name is None:
-                run.signal_name = name
-                task.cancel()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal, sig.name)
-        try:
-            return await asyncio.wait_for(run.main(), overall)
-        except asyncio.TimeoutError:
-            emit({"event": "error", "message": f"timeout after {overall:.0f}s"})
-            return 1
-        except asyncio.CancelledError:
-            if run.signal_name:
-                # run.main's finally has already closed the pc.
-                emit({"event": "terminated", "signal": run.signal_name})
-                return 0
-            raise
-
-    try:
-        code = asyncio.run(runner())
-    except Exception as exc:
-        emit({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
-        code = 1
-    watchdog.cancel()
-    return code
+    return run_client(lambda: Run(args), overall)
 
 
 if __name__ == "__main__":
