@@ -26,12 +26,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gst::prelude::*;
 use gst_video::prelude::*;
-use gst_webrtc::{WebRTCRTPTransceiverDirection, WebRTCSDPType, WebRTCSessionDescription};
+use gst_webrtc::WebRTCRTPTransceiverDirection;
 
 use classcast::auth::{Claims, Keys, Role};
-use classcast::media::webrtc::{
-    call_with_promise, gathering_state, local_sdp, set_ice_servers, wait_gathered,
-};
+use classcast::media::webrtc::{apply_answer, create_offer, set_ice_servers};
 use classcast::media::OwnedPipeline;
 
 type Error = Box<dyn std::error::Error>;
@@ -150,6 +148,17 @@ fn read_stamp(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> Option<u6
 
 // ---------------------------------------------------------------- WHIP / WHEP
 
+/// DELETEs a WHIP/WHEP resource and stops its pipeline.
+async fn end_resource(
+    http: &reqwest::Client,
+    location: &str,
+    token: &str,
+    pipeline: &OwnedPipeline,
+) {
+    let _ = http.delete(location).bearer_auth(token).send().await;
+    let _ = pipeline.set_state(gst::State::Null).await;
+}
+
 /// Offer → POST → answer on `webrtcbin` (already in a playing pipeline).
 /// Returns the resource URL, when the POST was sent, and how long it took.
 async fn negotiate(
@@ -160,26 +169,7 @@ async fn negotiate(
 ) -> Result<(String, Instant, Duration), Error> {
     // No ICE servers; this also turns off UPnP (SSDP on a loopback netns).
     set_ice_servers(webrtcbin, &[]);
-    let mut gathering = gathering_state(webrtcbin);
-    let reply = call_with_promise(
-        webrtcbin,
-        "create-offer",
-        vec![None::<gst::Structure>.to_value()],
-        "creating the offer",
-    )
-    .await?;
-    let offer = reply
-        .and_then(|s| s.get::<WebRTCSessionDescription>("offer").ok())
-        .ok_or("no offer")?;
-    call_with_promise(
-        webrtcbin,
-        "set-local-description",
-        vec![offer.to_value()],
-        "applying the offer",
-    )
-    .await?;
-    wait_gathered(&mut gathering, Duration::from_secs(5)).await;
-    let sdp = local_sdp(webrtcbin).ok_or("no local description")?;
+    let sdp = create_offer(webrtcbin, Duration::from_secs(5)).await?;
     let posted = Instant::now();
     let response = http
         .post(url)
@@ -202,15 +192,7 @@ async fn negotiate(
     let location = reqwest::Url::parse(url)?
         .join(&location.ok_or("no Location")?)?
         .to_string();
-    let answer = gst_sdp::SDPMessage::parse_buffer(body.as_bytes())?;
-    let answer = WebRTCSessionDescription::new(WebRTCSDPType::Answer, answer);
-    call_with_promise(
-        webrtcbin,
-        "set-remote-description",
-        vec![answer.to_value()],
-        "applying the answer",
-    )
-    .await?;
+    apply_answer(webrtcbin, &body).await?;
     Ok((location, posted, took))
 }
 
@@ -262,13 +244,7 @@ impl Publish {
     }
 
     async fn stop(self) {
-        let _ = self
-            .http
-            .delete(&self.location)
-            .bearer_auth(&self.token)
-            .send()
-            .await;
-        let _ = self.pipeline.set_state(gst::State::Null).await;
+        end_resource(&self.http, &self.location, &self.token, &self.pipeline).await;
     }
 }
 
@@ -508,13 +484,7 @@ impl Viewer {
     }
 
     async fn leave(self) {
-        let _ = self
-            .http
-            .delete(&self.location)
-            .bearer_auth(&self.token)
-            .send()
-            .await;
-        let _ = self.pipeline.set_state(gst::State::Null).await;
+        end_resource(&self.http, &self.location, &self.token, &self.pipeline).await;
     }
 }
 

@@ -1,10 +1,10 @@
 use std::time::Duration;
 
 use gst::prelude::*;
-use gst_webrtc::{WebRTCRTPTransceiverDirection, WebRTCSDPType, WebRTCSessionDescription};
+use gst_webrtc::WebRTCRTPTransceiverDirection;
 
 use crate::cli::VideoCodecPref;
-use crate::media::webrtc::{call_with_promise, gathering_state, local_sdp, wait_gathered};
+use crate::media::webrtc::{apply_answer, create_offer};
 use crate::media::{description, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
 
 #[derive(Debug, thiserror::Error)]
@@ -97,31 +97,11 @@ impl WhipClient {
                 t.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
             }
         }
-        let mut gathering = gathering_state(&webrtcbin);
         let bus = spawn_bus_watch(&pipeline, "whip-client".into());
         let owned = OwnedPipeline::new(pipeline);
         owned.set_state(gst::State::Playing).await?;
 
-        let reply = call_with_promise(
-            &webrtcbin,
-            "create-offer",
-            vec![None::<gst::Structure>.to_value()],
-            "creating the offer",
-        )
-        .await?;
-        let offer = reply
-            .and_then(|s| s.get::<WebRTCSessionDescription>("offer").ok())
-            .ok_or_else(|| MediaError::Negotiation("no offer".into()))?;
-        call_with_promise(
-            &webrtcbin,
-            "set-local-description",
-            vec![offer.to_value()],
-            "applying the offer",
-        )
-        .await?;
-        wait_gathered(&mut gathering, Duration::from_secs(5)).await;
-        let offer_sdp =
-            local_sdp(&webrtcbin).ok_or_else(|| MediaError::Negotiation("no offer".into()))?;
+        let offer_sdp = create_offer(&webrtcbin, Duration::from_secs(5)).await?;
 
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
@@ -158,16 +138,7 @@ impl WhipClient {
             .and_then(|base| base.join(&location))
             .map_err(|e| WhipClientError::Answer(format!("Location: {e}")))?
             .to_string();
-        let answer = gst_sdp::SDPMessage::parse_buffer(body.as_bytes())
-            .map_err(|e| WhipClientError::Answer(e.to_string()))?;
-        let answer = WebRTCSessionDescription::new(WebRTCSDPType::Answer, answer);
-        call_with_promise(
-            &webrtcbin,
-            "set-remote-description",
-            vec![answer.to_value()],
-            "applying the answer",
-        )
-        .await?;
+        apply_answer(&webrtcbin, &body).await?;
         Ok(WhipClient {
             pipeline: owned,
             http,

@@ -326,13 +326,11 @@ impl Hub {
                                 resync = None;
                                 // This process's members may have missed
                                 // messages: they get the room again.
-                                let admitted: Vec<String> = local
+                                let admitted: std::collections::BTreeSet<String> = local
                                     .sockets
                                     .values()
                                     .filter(|s| s.admitted)
                                     .map(|s| s.participant_id.clone())
-                                    .collect::<std::collections::BTreeSet<_>>()
-                                    .into_iter()
                                     .collect();
                                 let outputs = room.welcome_again(admitted.iter().map(String::as_str));
                                 self.deliver(&mut local, outputs).await;

@@ -152,3 +152,49 @@ pub async fn answer_offer(
     .await?;
     Ok(())
 }
+
+/// The offerer's half (WHIP and WHEP clients): creates the offer, applies
+/// it, and returns it with the candidates gathered within `gather_timeout`
+/// (non-trickle).
+pub async fn create_offer(
+    webrtcbin: &gst::Element,
+    gather_timeout: Duration,
+) -> Result<String, MediaError> {
+    use gst_webrtc::WebRTCSessionDescription;
+    let mut gathering = gathering_state(webrtcbin);
+    let reply = call_with_promise(
+        webrtcbin,
+        "create-offer",
+        vec![None::<gst::Structure>.to_value()],
+        "creating the offer",
+    )
+    .await?;
+    let offer = reply
+        .and_then(|s| s.get::<WebRTCSessionDescription>("offer").ok())
+        .ok_or_else(|| MediaError::Negotiation("webrtcbin produced no offer".into()))?;
+    call_with_promise(
+        webrtcbin,
+        "set-local-description",
+        vec![offer.to_value()],
+        "applying the offer",
+    )
+    .await?;
+    wait_gathered(&mut gathering, gather_timeout).await;
+    local_sdp(webrtcbin).ok_or_else(|| MediaError::Negotiation("no local description".into()))
+}
+
+/// Applies the answer to our offer.
+pub async fn apply_answer(webrtcbin: &gst::Element, answer: &str) -> Result<(), MediaError> {
+    use gst_webrtc::{WebRTCSDPType, WebRTCSessionDescription};
+    let answer = gst_sdp::SDPMessage::parse_buffer(answer.as_bytes())
+        .map_err(|e| MediaError::Negotiation(format!("the answer is not SDP: {e}")))?;
+    let answer = WebRTCSessionDescription::new(WebRTCSDPType::Answer, answer);
+    call_with_promise(
+        webrtcbin,
+        "set-remote-description",
+        vec![answer.to_value()],
+        "applying the answer",
+    )
+    .await?;
+    Ok(())
+}
