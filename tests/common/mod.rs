@@ -318,12 +318,16 @@ impl ServerProcess {
                 "info,gstreamer=error,gstreamer::utilsrs-stream-producer=off".into()
             }),
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_classcast"))
-            .arg("serve")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_classcast"));
+        cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(["--player-dir"])
-            .arg(repo_root().join("player"))
+            .arg(repo_root().join("player"));
+        if !extra_args.contains(&"--ladder") {
+            cmd.arg("--ladder").arg(test_ladder());
+        }
+        let mut child = cmd
             .args(extra_args)
             .env("CLASSCAST_JWT_SECRET", SECRET)
             .env("RUST_LOG", rust_log)
@@ -390,6 +394,13 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The ladder the test servers run: `pipelines/ladder.toml`'s rungs with
+/// faster presets, so a 2-core machine that also runs the test's publisher
+/// keeps it in real time (a test that is about the presets passes `--ladder`).
+pub fn test_ladder() -> PathBuf {
+    repo_root().join("pipelines").join("ladder-test.toml")
 }
 
 pub fn http() -> reqwest::Client {
