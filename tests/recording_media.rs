@@ -120,6 +120,31 @@ fn chromium_publish(base: &str, tok: &str, id: &str, seconds: u32) -> (f64, Inst
     (published, ended)
 }
 
+/// (video, audio) start times of an MP4's first streams of each kind, in s.
+fn stream_starts(path: &Path) -> (f64, f64) {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_entries",
+            "stream=codec_type,start_time",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+    let start = |kind: &str| {
+        v["streams"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["codec_type"] == kind))
+            .and_then(|s| s["start_time"].as_str()?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {kind} start time: {v}"))
+    };
+    (start("video"), start("audio"))
+}
+
 async fn check_mp4(bytes: &[u8], published: f64) -> f64 {
     assert_faststart(bytes);
     let file = tempfile::NamedTempFile::new().expect("tmp");
@@ -295,9 +320,26 @@ async fn a_store_outage_during_the_publish_loses_nothing() {
         .await
         .expect("publish");
     let live_at = Instant::now();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Counted segments, not seconds: a slow machine writes them later.
+    let all = server.data_dir.join("hls").join(&id).join("720p/all.m3u8");
+    let segments = || {
+        std::fs::read_to_string(&all)
+            .unwrap_or_default()
+            .matches(".ts")
+            .count()
+    };
+    wait_for(Duration::from_secs(30), "2 segments", || async {
+        (segments() >= 2).then_some(())
+    })
+    .await;
     moto.stop(); // the store goes down mid-publish
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    let at_outage = segments();
+    wait_for(
+        Duration::from_secs(40),
+        "5 segments during the outage",
+        || async { (segments() >= at_outage + 5).then_some(()) },
+    )
+    .await;
     client.stop().await.expect("DELETE");
     let published = live_at.elapsed().as_secs_f64();
 
@@ -342,9 +384,18 @@ async fn a_store_outage_during_the_publish_loses_nothing() {
         codecs.contains(&"h264".to_owned()) && codecs.contains(&"aac".to_owned()),
         "{codecs:?}"
     );
+    let listed = std::fs::read_to_string(&all).unwrap_or_default();
     assert!(
         (duration - published).abs() <= 2.0,
-        "recorded {duration:.2} s of {published:.2} s"
+        "recorded {duration:.2} s of {published:.2} s\n{listed}"
+    );
+    // Picture and sound start together: the ladder used to fill the time
+    // before the publisher's first keyframe with copies of that frame, a
+    // frozen lead-in as long as the publish took to connect.
+    let (video, audio) = stream_starts(file.path());
+    assert!(
+        (video - audio).abs() < 0.5,
+        "video starts at {video:.2} s, audio at {audio:.2} s"
     );
     // Everything spooled during the outage reached the store, and the final
     // playlists went after their segments.
