@@ -514,7 +514,15 @@ async fn the_instructor_starts_and_stops_recording_during_a_publish() {
     let stopped = switch(false).await;
     let recorded_for = on_at.elapsed().as_secs_f64();
     assert_eq!(stopped["recording"]["state"], "processing", "{stopped}");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The publish goes on past the switch: two more segments, however long
+    // a busy machine takes to write them.
+    let at_stop = segments();
+    wait_for(
+        Duration::from_secs(30),
+        "2 segments after the stop",
+        || async { (segments() >= at_stop + 2).then_some(()) },
+    )
+    .await;
     client.stop().await.expect("DELETE");
 
     let recs = wait_ready(base, &alice, &id, Duration::from_secs(20)).await;
