@@ -200,17 +200,26 @@ async fn a_720p_publish_makes_an_aligned_three_rung_ladder_then_a_vod() {
     wait_segments(&server, &id, &rungs, 3).await;
 
     // While the ladder runs, ingest keeps its frame rate and the ladder keeps up.
+    // Over a 5 s window, not per second: one second's sample on a busy
+    // machine dips (23.8) and the next catches up (30.2); a ladder that
+    // starves ingest lowers the average.
+    let frames = |v: &Value| v["media"]["video"]["frames"].as_u64().unwrap_or(0);
     let mut rates = Vec::new();
+    let window = std::time::Instant::now();
+    let frames_before = frames(&session_view(base, &alice, &id).await);
     for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let v = session_view(base, &alice, &id).await;
         rates.push(v["media"]["video"]["rate"].as_f64().unwrap_or(0.0));
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    eprintln!("ingest video fps while the ladder runs: {rates:?}");
+    let frames_after = frames(&session_view(base, &alice, &id).await);
+    let average = (frames_after - frames_before) as f64 / window.elapsed().as_secs_f64();
+    eprintln!("ingest video fps while the ladder runs: {average:.1} (each second: {rates:?})");
     assert!(
-        rates.iter().all(|&r| r >= 25.0),
-        "ingest stalled: {rates:?}"
+        average >= 25.0,
+        "ingest stalled: {average:.1} fps ({rates:?})"
     );
+    assert!(rates.iter().all(|&r| r > 0.0), "ingest stopped: {rates:?}");
     wait_segments(&server, &id, &rungs, 8).await;
     let v = session_view(base, &alice, &id).await;
     eprintln!("ladder status: {}", v["hls"]);
