@@ -99,7 +99,7 @@ fn rtc_status(e: &RtcError) -> StatusCode {
         RtcError::Fragment(_) => StatusCode::BAD_REQUEST,
         RtcError::TooManyCandidates { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         RtcError::PerUserLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
-        RtcError::Abandoned => StatusCode::SERVICE_UNAVAILABLE,
+        RtcError::Saturated | RtcError::Abandoned => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

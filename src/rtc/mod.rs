@@ -8,7 +8,8 @@
 //!   hanging up cannot cancel a pipeline's state change half-way;
 //! - ETag / If-Match, trickle with limits (candidates per resource, sane
 //!   addresses), ICE-restart refusal;
-//! - per-user limits on how many resources one user holds.
+//! - per-user limits on how many resources one user holds, and a bound on
+//!   negotiations in flight per kind ([`MAX_NEGOTIATING`]).
 //!
 //! What differs (a publisher's or a viewer's pipeline) stays in `ingest` and
 //! `egress`; later kinds (several publishers per session, breakout rooms) add
@@ -19,7 +20,7 @@ mod registry;
 pub mod trickle;
 
 pub use negotiation::{negotiate_owned, Abandoned};
-pub use registry::{held_by, Entry, Registry, Reservation, Sessions};
+pub use registry::{held_by, Entry, Registry, Reservation, Sessions, MAX_NEGOTIATING};
 pub use trickle::{FragmentError, TrickleFragment, MAX_CANDIDATES};
 
 use gst::prelude::*;
@@ -42,6 +43,8 @@ pub enum RtcError {
     TooManyCandidates { max: usize, would: usize },
     #[error("you already hold {max} {what}; DELETE one before starting another")]
     PerUserLimit { max: usize, what: &'static str },
+    #[error("too many WebRTC negotiations in progress on this server; retry in a moment")]
+    Saturated,
     #[error("the negotiation ended without an answer (server shutting down or internal error)")]
     Abandoned,
 }

@@ -3,7 +3,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::{check_if_match, RtcError};
+
+/// Negotiations of one kind in flight at once. Each builds a webrtcbin
+/// pipeline (a dozen threads); a client that hangs up does not end its
+/// negotiation, so without a bound a burst of hang-ups piles them up.
+pub const MAX_NEGOTIATING: usize = 16;
 
 /// One resource: pending (negotiating, a seat is held) or live.
 pub struct Entry<T> {
@@ -37,25 +44,32 @@ pub type Sessions<T> = HashMap<String, HashMap<String, Entry<T>>>;
 /// The resources of one kind (publishes or views), shared by clones.
 pub struct Registry<T> {
     inner: Arc<Mutex<Sessions<T>>>,
+    negotiating: Arc<Semaphore>,
 }
 
 impl<T> Clone for Registry<T> {
     fn clone(&self) -> Self {
         Registry {
             inner: self.inner.clone(),
+            negotiating: self.negotiating.clone(),
         }
     }
 }
 
 impl<T> Default for Registry<T> {
     fn default() -> Self {
-        Registry {
-            inner: Arc::new(Mutex::new(HashMap::new())),
-        }
+        Self::with_max_negotiating(MAX_NEGOTIATING)
     }
 }
 
 impl<T> Registry<T> {
+    pub fn with_max_negotiating(max: usize) -> Self {
+        Registry {
+            inner: Arc::new(Mutex::new(HashMap::new())),
+            negotiating: Arc::new(Semaphore::new(max)),
+        }
+    }
+
     /// The map under its lock. A panic while holding it leaves plain data
     /// behind; keep serving.
     pub fn lock(&self) -> MutexGuard<'_, Sessions<T>> {
@@ -64,7 +78,8 @@ impl<T> Registry<T> {
 
     /// Takes a pending seat for a new resource in `session` if `admit` (which
     /// sees every resource of this kind) allows it, atomically.
-    pub fn reserve<E>(
+    /// At most [`MAX_NEGOTIATING`] reservations are pending at once.
+    pub fn reserve<E: From<RtcError>>(
         &self,
         session: &str,
         owner: &str,
@@ -74,6 +89,11 @@ impl<T> Registry<T> {
         let resource_id = uuid::Uuid::new_v4().simple().to_string();
         let mut all = self.lock();
         admit(&all)?;
+        let permit = self
+            .negotiating
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| RtcError::Saturated)?;
         all.entry(session.to_owned()).or_default().insert(
             resource_id.clone(),
             Entry {
@@ -88,6 +108,7 @@ impl<T> Registry<T> {
             session: session.to_owned(),
             resource_id,
             settled: false,
+            _permit: permit,
         })
     }
 
@@ -190,6 +211,8 @@ pub struct Reservation<T> {
     session: String,
     resource_id: String,
     settled: bool,
+    /// Held until the negotiation ends (promoted or dropped).
+    _permit: OwnedSemaphorePermit,
 }
 
 impl<T> Reservation<T> {
@@ -231,7 +254,7 @@ mod tests {
     use super::*;
 
     fn reserve(r: &Registry<u32>, session: &str, owner: &str) -> Reservation<u32> {
-        r.reserve(session, owner, true, |_| Ok::<(), ()>(()))
+        r.reserve(session, owner, true, |_| Ok::<(), RtcError>(()))
             .expect("reserve")
     }
 
@@ -276,13 +299,29 @@ mod tests {
         let _b = reserve(&r, "t", "u");
         let refused = r.reserve("s", "u", true, |all| {
             if held_by(all, "u", None) >= 2 {
-                Err("full")
+                Err(RtcError::PerUserLimit { max: 2, what: "x" })
             } else {
                 Ok(())
             }
         });
-        assert_eq!(refused.err(), Some("full"));
+        assert!(matches!(refused.err(), Some(RtcError::PerUserLimit { .. })));
         assert_eq!(held_by(&r.lock(), "u", Some("s")), 1);
+    }
+
+    #[test]
+    fn negotiations_in_flight_are_bounded() {
+        let r = Registry::<u32>::with_max_negotiating(2);
+        let a = reserve(&r, "s", "a");
+        let b = reserve(&r, "s", "b");
+        let refused = r.reserve("s", "c", true, |_| Ok::<(), RtcError>(()));
+        assert!(matches!(refused.err(), Some(RtcError::Saturated)));
+        assert!(
+            a.promote(Arc::new(1), "\"e\"".into()),
+            "a live one frees its permit"
+        );
+        drop(b);
+        let _c = reserve(&r, "s", "c");
+        let _d = reserve(&r, "s", "d");
     }
 
     #[test]
