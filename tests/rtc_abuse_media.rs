@@ -22,14 +22,35 @@ fn recvonly_offer() -> String {
 }
 
 /// Short timeouts so viewers that never connect are reaped within the test.
+const SERVER_ARGS: &[&str] = &[
+    "--disable-hls",
+    "--connect-timeout",
+    "3s",
+    "--ice-gather-timeout",
+    "1s",
+];
+
 fn start_server() -> ServerProcess {
-    ServerProcess::start(&[
-        "--disable-hls",
-        "--connect-timeout",
-        "3s",
-        "--ice-gather-timeout",
-        "1s",
-    ])
+    ServerProcess::start(SERVER_ARGS)
+}
+
+/// A server whose stderr (GStreamer's own warnings included) goes to a file.
+fn start_logged_server() -> (ServerProcess, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start_logged(SERVER_ARGS, &dir.path().join("server.log"));
+    (server, dir)
+}
+
+/// GStreamer's sign of the C1 race: a pipeline disposed while a state change
+/// left it playing (then a streaming thread touched freed memory).
+fn assert_no_disposal_while_playing(log_dir: &tempfile::TempDir) {
+    let log = std::fs::read_to_string(log_dir.path().join("server.log")).expect("server log");
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Trying to dispose element"))
+        .take(3)
+        .collect();
+    assert!(bad.is_empty(), "pipelines disposed while playing: {bad:?}");
 }
 
 async fn session_with(base: &str, tok: &str, body: Value) -> String {
@@ -192,7 +213,7 @@ async fn assert_still_publishing(base: &str, tok: &str, id: &str) {
 /// crash the process nor keep their seats.
 #[tokio::test(flavor = "multi_thread")]
 async fn hung_up_offers_neither_crash_nor_leak() {
-    let mut server = start_server();
+    let (mut server, log) = start_logged_server();
     let base = server.url.clone();
     let base = base.as_str();
     let alice = token(Role::Instructor, "alice", None);
@@ -262,6 +283,7 @@ async fn hung_up_offers_neither_crash_nor_leak() {
     assert!(server.is_running(), "the server process died");
     assert_still_publishing(base, &alice, &live).await;
     publisher.stop().await.expect("DELETE");
+    assert_no_disposal_while_playing(&log);
 }
 
 /// A minimal unbundled offer with `n` audio m-lines.
@@ -449,7 +471,7 @@ async fn offers_past_the_limits_are_refused_with_words() {
 async fn a_thousand_abandoned_offers_leave_nothing_behind() {
     const OFFERS: usize = 1000;
     const CONCURRENCY: usize = 10;
-    let mut server = start_server();
+    let (mut server, log) = start_logged_server();
     let base = server.url.clone();
     let pid = server.pid();
     let alice = token(Role::Instructor, "alice", None);
@@ -550,4 +572,5 @@ async fn a_thousand_abandoned_offers_leave_nothing_behind() {
     assert_a_viewer_decodes(&base, &live, "after-soak");
     assert!(server.is_running(), "the server process died");
     publisher.stop().await.expect("DELETE");
+    assert_no_disposal_while_playing(&log);
 }
