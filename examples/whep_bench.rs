@@ -531,6 +531,8 @@ impl Server {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--jwt-secret", report::SECRET, "--data-dir"])
             .arg(data)
+            // The bench's viewers share one student token.
+            .args(["--max-views-per-user", "100000"])
             .args(extra)
             .current_dir(manifest())
             // The default log filter, as deployed (RUST_LOG=warn writes a

@@ -208,6 +208,12 @@ pub struct ServeArgs {
     /// Default cap on WebRTC viewers for new sessions.
     #[arg(long, env = "CLASSCAST_MAX_WEBRTC_VIEWERS", default_value_t = 50)]
     pub max_webrtc_viewers: i64,
+    /// WHEP resources (negotiating or live) one user may hold in one session.
+    #[arg(long, env = "CLASSCAST_MAX_VIEWS_PER_USER", default_value_t = 2)]
+    pub max_views_per_user: usize,
+    /// WHIP publishes (negotiating or live) one user may hold across sessions.
+    #[arg(long, env = "CLASSCAST_MAX_PUBLISHES_PER_USER", default_value_t = 2)]
+    pub max_publishes_per_user: usize,
     /// Directory of the browser pages served under /player/.
     #[arg(long, env = "CLASSCAST_PLAYER_DIR", default_value = "player")]
     pub player_dir: PathBuf,

@@ -8,6 +8,8 @@
 //! - [`ingest`]: one WHIP publisher per session, feeding [`media`] producers.
 //! - [`media`]: GStreamer glue (init, pipeline descriptions, SDP analysis,
 //!   producers that later stages subscribe to).
+//! - [`rtc`]: the WebRTC-resource lifecycle WHIP and WHEP share (registry,
+//!   owned negotiation, trickle, limits).
 //! - [`db`]: sessions and publish events in SQLite or PostgreSQL.
 //! - [`client`]: a WHIP publisher built on webrtcbin (demo and tests).
 
@@ -22,6 +24,7 @@ pub mod http;
 pub mod ingest;
 pub mod media;
 pub mod recording;
+pub mod rtc;
 pub mod server;
 pub mod state;
 pub mod storage;

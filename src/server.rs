@@ -82,6 +82,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         rtcp_timeout: args.viewer_rtcp_timeout,
         connect_timeout: args.connect_timeout,
         adapt: args.viewer_adaptation,
+        max_views_per_user: args.max_views_per_user,
         ..EgressConfig::default()
     };
     let ingest = Ingest::new(
@@ -91,6 +92,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
             media_timeout: args.media_timeout,
             connect_timeout: args.connect_timeout,
             prefer_video_codec: args.prefer_video_codec,
+            max_publishes_per_user: args.max_publishes_per_user,
         },
         db.clone(),
     );

@@ -20,10 +20,11 @@ use tokio::sync::broadcast;
 use crate::auth::{Claims, Role};
 use crate::db::Session;
 use crate::hls::{Hls, RungOutput};
-use crate::ingest::{trickle, Ingest, IngestEvent, MediaProducers};
+use crate::ingest::{Ingest, IngestEvent, MediaProducers};
 use crate::media::ice::IceServer;
 use crate::media::sdp::{self, Codec, SdpError};
 use crate::media::{MediaError, StreamCounters};
+use crate::rtc::{self, held_by, negotiate_owned, trickle, Registry, Reservation, RtcError};
 use crate::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,17 +32,13 @@ pub enum EgressError {
     #[error(transparent)]
     Sdp(#[from] SdpError),
     #[error(transparent)]
-    Fragment(#[from] trickle::FragmentError),
+    Rtc(#[from] RtcError),
     #[error("the session is not live; try again when the instructor publishes")]
     NotLive,
     #[error("the session's interactive (WebRTC) seats are taken ({max}); watch the HLS broadcast")]
     Full { max: i64, hls_url: String },
     #[error("no such WHEP resource")]
     NotFound,
-    #[error("If-Match does not match the resource's ETag")]
-    EtagMismatch,
-    #[error("ICE restart is not supported; DELETE and view again")]
-    IceRestartUnsupported,
     #[error(transparent)]
     Media(#[from] MediaError),
 }
@@ -56,6 +53,8 @@ pub struct EgressConfig {
     pub rtcp_timeout: Duration,
     /// Per-viewer bandwidth adaptation (rung switching).
     pub adapt: bool,
+    /// WHEP resources (negotiating or live) one user may hold in a session.
+    pub max_views_per_user: usize,
 }
 
 impl Default for EgressConfig {
@@ -66,6 +65,7 @@ impl Default for EgressConfig {
             connect_timeout: Duration::from_secs(15),
             rtcp_timeout: Duration::from_secs(10),
             adapt: true,
+            max_views_per_user: 2,
         }
     }
 }
@@ -191,22 +191,8 @@ pub struct EgressTotals {
     pub refused_full: u64,
 }
 
-enum Slot {
-    /// Negotiating: holds a seat, nothing to show yet.
-    Pending {
-        capped: bool,
-    },
-    Live(Arc<Viewer>),
-}
-
-impl Slot {
-    fn capped(&self) -> bool {
-        match self {
-            Slot::Pending { capped } => *capped,
-            Slot::Live(v) => v.info.capped,
-        }
-    }
-}
+/// Protocol name in errors and the registry.
+const KIND: &str = "WHEP";
 
 #[derive(Clone)]
 pub struct Egress {
@@ -217,8 +203,8 @@ struct Inner {
     config: EgressConfig,
     ingest: Ingest,
     hls: Hls,
-    /// session → resource → viewer
-    viewers: Mutex<HashMap<String, HashMap<String, Slot>>>,
+    /// session → resource → viewer (pending while negotiating)
+    viewers: Registry<Viewer>,
     /// session → participants on stage (called on by the instructor):
     /// like the instructor, they always get a WebRTC seat.
     promoted: Mutex<HashMap<String, std::collections::HashSet<String>>>,
@@ -234,7 +220,7 @@ impl Egress {
                 config,
                 ingest,
                 hls,
-                viewers: Mutex::new(HashMap::new()),
+                viewers: Registry::default(),
                 promoted: Mutex::new(HashMap::new()),
                 started: AtomicU64::new(0),
                 reaped: AtomicU64::new(0),
@@ -282,8 +268,8 @@ impl Egress {
             .unwrap_or(false)
     }
 
-    fn viewers(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Slot>>> {
-        self.inner.viewers.lock().unwrap_or_else(|e| e.into_inner())
+    fn viewers(&self) -> std::sync::MutexGuard<'_, rtc::Sessions<Viewer>> {
+        self.inner.viewers.lock()
     }
 
     /// What the session's viewers can be fed from, if it is live.
@@ -320,22 +306,31 @@ impl Egress {
         let plan = sdp::plan_view_offer(&offer, &codecs, codecs.is_empty())?;
 
         let capped = !self.exempt_from_cap(session, who);
-        let resource_id = uuid::Uuid::new_v4().simple().to_string();
-        {
-            let mut all = self.viewers();
-            let slots = all.entry(session.id.clone()).or_default();
-            let taken = slots.values().filter(|s| s.capped()).count() as i64;
-            if capped && taken >= session.max_webrtc_viewers {
-                self.inner.refused_full.fetch_add(1, Ordering::Relaxed);
-                return Err(EgressError::Full {
-                    max: session.max_webrtc_viewers,
-                    hls_url,
-                });
-            }
-            slots.insert(resource_id.clone(), Slot::Pending { capped });
-        }
+        let max_per_user = self.inner.config.max_views_per_user;
+        let seat = self
+            .inner
+            .viewers
+            .reserve(&session.id, &who.sub, capped, |all| {
+                let slots = all.get(&session.id);
+                if held_by(all, &who.sub, Some(&session.id)) >= max_per_user {
+                    return Err(RtcError::PerUserLimit {
+                        max: max_per_user,
+                        what: "WebRTC views of this session",
+                    }
+                    .into());
+                }
+                let taken = slots.map_or(0, |s| s.values().filter(|e| e.capped).count()) as i64;
+                if capped && taken >= session.max_webrtc_viewers {
+                    self.inner.refused_full.fetch_add(1, Ordering::Relaxed);
+                    return Err(EgressError::Full {
+                        max: session.max_webrtc_viewers,
+                        hls_url,
+                    });
+                }
+                Ok(())
+            })?;
         let info = ViewerInfo {
-            resource_id: resource_id.clone(),
+            resource_id: seat.resource_id().to_owned(),
             session_id: session.id.clone(),
             user_id: who.sub.clone(),
             user_name: who.name.clone(),
@@ -343,46 +338,64 @@ impl Egress {
             audio_only,
             capped,
         };
-        let result = viewer::Viewer::negotiate(&self.inner.config, info, offer, plan).await;
-        let mut all = self.viewers();
-        let slots = all.entry(session.id.clone()).or_default();
-        match result {
-            Ok((viewer, sdp)) => {
-                slots.insert(resource_id.clone(), Slot::Live(viewer.clone()));
-                drop(all);
-                self.inner.started.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(
-                    session = %session.id,
-                    resource = %resource_id,
-                    viewer = %who.sub,
-                    audio_only,
-                    "viewer joined"
-                );
-                monitor::spawn(self.clone(), &viewer);
-                Ok(ViewAnswer {
-                    resource_id,
-                    etag: viewer.etag(),
-                    sdp,
-                })
-            }
-            Err(e) => {
-                slots.remove(&resource_id);
-                Err(e)
-            }
-        }
+        let egress = self.clone();
+        let undo = self.clone();
+        let session_id = session.id.clone();
+        negotiate_owned(
+            async move { egress.start_viewer(seat, info, offer, plan).await },
+            move |result| async move {
+                if let Ok(answer) = result {
+                    tracing::debug!(session = %session_id, resource = %answer.resource_id, "WHEP client left before its answer");
+                    let _ = undo
+                        .stop(&session_id, &answer.resource_id, "abandoned")
+                        .await;
+                }
+            },
+        )
+        .await
+        .map_err(|_| RtcError::Abandoned)?
     }
 
-    fn viewer(&self, session_id: &str, resource_id: &str) -> Option<Arc<Viewer>> {
-        match self.viewers().get(session_id)?.get(resource_id)? {
-            Slot::Live(v) => Some(v.clone()),
-            Slot::Pending { .. } => None,
+    async fn start_viewer(
+        &self,
+        seat: Reservation<Viewer>,
+        info: ViewerInfo,
+        offer: gst_sdp::SDPMessage,
+        plan: sdp::OfferPlan,
+    ) -> Result<ViewAnswer, EgressError> {
+        let (session_id, user_id, audio_only) = (
+            info.session_id.clone(),
+            info.user_id.clone(),
+            info.audio_only,
+        );
+        let resource_id = seat.resource_id().to_owned();
+        let (viewer, sdp) =
+            viewer::Viewer::negotiate(&self.inner.config, info, offer, plan).await?;
+        let etag = viewer.etag();
+        if !seat.promote(viewer.clone(), etag.clone()) {
+            viewer.shutdown().await;
+            return Err(RtcError::Abandoned.into());
         }
+        self.inner.started.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            session = %session_id,
+            resource = %resource_id,
+            viewer = %user_id,
+            audio_only,
+            "viewer joined"
+        );
+        monitor::spawn(self.clone(), &viewer);
+        Ok(ViewAnswer {
+            resource_id,
+            etag,
+            sdp,
+        })
     }
 
-    /// Whether `who` may act on the resource: its viewer, or the session's instructor.
+    /// Whose the resource is: its viewer (`may_change` also lets the
+    /// session's instructor act on it).
     pub fn owner_of(&self, session_id: &str, resource_id: &str) -> Option<String> {
-        self.viewer(session_id, resource_id)
-            .map(|v| v.info.user_id.clone())
+        self.inner.viewers.owner_of(session_id, resource_id)
     }
 
     pub fn patch(
@@ -392,16 +405,19 @@ impl Egress {
         if_match: Option<&str>,
         fragment: &str,
     ) -> Result<(), EgressError> {
-        let viewer = self
-            .viewer(session_id, resource_id)
-            .ok_or(EgressError::NotFound)?;
-        if let Some(tag) = if_match {
-            if tag.trim() != "*" && tag.trim() != viewer.etag() {
-                return Err(EgressError::EtagMismatch);
-            }
-        }
-        let fragment = trickle::parse_fragment(fragment)?;
-        viewer.add_trickle(&fragment)
+        let parsed = trickle::parse_fragment(fragment);
+        let count = parsed.as_ref().map_or(0, |f| f.candidates.len());
+        let viewer = self.inner.viewers.for_trickle(
+            session_id,
+            resource_id,
+            KIND,
+            if_match,
+            count,
+            rtc::MAX_CANDIDATES,
+        )?;
+        let fragment = parsed.map_err(RtcError::from)?;
+        rtc::apply_trickle(&*viewer, &fragment, "view")?;
+        Ok(())
     }
 
     /// Ends one viewer (DELETE, reaping, the publisher leaving).
@@ -411,19 +427,11 @@ impl Egress {
         resource_id: &str,
         reason: &str,
     ) -> Result<(), EgressError> {
-        let viewer = {
-            let mut all = self.viewers();
-            let slots = all.get_mut(session_id).ok_or(EgressError::NotFound)?;
-            let viewer = match slots.get(resource_id) {
-                Some(Slot::Live(v)) => v.clone(),
-                _ => return Err(EgressError::NotFound),
-            };
-            slots.remove(resource_id);
-            if slots.is_empty() {
-                all.remove(session_id);
-            }
-            viewer
-        };
+        let viewer = self
+            .inner
+            .viewers
+            .remove_live(session_id, resource_id)
+            .ok_or(EgressError::NotFound)?;
         if reason != "deleted" {
             self.inner.reaped.fetch_add(1, Ordering::Relaxed);
         }
@@ -434,38 +442,24 @@ impl Egress {
 
     /// Ends every viewer of a session (its publisher left).
     pub async fn stop_session(&self, session_id: &str, reason: &str) {
-        let ids: Vec<String> = self
-            .viewers()
-            .get(session_id)
-            .map(|s| s.keys().cloned().collect())
-            .unwrap_or_default();
-        for id in ids {
+        for id in self.inner.viewers.live_ids(session_id, |_| true) {
             let _ = self.stop(session_id, &id, reason).await;
         }
     }
 
     /// Ends every viewer of one user in a session (kicked).
     pub async fn stop_user(&self, session_id: &str, user_id: &str, reason: &str) {
-        let ids: Vec<String> = self
-            .viewers()
-            .get(session_id)
-            .map(|s| {
-                s.iter()
-                    .filter_map(|(id, slot)| match slot {
-                        Slot::Live(v) if v.info.user_id == user_id => Some(id.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        for id in ids {
+        for id in self
+            .inner
+            .viewers
+            .live_ids(session_id, |e| e.owner == user_id)
+        {
             let _ = self.stop(session_id, &id, reason).await;
         }
     }
 
     pub async fn stop_all(&self, reason: &str) {
-        let sessions: Vec<String> = self.viewers().keys().cloned().collect();
-        for s in sessions {
+        for s in self.inner.viewers.sessions() {
             self.stop_session(&s, reason).await;
         }
     }
@@ -498,13 +492,7 @@ impl Egress {
             .get(&session.id)
             .map(|s| {
                 s.values()
-                    .map(|slot| {
-                        let stats = match slot {
-                            Slot::Live(v) => Some(v.stats()),
-                            Slot::Pending { .. } => None,
-                        };
-                        (slot.capped(), stats)
-                    })
+                    .map(|e| (e.capped, e.live().map(|v| v.stats())))
                     .collect()
             })
             .unwrap_or_default();
@@ -532,10 +520,8 @@ impl Egress {
         self.viewers()
             .get(session_id)?
             .values()
-            .filter_map(|slot| match slot {
-                Slot::Live(v) if v.info.user_id == user_id => Some(v.stats()),
-                _ => None,
-            })
+            .filter(|e| e.owner == user_id)
+            .filter_map(|e| e.live().map(|v| v.stats()))
             .max_by(|a, b| a.started_at.cmp(&b.started_at))
     }
 
@@ -544,10 +530,9 @@ impl Egress {
         self.viewers()
             .iter()
             .flat_map(|(session, slots)| {
-                slots.values().filter_map(move |slot| match slot {
-                    Slot::Live(v) => Some((session.clone(), v.stats())),
-                    Slot::Pending { .. } => None,
-                })
+                slots
+                    .values()
+                    .filter_map(move |e| e.live().map(|v| (session.clone(), v.stats())))
             })
             .collect()
     }

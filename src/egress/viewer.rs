@@ -15,7 +15,6 @@ use super::adapt::{Adapter, Level};
 use super::feedback::{self, Remb};
 use super::{EgressConfig, EgressError, Sources};
 use crate::auth::Role;
-use crate::ingest::trickle::TrickleFragment;
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 use crate::media::webrtc::{
     answer_offer, call_with_promise, connection_state, gathering_state, local_sdp, set_ice_servers,
@@ -102,6 +101,16 @@ pub struct Viewer {
     started_ms: u64,
 }
 
+impl crate::rtc::Resource for Viewer {
+    fn plan(&self) -> &OfferPlan {
+        &self.plan
+    }
+
+    fn webrtcbin(&self) -> &gst::Element {
+        &self.webrtcbin
+    }
+}
+
 impl Viewer {
     pub fn resource_id(&self) -> &str {
         &self.info.resource_id
@@ -121,23 +130,6 @@ impl Viewer {
 
     pub fn last_rtcp_ms(&self) -> u64 {
         self.last_rtcp_ms.load(Ordering::Relaxed)
-    }
-
-    pub fn add_trickle(&self, fragment: &TrickleFragment) -> Result<(), EgressError> {
-        if let Some(ufrag) = &fragment.ice_ufrag {
-            if !self.plan.ice_ufrags.contains(ufrag) {
-                return Err(EgressError::IceRestartUnsupported);
-            }
-        }
-        for (mid, candidate) in &fragment.candidates {
-            let mline = mid
-                .as_deref()
-                .and_then(|m| self.plan.mline_of_mid(m))
-                .unwrap_or(0);
-            self.webrtcbin
-                .emit_by_name::<()>("add-ice-candidate", &[&mline, candidate]);
-        }
-        Ok(())
     }
 
     pub(super) async fn shutdown(&self) {
@@ -270,7 +262,7 @@ impl Viewer {
             level: "none".into(),
             ..ViewerStats::default()
         };
-        let etag = format!("\"{}\"", uuid::Uuid::new_v4().simple());
+        let etag = crate::rtc::new_etag();
         let viewer = Arc::new(Viewer {
             info,
             etag,

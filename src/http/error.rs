@@ -13,6 +13,7 @@ use crate::ingest::IngestError;
 use crate::media::sdp::SdpError;
 use crate::media::MediaError;
 use crate::recording::RecordingError;
+use crate::rtc::RtcError;
 use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,12 +68,10 @@ impl ApiError {
             ApiError::Egress(e) => match e {
                 EgressError::Sdp(SdpError::Parse(_)) => StatusCode::BAD_REQUEST,
                 EgressError::Sdp(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                EgressError::Fragment(_) => StatusCode::BAD_REQUEST,
+                EgressError::Rtc(e) => rtc_status(e),
                 EgressError::NotLive => StatusCode::CONFLICT,
                 EgressError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 EgressError::NotFound => StatusCode::NOT_FOUND,
-                EgressError::EtagMismatch => StatusCode::PRECONDITION_FAILED,
-                EgressError::IceRestartUnsupported => StatusCode::UNPROCESSABLE_ENTITY,
                 EgressError::Media(MediaError::Negotiation(_)) => StatusCode::BAD_REQUEST,
                 EgressError::Media(MediaError::Timeout(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 EgressError::Media(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -80,16 +79,27 @@ impl ApiError {
             ApiError::Ingest(e) => match e {
                 IngestError::Sdp(SdpError::Parse(_)) => StatusCode::BAD_REQUEST,
                 IngestError::Sdp(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                IngestError::Fragment(_) => StatusCode::BAD_REQUEST,
+                IngestError::Rtc(e) => rtc_status(e),
                 IngestError::Busy(_) => StatusCode::CONFLICT,
                 IngestError::NotFound => StatusCode::NOT_FOUND,
-                IngestError::EtagMismatch => StatusCode::PRECONDITION_FAILED,
-                IngestError::IceRestartUnsupported => StatusCode::UNPROCESSABLE_ENTITY,
                 IngestError::Media(MediaError::Negotiation(_)) => StatusCode::BAD_REQUEST,
                 IngestError::Media(MediaError::Timeout(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 IngestError::Media(_) | IngestError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
+    }
+}
+
+/// The WebRTC-resource core's refusals, alike for WHIP and WHEP.
+fn rtc_status(e: &RtcError) -> StatusCode {
+    match e {
+        RtcError::NotFound(_) => StatusCode::NOT_FOUND,
+        RtcError::EtagMismatch => StatusCode::PRECONDITION_FAILED,
+        RtcError::IceRestartUnsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        RtcError::Fragment(_) => StatusCode::BAD_REQUEST,
+        RtcError::TooManyCandidates { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        RtcError::PerUserLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
+        RtcError::Saturated | RtcError::Abandoned => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

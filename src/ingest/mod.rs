@@ -2,13 +2,14 @@
 //! received media feeds in-process producers that later stages subscribe to.
 
 mod publisher;
-pub mod trickle;
 mod watchdog;
+
+/// Trickle fragments are parsed by the shared WebRTC-resource core.
+pub use crate::rtc::trickle;
 
 pub use publisher::{MediaProducers, OnMediaReady, Publisher};
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -20,6 +21,7 @@ use crate::db::{Db, DbError, PublishEvent, Session};
 use crate::media::ice::IceServer;
 use crate::media::sdp::{self, SdpError};
 use crate::media::{MediaError, StreamStats};
+use crate::rtc::{self, held_by, negotiate_owned, Registry, Reservation, RtcError};
 use crate::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,15 +29,11 @@ pub enum IngestError {
     #[error(transparent)]
     Sdp(#[from] SdpError),
     #[error(transparent)]
-    Fragment(#[from] trickle::FragmentError),
+    Rtc(#[from] RtcError),
     #[error("session {0} already has a live publisher; DELETE its WHIP resource first")]
     Busy(String),
     #[error("no such WHIP resource")]
     NotFound,
-    #[error("If-Match does not match the resource's ETag")]
-    EtagMismatch,
-    #[error("ICE restart is not supported; DELETE and publish again")]
-    IceRestartUnsupported,
     #[error(transparent)]
     Media(#[from] MediaError),
     #[error(transparent)]
@@ -49,6 +47,8 @@ pub struct IngestConfig {
     pub media_timeout: Duration,
     pub connect_timeout: Duration,
     pub prefer_video_codec: VideoCodecPref,
+    /// Publishes (negotiating or live) one user may hold across sessions.
+    pub max_publishes_per_user: usize,
 }
 
 impl Default for IngestConfig {
@@ -59,6 +59,7 @@ impl Default for IngestConfig {
             media_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(15),
             prefer_video_codec: VideoCodecPref::H264,
+            max_publishes_per_user: 2,
         }
     }
 }
@@ -103,11 +104,8 @@ pub struct PublishStatus {
     pub audio: Option<StreamStats>,
 }
 
-enum Slot {
-    /// Negotiating: the session is taken, but there is nothing to show yet.
-    Pending(String),
-    Live(Arc<Publisher>),
-}
+/// Protocol name in errors and the registry.
+const KIND: &str = "WHIP";
 
 #[derive(Clone)]
 pub struct Ingest {
@@ -117,7 +115,8 @@ pub struct Ingest {
 struct Inner {
     config: IngestConfig,
     db: Db,
-    slots: Mutex<HashMap<String, Slot>>,
+    /// One resource per session (pending while negotiating, then live).
+    slots: Registry<Publisher>,
     events: broadcast::Sender<IngestEvent>,
 }
 
@@ -127,7 +126,7 @@ impl Ingest {
             inner: Arc::new(Inner {
                 config,
                 db,
-                slots: Mutex::new(HashMap::new()),
+                slots: Registry::default(),
                 events: broadcast::channel(64).0,
             }),
         }
@@ -141,16 +140,13 @@ impl Ingest {
         self.inner.events.subscribe()
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
-        // A panic while holding this lock leaves plain data behind; keep serving.
-        self.inner.slots.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub fn publisher(&self, session_id: &str) -> Option<Arc<Publisher>> {
-        match self.slots().get(session_id) {
-            Some(Slot::Live(p)) => Some(p.clone()),
-            _ => None,
-        }
+        self.inner
+            .slots
+            .lock()
+            .get(session_id)?
+            .values()
+            .find_map(|e| e.live().cloned())
     }
 
     pub fn status(&self, session_id: &str) -> Option<PublishStatus> {
@@ -159,7 +155,9 @@ impl Ingest {
     }
 
     /// Answers a WHIP offer for `session`: the session is taken for the whole
-    /// negotiation, so a second publisher gets 409 rather than a race.
+    /// negotiation, so a second publisher gets 409 rather than a race. The
+    /// negotiation runs on a task of its own: a client hanging up mid-way
+    /// neither cancels it half-done nor leaves the session taken.
     pub async fn publish(
         &self,
         session: &Session,
@@ -172,49 +170,55 @@ impl Ingest {
             tracing::debug!(session = %session.id, "offer bundles m-lines with different ICE credentials; answering unbundled");
         }
         let plan = sdp::plan_offer(&offer, self.inner.config.prefer_video_codec)?;
-        let resource_id = uuid::Uuid::new_v4().simple().to_string();
-        {
-            let mut slots = self.slots();
-            if slots.contains_key(&session.id) {
-                return Err(IngestError::Busy(session.id.clone()));
-            }
-            slots.insert(session.id.clone(), Slot::Pending(resource_id.clone()));
-        }
-        let result = self
-            .start_publisher(session, who, offer, plan, &resource_id)
-            .await;
-        let mut slots = self.slots();
-        match result {
-            Ok((publisher, answer)) => {
-                slots.insert(session.id.clone(), Slot::Live(publisher.clone()));
-                drop(slots);
-                watchdog::spawn(self.clone(), &publisher);
-                let _ = self.inner.events.send(IngestEvent::Started {
-                    session_id: session.id.clone(),
-                });
-                Ok(answer)
-            }
-            Err(e) => {
-                if matches!(slots.get(&session.id), Some(Slot::Pending(r)) if *r == resource_id) {
-                    slots.remove(&session.id);
+        let max = self.inner.config.max_publishes_per_user;
+        let seat = self
+            .inner
+            .slots
+            .reserve(&session.id, &who.sub, false, |all| {
+                if all.get(&session.id).is_some_and(|s| !s.is_empty()) {
+                    return Err(IngestError::Busy(session.id.clone()));
                 }
-                Err(e)
-            }
-        }
+                if held_by(all, &who.sub, None) >= max {
+                    return Err(RtcError::PerUserLimit {
+                        max,
+                        what: "WHIP publishes",
+                    }
+                    .into());
+                }
+                Ok(())
+            })?;
+        let ingest = self.clone();
+        let undo = self.clone();
+        let (session, who) = (session.clone(), who.clone());
+        let session_id = session.id.clone();
+        negotiate_owned(
+            async move { ingest.start_publisher(seat, &session, &who, offer, plan).await },
+            move |result| async move {
+                if let Ok(answer) = result {
+                    tracing::info!(session = %session_id, resource = %answer.resource_id, "WHIP client left before its answer");
+                    let _ = undo
+                        .stop(&session_id, Some(&answer.resource_id), "abandoned")
+                        .await;
+                }
+            },
+        )
+        .await
+        .map_err(|_| RtcError::Abandoned)?
     }
 
     async fn start_publisher(
         &self,
+        seat: Reservation<Publisher>,
         session: &Session,
         who: &Claims,
         offer: gst_sdp::SDPMessage,
         plan: sdp::OfferPlan,
-        resource_id: &str,
-    ) -> Result<(Arc<Publisher>, PublishAnswer), IngestError> {
+    ) -> Result<PublishAnswer, IngestError> {
+        let resource_id = seat.resource_id().to_owned();
         let event = PublishEvent {
             id: uuid::Uuid::new_v4().simple().to_string(),
             session_id: session.id.clone(),
-            resource_id: resource_id.to_owned(),
+            resource_id: resource_id.clone(),
             publisher_id: who.sub.clone(),
             publisher_name: who.name.clone(),
             video_codec: plan
@@ -238,6 +242,16 @@ impl Ingest {
         let (publisher, sdp) =
             Publisher::negotiate(&self.inner.config, event.clone(), offer, plan, on_ready).await?;
         self.inner.db.start_publish(&event).await?;
+        let etag = publisher.etag();
+        if !seat.promote(publisher.clone(), etag.clone()) {
+            publisher.shutdown().await;
+            let _ = self
+                .inner
+                .db
+                .stop_publish(publisher.event_id(), "abandoned")
+                .await;
+            return Err(RtcError::Abandoned.into());
+        }
         tracing::info!(
             session = %session.id,
             resource = %resource_id,
@@ -246,12 +260,15 @@ impl Ingest {
             audio = ?event.audio_codec,
             "publish started"
         );
-        let answer = PublishAnswer {
-            resource_id: resource_id.to_owned(),
-            etag: publisher.etag(),
+        watchdog::spawn(self.clone(), &publisher);
+        let _ = self.inner.events.send(IngestEvent::Started {
+            session_id: session.id.clone(),
+        });
+        Ok(PublishAnswer {
+            resource_id,
+            etag,
             sdp,
-        };
-        Ok((publisher, answer))
+        })
     }
 
     /// Applies a trickle-ICE PATCH to a live resource.
@@ -262,17 +279,19 @@ impl Ingest {
         if_match: Option<&str>,
         fragment: &str,
     ) -> Result<(), IngestError> {
-        let publisher = self
-            .publisher(session_id)
-            .filter(|p| p.resource_id() == resource_id)
-            .ok_or(IngestError::NotFound)?;
-        if let Some(tag) = if_match {
-            if tag.trim() != "*" && tag.trim() != publisher.etag() {
-                return Err(IngestError::EtagMismatch);
-            }
-        }
-        let fragment = trickle::parse_fragment(fragment)?;
-        publisher.add_trickle(&fragment)
+        let parsed = trickle::parse_fragment(fragment);
+        let count = parsed.as_ref().map_or(0, |f| f.candidates.len());
+        let publisher = self.inner.slots.for_trickle(
+            session_id,
+            resource_id,
+            KIND,
+            if_match,
+            count,
+            rtc::MAX_CANDIDATES,
+        )?;
+        let fragment = parsed.map_err(RtcError::from)?;
+        rtc::apply_trickle(&*publisher, &fragment, "publish")?;
+        Ok(())
     }
 
     /// Ends the publish on `resource_id` (DELETE, failure, session end).
@@ -282,17 +301,18 @@ impl Ingest {
         resource_id: Option<&str>,
         reason: &str,
     ) -> Result<(), IngestError> {
-        let publisher = {
-            let mut slots = self.slots();
-            match slots.get(session_id) {
-                Some(Slot::Live(p)) if resource_id.is_none_or(|r| r == p.resource_id()) => {
-                    let p = p.clone();
-                    slots.remove(session_id);
-                    p
-                }
-                _ => return Err(IngestError::NotFound),
-            }
+        let resource_id = match resource_id {
+            Some(r) => r.to_owned(),
+            None => self
+                .publisher(session_id)
+                .map(|p| p.resource_id().to_owned())
+                .ok_or(IngestError::NotFound)?,
         };
+        let publisher = self
+            .inner
+            .slots
+            .remove_live(session_id, &resource_id)
+            .ok_or(IngestError::NotFound)?;
         tracing::info!(session = %session_id, resource = %publisher.resource_id(), reason, "publish stopped");
         let _ = self.inner.events.send(IngestEvent::Stopped {
             session_id: session_id.to_owned(),
@@ -308,8 +328,7 @@ impl Ingest {
 
     /// Stops every publish (server shutdown).
     pub async fn stop_all(&self, reason: &str) {
-        let sessions: Vec<String> = self.slots().keys().cloned().collect();
-        for session in sessions {
+        for session in self.inner.slots.sessions() {
             if let Err(e) = self.stop(&session, None, reason).await {
                 if !matches!(e, IngestError::NotFound) {
                     tracing::warn!(session = %session, "stopping publish: {e}");

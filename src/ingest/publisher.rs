@@ -7,7 +7,6 @@ use gst::prelude::*;
 use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection};
 use tokio::sync::watch;
 
-use super::trickle::TrickleFragment;
 use super::{IngestConfig, IngestError, PublishStatus};
 use crate::db::PublishEvent;
 use crate::media::keyframes::{self, KeyframeRequests};
@@ -46,6 +45,16 @@ impl std::fmt::Debug for MediaProducers {
             .field("video", &self.video.as_ref().map(|v| v.0))
             .field("audio", &self.audio.as_ref().map(|a| a.0))
             .finish()
+    }
+}
+
+impl crate::rtc::Resource for Publisher {
+    fn plan(&self) -> &OfferPlan {
+        &self.plan
+    }
+
+    fn webrtcbin(&self) -> &gst::Element {
+        &self.webrtcbin
     }
 }
 
@@ -125,24 +134,6 @@ impl Publisher {
             video: has(MediaKind::Video).then(|| self.video.stats(now)),
             audio: has(MediaKind::Audio).then(|| self.audio.stats(now)),
         }
-    }
-
-    pub fn add_trickle(&self, fragment: &TrickleFragment) -> Result<(), IngestError> {
-        // New ICE credentials in a PATCH mean an ICE restart.
-        if let Some(ufrag) = &fragment.ice_ufrag {
-            if !self.plan.ice_ufrags.contains(ufrag) {
-                return Err(IngestError::IceRestartUnsupported);
-            }
-        }
-        for (mid, candidate) in &fragment.candidates {
-            let mline = mid
-                .as_deref()
-                .and_then(|m| self.plan.mline_of_mid(m))
-                .unwrap_or(0);
-            self.webrtcbin
-                .emit_by_name::<()>("add-ice-candidate", &[&mline, candidate]);
-        }
-        Ok(())
     }
 
     pub(super) async fn shutdown(&self) {
@@ -236,7 +227,7 @@ impl Publisher {
         if let Some(m) = plan.media.iter().find(|m| m.kind == MediaKind::Audio) {
             audio.set_codec(m.codec.name());
         }
-        let etag = format!("\"{}\"", uuid::Uuid::new_v4().simple());
+        let etag = crate::rtc::new_etag();
         Ok((
             Arc::new(Publisher {
                 event,

@@ -1,3 +1,5 @@
+use std::sync::{Arc, Mutex};
+
 use futures::StreamExt;
 use gst::prelude::*;
 
@@ -57,26 +59,61 @@ pub fn bin_from_file(name: &str) -> Result<gst::Bin, MediaError> {
 
 /// A pipeline that is set to `Null` when dropped, off the async runtime's
 /// worker threads (a state change can block on streaming threads).
+///
+/// Every state change goes through one lock, so teardown waits for a change
+/// in flight (a negotiation's `Playing`) instead of racing it; once torn down
+/// the pipeline refuses to start again. Without this, a `Playing` still
+/// running when `Null` began left GStreamer disposing a playing element and a
+/// streaming thread touching freed memory (issue 13, C1).
 #[derive(Debug)]
-pub struct OwnedPipeline(gst::Pipeline);
+pub struct OwnedPipeline {
+    pipeline: gst::Pipeline,
+    lifecycle: Arc<Mutex<Lifecycle>>,
+}
+
+#[derive(Debug, Default)]
+struct Lifecycle {
+    /// Set by the first change to `Null`: nothing may start it again.
+    closed: bool,
+}
 
 impl OwnedPipeline {
     pub fn new(pipeline: gst::Pipeline) -> Self {
-        OwnedPipeline(pipeline)
+        OwnedPipeline {
+            pipeline,
+            lifecycle: Arc::default(),
+        }
     }
 
     pub fn pipeline(&self) -> &gst::Pipeline {
-        &self.0
+        &self.pipeline
     }
 
-    /// Sets the state on a blocking thread.
+    /// Sets the state on a blocking thread, after any change in flight.
     pub async fn set_state(&self, state: gst::State) -> Result<(), MediaError> {
-        let pipeline = self.0.clone();
-        tokio::task::spawn_blocking(move || pipeline.set_state(state).map(|_| ()))
+        let pipeline = self.pipeline.clone();
+        let lifecycle = self.lifecycle.clone();
+        tokio::task::spawn_blocking(move || change_state(&pipeline, &lifecycle, state))
             .await
-            .map_err(|e| MediaError::StateChange(e.to_string()))??;
-        Ok(())
+            .map_err(|e| MediaError::StateChange(e.to_string()))?
     }
+}
+
+/// The one place a pipeline's state changes.
+fn change_state(
+    pipeline: &gst::Pipeline,
+    lifecycle: &Mutex<Lifecycle>,
+    state: gst::State,
+) -> Result<(), MediaError> {
+    // A panic under this lock leaves only the flag behind; keep going.
+    let mut life = lifecycle.lock().unwrap_or_else(|e| e.into_inner());
+    if state == gst::State::Null {
+        life.closed = true;
+    } else if life.closed {
+        return Err(MediaError::StateChange("the pipeline was torn down".into()));
+    }
+    pipeline.set_state(state)?;
+    Ok(())
 }
 
 impl Drop for OwnedPipeline {
@@ -84,14 +121,15 @@ impl Drop for OwnedPipeline {
         // A plain thread, not the runtime's blocking pool: during runtime
         // shutdown a queued blocking task would be dropped unrun, and the
         // pipeline disposed while still playing.
-        let pipeline = self.0.clone();
+        let pipeline = self.pipeline.clone();
+        let lifecycle = self.lifecycle.clone();
         let spawned = std::thread::Builder::new()
             .name("pipeline-teardown".into())
             .spawn(move || {
-                let _ = pipeline.set_state(gst::State::Null);
+                let _ = change_state(&pipeline, &lifecycle, gst::State::Null);
             });
         if spawned.is_err() {
-            let _ = self.0.set_state(gst::State::Null);
+            let _ = change_state(&self.pipeline, &self.lifecycle, gst::State::Null);
         }
     }
 }
@@ -163,6 +201,41 @@ pub fn spawn_bus_watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_torn_down_pipeline_does_not_start_again() {
+        crate::media::init().expect("gstreamer");
+        let pipeline = gst::parse::launch("fakesrc ! fakesink")
+            .expect("launch")
+            .downcast::<gst::Pipeline>()
+            .expect("pipeline");
+        let owned = OwnedPipeline::new(pipeline.clone());
+        owned.set_state(gst::State::Null).await.expect("null");
+        assert!(owned.set_state(gst::State::Playing).await.is_err());
+        assert_eq!(pipeline.current_state(), gst::State::Null);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_while_starting_ends_in_null() {
+        crate::media::init().expect("gstreamer");
+        for _ in 0..20 {
+            let pipeline = gst::parse::launch("fakesrc ! fakesink")
+                .expect("launch")
+                .downcast::<gst::Pipeline>()
+                .expect("pipeline");
+            let owned = OwnedPipeline::new(pipeline.clone());
+            // The start is in flight (or queued) when its waiter and then the
+            // owner go away, as when a client hung up mid-negotiation.
+            let start = owned.set_state(gst::State::Playing);
+            let _ = tokio::time::timeout(std::time::Duration::ZERO, start).await;
+            drop(owned);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while pipeline.current_state() != gst::State::Null {
+                assert!(std::time::Instant::now() < deadline, "never reached Null");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
 
     #[test]
     fn every_description_parses() {

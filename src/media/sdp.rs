@@ -19,6 +19,93 @@ pub enum SdpError {
     },
     #[error("{0}")]
     Direction(String),
+    #[error(
+        "the offer has {count} m-lines; at most {max} are taken (one audio and one video today)"
+    )]
+    TooManyMedia { count: usize, max: usize },
+    #[error("m-line {mline}: {what}")]
+    Payload { mline: usize, what: String },
+}
+
+/// m-lines one offer may carry. Each unbundled m-line costs webrtcbin
+/// threads (a 365 m-line offer made ~1,060); WHIP and WHEP need two today,
+/// the rest is room for later (e.g. a screen share).
+pub const MAX_MEDIA: usize = 4;
+
+/// Payload types one m-line may list (browsers offer ~20 for video).
+const MAX_FORMATS: usize = 64;
+
+/// Checks what the planners rely on before anything is built: a bounded
+/// number of m-lines, and on RTP m-lines payload types in 0..=127 with
+/// well-formed `rtpmap`/`fmtp` lines (RFC 8866 §6.6, RFC 3550 §5.1).
+pub fn check_offer(offer: &SDPMessage) -> Result<(), SdpError> {
+    let count = offer.medias_len() as usize;
+    if count > MAX_MEDIA {
+        return Err(SdpError::TooManyMedia {
+            count,
+            max: MAX_MEDIA,
+        });
+    }
+    for (mline, m) in offer.medias().enumerate() {
+        if !m.proto().is_some_and(|p| p.contains("RTP")) {
+            continue;
+        }
+        let bad = |what: String| SdpError::Payload { mline, what };
+        if m.formats_len() as usize > MAX_FORMATS {
+            return Err(bad(format!("more than {MAX_FORMATS} payload types")));
+        }
+        for f in m.formats() {
+            payload_type(f).ok_or_else(|| bad(format!("payload type {f:?} is not 0..=127")))?;
+        }
+        for a in m.attributes() {
+            let value = a.value().unwrap_or("");
+            match a.key() {
+                "rtpmap" => check_rtpmap(value).map_err(bad)?,
+                "fmtp" => {
+                    let pt = value.split_whitespace().next().unwrap_or("");
+                    payload_type(pt)
+                        .ok_or_else(|| bad(format!("fmtp payload type {pt:?} is not 0..=127")))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn payload_type(text: &str) -> Option<u8> {
+    text.parse::<u8>().ok().filter(|pt| *pt <= 127)
+}
+
+/// `<pt> <encoding>/<clock rate>[/<channels>]`
+fn check_rtpmap(value: &str) -> Result<(), String> {
+    let mut parts = value.split_whitespace();
+    let (Some(pt), Some(encoding), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!(
+            "rtpmap {value:?} is not `<pt> <encoding>/<clock rate>`"
+        ));
+    };
+    payload_type(pt).ok_or_else(|| format!("rtpmap payload type {pt:?} is not 0..=127"))?;
+    let mut fields = encoding.split('/');
+    let name = fields.next().unwrap_or("");
+    if name.is_empty() || name.len() > 32 {
+        return Err(format!(
+            "rtpmap encoding name {name:?} is not 1 to 32 characters"
+        ));
+    }
+    let clock = fields.next().and_then(|c| c.parse::<u32>().ok());
+    if !clock.is_some_and(|c| (1..=1_000_000).contains(&c)) {
+        return Err(format!("rtpmap {value:?}: clock rate must be 1..=1000000"));
+    }
+    if let Some(channels) = fields.next() {
+        if !channels.parse::<u8>().is_ok_and(|c| (1..=8).contains(&c)) {
+            return Err(format!("rtpmap {value:?}: channels must be 1..=8"));
+        }
+    }
+    if fields.next().is_some() {
+        return Err(format!("rtpmap {value:?}: too many `/` fields"));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +223,7 @@ pub fn unbundle_if_mixed_credentials(offer: &mut SDPMessage) -> bool {
 /// Decides, for each audio/video m-line of a publisher's offer, which codec we
 /// receive.
 pub fn plan_offer(offer: &SDPMessage, prefer: VideoCodecPref) -> Result<OfferPlan, SdpError> {
+    check_offer(offer)?;
     let mut media = Vec::new();
     let mut mids = Vec::new();
     let session_ufrag = offer.attribute_val("ice-ufrag").map(str::to_owned);
@@ -194,6 +282,7 @@ pub fn plan_view_offer(
     video_codecs: &[Codec],
     audio_only: bool,
 ) -> Result<OfferPlan, SdpError> {
+    check_offer(offer)?;
     let mut media = Vec::new();
     let mut mids = Vec::new();
     let session_ufrag = offer.attribute_val("ice-ufrag").map(str::to_owned);
@@ -530,6 +619,64 @@ pub(crate) mod tests {
         let mut mixed = parse(&mixed_text).expect("parse");
         assert!(unbundle_if_mixed_credentials(&mut mixed));
         assert!(!mixed.as_text().expect("text").contains("a=group:BUNDLE"));
+    }
+
+    /// An offer with `n` copies of the Chromium offer's video m-section.
+    fn offer_with_video_mlines(n: usize) -> String {
+        let start = CHROME_OFFER.find("m=video").expect("video m-line");
+        let (head, video) = CHROME_OFFER.split_at(start);
+        let head = head
+            .lines()
+            .filter(|l| !l.starts_with("a=group:BUNDLE"))
+            .map(|l| format!("{l}\r\n"))
+            .collect::<String>();
+        let mut text = head;
+        for i in 0..n {
+            text.push_str(&video.replace("a=mid:1", &format!("a=mid:v{i}")));
+        }
+        text
+    }
+
+    #[test]
+    fn refuses_more_m_lines_than_the_limit() {
+        assert!(plan(
+            &offer_with_video_mlines(MAX_MEDIA - 1),
+            VideoCodecPref::H264
+        )
+        .is_ok());
+        let err = plan(&offer_with_video_mlines(300), VideoCodecPref::H264).expect_err("many");
+        assert_eq!(
+            err,
+            SdpError::TooManyMedia {
+                count: 301,
+                max: MAX_MEDIA
+            }
+        );
+        assert!(err.to_string().contains("at most 4"), "{err}");
+    }
+
+    #[test]
+    fn refuses_payload_types_and_rtpmaps_out_of_range() {
+        for (from, to) in [
+            ("a=rtpmap:111 opus/48000/2", "a=rtpmap:300 opus/48000/2"),
+            ("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 opus/0/2"),
+            ("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 opus/48000/99"),
+            (
+                "a=rtpmap:111 opus/48000/2",
+                "a=rtpmap:111 opus/99999999999/2",
+            ),
+            ("a=rtpmap:111 opus/48000/2", "a=rtpmap:-1 opus/48000/2"),
+            ("a=rtpmap:111 opus/48000/2", "a=rtpmap:111"),
+            ("UDP/TLS/RTP/SAVPF 111", "UDP/TLS/RTP/SAVPF 111 128"),
+            ("UDP/TLS/RTP/SAVPF 111", "UDP/TLS/RTP/SAVPF 111 x"),
+        ] {
+            assert!(CHROME_OFFER.contains(from), "fixture has {from}");
+            let text = CHROME_OFFER.replacen(from, to, 1);
+            match plan(&text, VideoCodecPref::H264) {
+                Err(SdpError::Payload { .. }) | Err(SdpError::Parse(_)) => {}
+                other => panic!("{to}: expected a refusal, got {other:?}"),
+            }
+        }
     }
 
     #[test]
