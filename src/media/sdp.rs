@@ -186,9 +186,20 @@ const KEPT_EXTENSIONS: &[&str] = &[
     "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
 ];
 
+/// The longest SDP line we parse (see `parse`).
+pub const MAX_LINE_BYTES: usize = 4096;
+
 pub fn parse(text: &str) -> Result<SDPMessage, SdpError> {
     if !text.trim_start().starts_with("v=") {
         return Err(SdpError::Parse("an SDP body starts with \"v=\"".into()));
+    }
+    // GStreamer cuts names and fields at 8191 bytes, possibly inside a UTF-8
+    // character, and gstreamer-sdp's accessors then panic on the invalid
+    // string (found by tests/fuzz_sdp.rs). No real SDP line is near this.
+    if text.lines().any(|l| l.len() > MAX_LINE_BYTES) {
+        return Err(SdpError::Parse(format!(
+            "an SDP line is longer than {MAX_LINE_BYTES} bytes"
+        )));
     }
     SDPMessage::parse_buffer(text.as_bytes()).map_err(|e| SdpError::Parse(e.to_string()))
 }
