@@ -231,7 +231,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CLASSCAST_MAX_WEBRTC_VIEWERS", default_value_t = 50)]
     pub max_webrtc_viewers: i64,
     /// Sessions one instructor may have that have not ended (more: 409).
-    #[arg(long, env = "CLASSCAST_MAX_SESSIONS_PER_INSTRUCTOR", default_value_t = 50)]
+    #[arg(
+        long,
+        env = "CLASSCAST_MAX_SESSIONS_PER_INSTRUCTOR",
+        default_value_t = 50
+    )]
     pub max_sessions_per_instructor: i64,
     /// Directory of the browser pages served under /player/.
     #[arg(long, env = "CLASSCAST_PLAYER_DIR", default_value = "player")]

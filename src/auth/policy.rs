@@ -188,7 +188,13 @@ mod tests {
             Capability::Replay,
         ] {
             assert_eq!(
-                decide(&alice, &session(Some(0), false), Standing::default(), cap, NOW),
+                decide(
+                    &alice,
+                    &session(Some(0), false),
+                    Standing::default(),
+                    cap,
+                    NOW
+                ),
                 Ok(Role::Instructor)
             );
         }
@@ -200,7 +206,13 @@ mod tests {
             let mallory = claims("mallory", Role::Instructor, token_session);
             for cap in [Capability::See, Capability::Own, Capability::Publish] {
                 assert_eq!(
-                    decide(&mallory, &session(None, true), Standing::default(), cap, NOW),
+                    decide(
+                        &mallory,
+                        &session(None, true),
+                        Standing::default(),
+                        cap,
+                        NOW
+                    ),
                     Err(Denied::NotOwner)
                 );
             }
@@ -210,14 +222,26 @@ mod tests {
     #[test]
     fn scope_comes_before_anything_else() {
         let bob = claims("bob", Role::Student, Some("other"));
-        assert_eq!(scope(&bob, "s1", Capability::See), Err(Denied::OtherSession));
+        assert_eq!(
+            scope(&bob, "s1", Capability::See),
+            Err(Denied::OtherSession)
+        );
         let unscoped = claims("bob", Role::Student, None);
-        assert_eq!(scope(&unscoped, "s1", Capability::See), Err(Denied::Unscoped));
+        assert_eq!(
+            scope(&unscoped, "s1", Capability::See),
+            Err(Denied::Unscoped)
+        );
         let guest = claims("gina", Role::Guest, None);
         assert_eq!(scope(&guest, "s1", Capability::See), Err(Denied::Unscoped));
         let alice_elsewhere = claims("alice", Role::Instructor, Some("other"));
         assert_eq!(
-            decide(&alice_elsewhere, &session(None, false), Standing::default(), Capability::Own, NOW),
+            decide(
+                &alice_elsewhere,
+                &session(None, false),
+                Standing::default(),
+                Capability::Own,
+                NOW
+            ),
             Err(Denied::OtherSession)
         );
     }
@@ -226,30 +250,57 @@ mod tests {
     fn students_watch_and_publish_only_on_stage() {
         let bob = claims("bob", Role::Student, Some("s1"));
         let s = session(None, false);
-        assert_eq!(decide(&bob, &s, Standing::default(), Capability::Watch, NOW), Ok(Role::Student));
+        assert_eq!(
+            decide(&bob, &s, Standing::default(), Capability::Watch, NOW),
+            Ok(Role::Student)
+        );
         assert_eq!(
             decide(&bob, &s, Standing::default(), Capability::Publish, NOW),
             Err(Denied::NotOnStage)
         );
-        let on_stage = Standing { banned: false, on_stage: true };
-        assert_eq!(decide(&bob, &s, on_stage, Capability::Publish, NOW), Ok(Role::Student));
-        assert_eq!(decide(&bob, &s, on_stage, Capability::Own, NOW), Err(Denied::NotOwner));
+        let on_stage = Standing {
+            banned: false,
+            on_stage: true,
+        };
+        assert_eq!(
+            decide(&bob, &s, on_stage, Capability::Publish, NOW),
+            Ok(Role::Student)
+        );
+        assert_eq!(
+            decide(&bob, &s, on_stage, Capability::Own, NOW),
+            Err(Denied::NotOwner)
+        );
         // A stage claim in the token is not enough: the room decides.
         let mut stage_token = bob.clone();
         stage_token.stage = true;
         assert_eq!(
-            decide(&stage_token, &s, Standing::default(), Capability::Publish, NOW),
+            decide(
+                &stage_token,
+                &s,
+                Standing::default(),
+                Capability::Publish,
+                NOW
+            ),
             Err(Denied::NotOnStage)
         );
         let guest = claims("gina", Role::Guest, Some("s1"));
-        let stage = Standing { banned: false, on_stage: true };
-        assert_eq!(decide(&guest, &s, stage, Capability::Publish, NOW), Err(Denied::NotOnStage));
+        let stage = Standing {
+            banned: false,
+            on_stage: true,
+        };
+        assert_eq!(
+            decide(&guest, &s, stage, Capability::Publish, NOW),
+            Err(Denied::NotOnStage)
+        );
     }
 
     #[test]
     fn the_banned_are_refused_everything() {
         let bob = claims("bob", Role::Student, Some("s1"));
-        let banned = Standing { banned: true, on_stage: true };
+        let banned = Standing {
+            banned: true,
+            on_stage: true,
+        };
         for cap in [
             Capability::See,
             Capability::Watch,
@@ -267,11 +318,23 @@ mod tests {
     fn guests_need_the_webrtc_switch() {
         let gina = claims("gina", Role::Guest, Some("s1"));
         assert_eq!(
-            decide(&gina, &session(None, false), Standing::default(), Capability::Watch, NOW),
+            decide(
+                &gina,
+                &session(None, false),
+                Standing::default(),
+                Capability::Watch,
+                NOW
+            ),
             Err(Denied::GuestsUseHls)
         );
         assert_eq!(
-            decide(&gina, &session(None, true), Standing::default(), Capability::Watch, NOW),
+            decide(
+                &gina,
+                &session(None, true),
+                Standing::default(),
+                Capability::Watch,
+                NOW
+            ),
             Ok(Role::Guest)
         );
     }
@@ -302,13 +365,27 @@ mod tests {
         let mut bob = claims("bob", Role::Student, Some("s1"));
         bob.replay = true;
         let s = session(None, true);
-        assert_eq!(decide(&bob, &s, Standing::default(), Capability::Replay, NOW), Ok(Role::Student));
-        for cap in [Capability::See, Capability::Watch, Capability::Publish, Capability::Own] {
-            assert_eq!(decide(&bob, &s, Standing::default(), cap, NOW), Err(Denied::ReplayOnly));
+        assert_eq!(
+            decide(&bob, &s, Standing::default(), Capability::Replay, NOW),
+            Ok(Role::Student)
+        );
+        for cap in [
+            Capability::See,
+            Capability::Watch,
+            Capability::Publish,
+            Capability::Own,
+        ] {
+            assert_eq!(
+                decide(&bob, &s, Standing::default(), cap, NOW),
+                Err(Denied::ReplayOnly)
+            );
         }
         let mut alice = claims("alice", Role::Instructor, Some("s1"));
         alice.replay = true;
-        assert_eq!(decide(&alice, &s, Standing::default(), Capability::Own, NOW), Err(Denied::ReplayOnly));
+        assert_eq!(
+            decide(&alice, &s, Standing::default(), Capability::Own, NOW),
+            Err(Denied::ReplayOnly)
+        );
         assert_eq!(listing(&alice), Err(Denied::ReplayOnly));
     }
 
@@ -322,7 +399,13 @@ mod tests {
             listing(&claims("alice", Role::Instructor, None)),
             Ok(Listing::InstructorsOwn("alice".into()))
         );
-        assert_eq!(listing(&claims("bob", Role::Student, None)), Err(Denied::Unscoped));
-        assert_eq!(listing(&claims("gina", Role::Guest, None)), Err(Denied::Unscoped));
+        assert_eq!(
+            listing(&claims("bob", Role::Student, None)),
+            Err(Denied::Unscoped)
+        );
+        assert_eq!(
+            listing(&claims("gina", Role::Guest, None)),
+            Err(Denied::Unscoped)
+        );
     }
 }

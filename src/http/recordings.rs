@@ -88,7 +88,9 @@ async fn playback_url(
     // A playback URL never outlives the token that asked for it: listing
     // recordings must not renew a short join token.
     let caller_left_ms = (who.exp as i64).saturating_mul(1000) - now_ms();
-    let ttl_ms = (state.delivery.ttl.as_millis() as i64).min(caller_left_ms).max(0);
+    let ttl_ms = (state.delivery.ttl.as_millis() as i64)
+        .min(caller_left_ms)
+        .max(0);
     let expires_ms = now_ms() + ttl_ms;
     if let Some(url) = state.delivery.url(&state.storage, key, expires_ms).await? {
         return Ok((Some(url), Some(expires_ms)));

@@ -233,7 +233,10 @@ async fn list(
         Listing::InstructorsOwn(me) => state.db.sessions(Some(&me), LIST_LIMIT).await?,
     };
     Ok(Json(
-        sessions.into_iter().map(|s| view(&state, &who, s)).collect(),
+        sessions
+            .into_iter()
+            .map(|s| view(&state, &who, s))
+            .collect(),
     ))
 }
 

@@ -71,7 +71,9 @@ async fn publishable_session(
     who: &Claims,
     session_id: &str,
 ) -> Result<Session, ApiError> {
-    Ok(authorize(state, who, session_id, Capability::Publish).await?.0)
+    Ok(authorize(state, who, session_id, Capability::Publish)
+        .await?
+        .0)
 }
 
 /// The session, if `who` may change or end the WHIP resource `resource_id`:
