@@ -135,7 +135,7 @@ impl StoreArgs {
 }
 
 /// How tokens are signed and checked.
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
     /// HS256 shared secret. Without it (and without a key file) a secret is
     /// generated once and kept in `<data-dir>/jwt-secret`.
@@ -148,6 +148,28 @@ pub struct AuthArgs {
     /// when the server must verify them.
     #[arg(long, env = "CLASSCAST_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
+    /// Longest token lifetime accepted (`exp - iat` and `exp - now`).
+    #[arg(long, env = "CLASSCAST_JWT_MAX_LIFETIME", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub jwt_max_lifetime: Duration,
+    /// When set, tokens must carry this `iss` (the server's own are signed with it).
+    #[arg(long, env = "CLASSCAST_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// When set, tokens must carry this `aud` (the server's own are signed with it).
+    #[arg(long, env = "CLASSCAST_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+impl Default for AuthArgs {
+    fn default() -> Self {
+        AuthArgs {
+            jwt_secret: None,
+            jwt_key_file: None,
+            jwt_public_key_file: None,
+            jwt_max_lifetime: crate::auth::keys::DEFAULT_MAX_TOKEN_LIFETIME,
+            jwt_issuer: None,
+            jwt_audience: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -214,6 +236,13 @@ pub struct ServeArgs {
     /// WHIP publishes (negotiating or live) one user may hold across sessions.
     #[arg(long, env = "CLASSCAST_MAX_PUBLISHES_PER_USER", default_value_t = 2)]
     pub max_publishes_per_user: usize,
+    /// Sessions one instructor may have that have not ended (more: 409).
+    #[arg(
+        long,
+        env = "CLASSCAST_MAX_SESSIONS_PER_INSTRUCTOR",
+        default_value_t = 50
+    )]
+    pub max_sessions_per_instructor: i64,
     /// Directory of the browser pages served under /player/.
     #[arg(long, env = "CLASSCAST_PLAYER_DIR", default_value = "player")]
     pub player_dir: PathBuf,

@@ -196,6 +196,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
             public_url: public_url.clone(),
             max_sdp_bytes: args.max_sdp_bytes,
             default_max_webrtc_viewers: args.max_webrtc_viewers,
+            max_sessions_per_instructor: args.max_sessions_per_instructor,
             player_dir: args.player_dir.clone(),
             data_dir: data_dir.clone(),
         }),

@@ -16,6 +16,8 @@ pub struct HttpSettings {
     pub public_url: String,
     pub max_sdp_bytes: usize,
     pub default_max_webrtc_viewers: i64,
+    /// Sessions one instructor may have that have not ended.
+    pub max_sessions_per_instructor: i64,
     pub player_dir: PathBuf,
     /// Where media files live (HLS, recordings); local storage's root.
     pub data_dir: PathBuf,

@@ -417,6 +417,7 @@ fn rs256_tokens_from_key_files() {
         jwt_secret: None,
         jwt_key_file: Some(private),
         jwt_public_key_file: Some(public),
+        ..Default::default()
     };
     let keys = Keys::from_args(&args, dir.path()).expect("RS256 keys");
     let claims = Claims::new(

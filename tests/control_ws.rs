@@ -314,9 +314,9 @@ async fn instructor_student_and_guest_run_a_class() {
     let server = ServerProcess::start(&[]);
     let base = &server.url;
     let alice_t = token(Role::Instructor, "alice", None);
-    let bob_t = token(Role::Student, "bob", None);
-    let gina_t = token(Role::Guest, "gina", None);
     let id = create_session(base, &alice_t, "Control class").await;
+    let bob_t = token(Role::Student, "bob", Some(&id));
+    let gina_t = token(Role::Guest, "gina", Some(&id));
 
     // Join: each gets the room; the others see the newcomer.
     let (mut alice, w) = Ws::join(base, &id, "alice", &alice_t).await;
@@ -621,8 +621,8 @@ async fn authentication_and_reconnection() {
     let server = ServerProcess::start(&[]);
     let base = server.url.clone();
     let alice_t = token(Role::Instructor, "alice", None);
-    let bob_t = token(Role::Student, "bob", None);
     let id = create_session(&base, &alice_t, "Auth").await;
+    let bob_t = token(Role::Student, "bob", Some(&id));
     let other = create_session(&base, &alice_t, "Another class").await;
 
     // Silence after the upgrade: closed after 5 s (runs alongside the rest).
@@ -727,8 +727,8 @@ async fn lobby_mute_all_abuse_and_oversized_frames() {
     let alice_t = token(Role::Instructor, "alice", None);
     let id = create_session(base, &alice_t, "Moderation").await;
     let (mut alice, _) = Ws::join(base, &id, "alice", &alice_t).await;
-    let (mut bob, _) = Ws::join(base, &id, "bob", &token(Role::Student, "bob", None)).await;
-    let (mut gina, _) = Ws::join(base, &id, "gina", &token(Role::Guest, "gina", None)).await;
+    let (mut bob, _) = Ws::join(base, &id, "bob", &token(Role::Student, "bob", Some(&id))).await;
+    let (mut gina, _) = Ws::join(base, &id, "gina", &token(Role::Guest, "gina", Some(&id))).await;
 
     // Lobby: joiners wait until admitted (or denied).
     alice
@@ -741,7 +741,13 @@ async fn lobby_mute_all_abuse_and_oversized_frames() {
             T,
         )
         .await;
-    let mut carol = Ws::auth(base, &id, "carol", &token(Role::Student, "carol", None)).await;
+    let mut carol = Ws::auth(
+        base,
+        &id,
+        "carol",
+        &token(Role::Student, "carol", Some(&id)),
+    )
+    .await;
     carol.expect("waiting", |_| true, T).await;
     let l = alice
         .expect(
@@ -756,7 +762,7 @@ async fn lobby_mute_all_abuse_and_oversized_frames() {
         .await;
     let e = carol.expect("error", |_| true, T).await;
     assert_eq!(e["code"], "forbidden");
-    let mut dave = Ws::auth(base, &id, "dave", &token(Role::Student, "dave", None)).await;
+    let mut dave = Ws::auth(base, &id, "dave", &token(Role::Student, "dave", Some(&id))).await;
     dave.expect("waiting", |_| true, T).await;
     alice
         .expect("lobby", |v| ids(&v["waiting"]) == ["carol", "dave"], T)
@@ -823,7 +829,7 @@ async fn lobby_mute_all_abuse_and_oversized_frames() {
 
     // An oversized frame (over 16 KiB) is refused with an error and the
     // socket stays open; a huge one (over 1 MiB) ends that socket only.
-    let (mut erin, _) = Ws::join(base, &id, "erin", &token(Role::Student, "erin", None)).await;
+    let (mut erin, _) = Ws::join(base, &id, "erin", &token(Role::Student, "erin", Some(&id))).await;
     alice
         .expect("participant_joined", |v| about(v, "erin"), T)
         .await;
@@ -885,8 +891,8 @@ async fn two_processes(broker: &str) {
     assert_ne!(a.url, b.url);
     eprintln!("two servers up after {:?}", started.elapsed());
     let alice_t = token(Role::Instructor, "alice", None);
-    let bob_t = token(Role::Student, "bob", None);
     let id = create_session(&a.url, &alice_t, "Two processes").await;
+    let bob_t = token(Role::Student, "bob", Some(&id));
 
     // The instructor on A, the student on B: each sees the other.
     let (mut alice, _) = Ws::join(&a.url, &id, "alice@A", &alice_t).await;
@@ -1050,8 +1056,8 @@ async fn a_process_that_missed_events_resyncs_its_room() {
     let a = ServerProcess::start(&args);
     let b = ServerProcess::start(&args);
     let alice_t = token(Role::Instructor, "alice", None);
-    let bob_t = token(Role::Student, "bob", None);
     let id = create_session(&a.url, &alice_t, "Broker gap").await;
+    let bob_t = token(Role::Student, "bob", Some(&id));
     let (mut alice, _) = Ws::join(&a.url, &id, "alice@A", &alice_t).await;
     let only_a = wait_for(T, "A subscribed", || async {
         let ids = pubsub_clients(&mut redis.admin().await).await;
@@ -1349,7 +1355,13 @@ fn random_frame(rng: &mut StdRng, pool: &Pool) -> (Message, Expect) {
 /// Joins (or waits in the lobby) as the random client in a random role.
 async fn fuzz_connect(base: &str, id: &str, rng: &mut StdRng) -> Ws {
     let role = [Role::Instructor, Role::Student, Role::Guest][rng.gen_range(0..3)];
-    let mut ws = Ws::auth(base, id, "fuzz", &token(role, "fuzz", None)).await;
+    // Students and guests need a token for this session; an instructor
+    // token acts as instructor only in its own session (alice's).
+    let tok = match role {
+        Role::Instructor => token(role, "alice", None),
+        _ => token(role, "fuzz", Some(id)),
+    };
+    let mut ws = Ws::auth(base, id, "fuzz", &tok).await;
     // Welcome, or waiting when a random instructor turned the lobby on.
     let first = ws
         .next_where(|v| v["type"] == "welcome" || v["type"] == "waiting", T)
@@ -1380,7 +1392,7 @@ async fn random_frames_never_break_the_server_or_other_clients() {
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let chatter = {
         let (base, id) = (base.clone(), id.clone());
-        let tok = token(Role::Student, "chatter", None);
+        let tok = token(Role::Student, "chatter", Some(&id));
         tokio::spawn(async move {
             let (mut ws, _) = Ws::join(&base, &id, "chatter", &tok).await;
             let mut sent = 0u32;

@@ -191,8 +191,8 @@ async fn a_720p_publish_makes_an_aligned_three_rung_ladder_then_a_vod() {
     let server = ServerProcess::start(&[]);
     let base = &server.url;
     let alice = token(Role::Instructor, "alice", None);
-    let guest = token(Role::Guest, "guest", None);
     let id = create_session(base, &alice, "ladder").await;
+    let guest = token(Role::Guest, "guest", Some(&id));
     let client = WhipClient::publish(&publisher(base, &id, &alice, 1280, 720))
         .await
         .expect("publish");
@@ -401,7 +401,7 @@ async fn a_reconnect_continues_the_playlists_with_a_discontinuity() {
 #[tokio::test(flavor = "multi_thread")]
 async fn hls_js_plays_and_switches_levels() {
     let server = ServerProcess::start(&["--demo"]);
-    let guest = token(Role::Guest, "viewer", None);
+    let guest = token(Role::Guest, "viewer", Some("demo"));
     wait_segments(&server, "demo", &["720p", "480p", "360p"], 4).await;
     let page = format!(
         "{}/player/watch.html#token={guest}&session=demo",

@@ -352,7 +352,7 @@ async fn a_graceful_shutdown_records_why_the_publish_ended() {
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_mode_publishes_a_test_pattern() {
     let server = ServerProcess::start(&["--demo"]);
-    let tok = token(Role::Guest, "viewer", None);
+    let tok = token(Role::Guest, "viewer", Some("demo"));
     let v = wait_frames(&server.url, &tok, "demo", 60, 60, Duration::from_secs(20)).await;
     assert_eq!(v["media"]["video"]["width"], 1280);
     assert_eq!(v["media"]["video"]["height"], 720);

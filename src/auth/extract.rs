@@ -15,8 +15,20 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or(AuthError::Missing)?;
-        Ok(AuthUser(state.keys.verify(token)?))
+        Ok(AuthUser(verify_token(state, token).await?))
     }
+}
+
+/// A token's claims, if its signature, times and issuer hold and its user
+/// has not revoked it since it was issued (one primary-key read).
+pub async fn verify_token(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+    let claims = state.keys.verify(token)?;
+    if let Some(before) = state.db.tokens_revoked_before(&claims.sub).await? {
+        if claims.iat as i64 <= before {
+            return Err(AuthError::Revoked.into());
+        }
+    }
+    Ok(claims)
 }
 
 /// A player's token: the bearer header, or (for players that cannot send
@@ -34,19 +46,19 @@ impl FromRequestParts<AppState> for PlayerAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(token) = bearer_token(parts) {
             return Ok(PlayerAuth {
-                claims: state.keys.verify(token)?,
+                claims: verify_token(state, token).await?,
                 query_token: None,
             });
         }
         if let Some(token) = query_token(parts) {
             return Ok(PlayerAuth {
-                claims: state.keys.verify(&token)?,
+                claims: verify_token(state, &token).await?,
                 query_token: Some(token),
             });
         }
         let token = cookie_token(parts).ok_or(AuthError::Missing)?;
         Ok(PlayerAuth {
-            claims: state.keys.verify(token)?,
+            claims: verify_token(state, token).await?,
             query_token: None,
         })
     }

@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
@@ -7,6 +8,30 @@ use super::{AuthError, Claims};
 use crate::cli::AuthArgs;
 
 const SECRET_FILE: &str = "jwt-secret";
+/// Clock skew allowed on `exp`, `nbf` and the lifetime check, in seconds.
+const LEEWAY_S: u64 = 5;
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// What a valid token must also satisfy, beyond its signature and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRules {
+    /// Longest accepted lifetime: `exp - iat`, and `exp - now`, at most this.
+    pub max_lifetime: Duration,
+    /// When set, tokens must carry this `iss` (and ours are signed with it).
+    pub issuer: Option<String>,
+    /// When set, tokens must carry this `aud` (and ours are signed with it).
+    pub audience: Option<String>,
+}
+
+impl Default for TokenRules {
+    fn default() -> Self {
+        TokenRules {
+            max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
+            issuer: None,
+            audience: None,
+        }
+    }
+}
 
 /// Signing and verification keys for one algorithm.
 #[derive(Clone)]
@@ -14,6 +39,7 @@ pub struct Keys {
     algorithm: Algorithm,
     encoding: Option<EncodingKey>,
     decoding: Option<DecodingKey>,
+    rules: TokenRules,
 }
 
 impl std::fmt::Debug for Keys {
@@ -30,12 +56,33 @@ impl Keys {
             algorithm: Algorithm::HS256,
             encoding: Some(EncodingKey::from_secret(secret)),
             decoding: Some(DecodingKey::from_secret(secret)),
+            rules: TokenRules::default(),
         }
+    }
+
+    /// The same keys with other validation rules.
+    pub fn with_rules(mut self, rules: TokenRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    pub fn rules(&self) -> &TokenRules {
+        &self.rules
+    }
+
+    /// Keys and rules from the command line.
+    pub fn from_args(args: &AuthArgs, data_dir: &Path) -> Result<Self, AuthError> {
+        let rules = TokenRules {
+            max_lifetime: args.jwt_max_lifetime,
+            issuer: args.jwt_issuer.clone().filter(|s| !s.is_empty()),
+            audience: args.jwt_audience.clone().filter(|s| !s.is_empty()),
+        };
+        Ok(Self::keys_from_args(args, data_dir)?.with_rules(rules))
     }
 
     /// Keys from the command line: RS256 when key files are given, else HS256
     /// from the configured secret or one generated once into the data directory.
-    pub fn from_args(args: &AuthArgs, data_dir: &Path) -> Result<Self, AuthError> {
+    fn keys_from_args(args: &AuthArgs, data_dir: &Path) -> Result<Self, AuthError> {
         if args.jwt_key_file.is_some() || args.jwt_public_key_file.is_some() {
             let read = |p: &Path| {
                 std::fs::read(p).map_err(|e| AuthError::Config(format!("{}: {e}", p.display())))
@@ -58,6 +105,7 @@ impl Keys {
                 algorithm: Algorithm::RS256,
                 encoding,
                 decoding,
+                rules: TokenRules::default(),
             });
         }
         if let Some(secret) = &args.jwt_secret {
@@ -75,11 +123,19 @@ impl Keys {
         self.decoding.is_some()
     }
 
+    /// Signs `claims`, with our issuer and audience when configured.
     pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
         let key = self.encoding.as_ref().ok_or_else(|| {
             AuthError::Config("no signing key: set --jwt-key-file or --jwt-secret".into())
         })?;
-        jsonwebtoken::encode(&Header::new(self.algorithm), claims, key)
+        let mut claims = claims.clone();
+        if claims.iss.is_none() {
+            claims.iss.clone_from(&self.rules.issuer);
+        }
+        if claims.aud.is_none() {
+            claims.aud.clone_from(&self.rules.audience);
+        }
+        jsonwebtoken::encode(&Header::new(self.algorithm), &claims, key)
             .map_err(|e| AuthError::Config(e.to_string()))
     }
 
@@ -88,14 +144,52 @@ impl Keys {
             AuthError::Config("no verification key: set --jwt-public-key-file".into())
         })?;
         let mut validation = Validation::new(self.algorithm);
-        validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, key, &validation)
+        validation.leeway = LEEWAY_S;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        match &self.rules.issuer {
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                required.push("iss");
+            }
+            None => validation.iss = None,
+        }
+        match &self.rules.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            // Without a configured audience, a token's `aud` is not checked.
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 _ => AuthError::Invalid(e.to_string()),
-            })
+            })?;
+        let now = crate::time::now_ms().max(0) as u64 / 1000;
+        self.check_lifetime(&claims, now)?;
+        Ok(claims)
+    }
+
+    /// A token may not live longer than `max_lifetime`, counted from its
+    /// `iat` (when it has one) and from now: a stolen token cannot be good
+    /// for years.
+    fn check_lifetime(&self, claims: &Claims, now: u64) -> Result<(), AuthError> {
+        let max = self.rules.max_lifetime.as_secs();
+        let from_now = claims.exp.saturating_sub(now);
+        let from_issue = if claims.iat > 0 {
+            claims.exp.saturating_sub(claims.iat)
+        } else {
+            from_now
+        };
+        if from_now > max + LEEWAY_S || from_issue > max + LEEWAY_S {
+            return Err(AuthError::TooLong(max));
+        }
+        Ok(())
     }
 }
 
@@ -156,6 +250,58 @@ mod tests {
         expired.exp = 1000;
         let token = keys.sign(&expired).expect("sign");
         assert!(matches!(keys.verify(&token), Err(AuthError::Expired)));
+    }
+
+    #[test]
+    fn lifetime_and_not_before() {
+        let keys = Keys::hs256(b"0123456789abcdef0123456789abcdef");
+        let now = crate::time::now_ms() as u64 / 1000;
+        let ok = Claims::new("u", "u", Role::Guest, None, Duration::from_secs(3600));
+        assert!(keys.verify(&keys.sign(&ok).expect("sign")).is_ok());
+        let mut forever = ok.clone();
+        forever.exp = u64::MAX;
+        let token = keys.sign(&forever).expect("sign");
+        assert!(matches!(keys.verify(&token), Err(AuthError::TooLong(_))));
+        // Without `iat`, the time left counts.
+        let mut no_iat = ok.clone();
+        no_iat.iat = 0;
+        no_iat.exp = now + 25 * 3600;
+        let token = keys.sign(&no_iat).expect("sign");
+        assert!(matches!(keys.verify(&token), Err(AuthError::TooLong(_))));
+        let mut old = ok.clone();
+        old.iat = now - 23 * 3600;
+        old.exp = now + 2 * 3600;
+        let token = keys.sign(&old).expect("sign");
+        assert!(matches!(keys.verify(&token), Err(AuthError::TooLong(_))));
+        let mut early = ok.clone();
+        early.nbf = Some(now + 60);
+        let token = keys.sign(&early).expect("sign");
+        assert!(matches!(keys.verify(&token), Err(AuthError::NotYetValid)));
+        let short = keys.clone().with_rules(TokenRules {
+            max_lifetime: Duration::from_secs(600),
+            ..TokenRules::default()
+        });
+        let token = keys.sign(&ok).expect("sign");
+        assert!(matches!(short.verify(&token), Err(AuthError::TooLong(600))));
+    }
+
+    #[test]
+    fn issuer_and_audience_when_configured() {
+        let plain = Keys::hs256(b"0123456789abcdef0123456789abcdef");
+        let strict = plain.clone().with_rules(TokenRules {
+            issuer: Some("iss-a".into()),
+            audience: Some("aud-a".into()),
+            ..TokenRules::default()
+        });
+        let claims = Claims::new("u", "u", Role::Guest, None, Duration::from_secs(60));
+        let unmarked = plain.sign(&claims).expect("sign");
+        assert!(strict.verify(&unmarked).is_err());
+        let marked = strict.sign(&claims).expect("sign");
+        let back = strict.verify(&marked).expect("verify");
+        assert_eq!(back.iss.as_deref(), Some("iss-a"));
+        assert_eq!(back.aud.as_deref(), Some("aud-a"));
+        // A server without the rules ignores them.
+        assert!(plain.verify(&marked).is_ok());
     }
 
     #[test]

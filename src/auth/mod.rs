@@ -1,10 +1,11 @@
 //! Tokens: JWTs signed with HS256 (shared secret) or RS256 (key pair).
 
 mod extract;
-mod keys;
+pub(crate) mod keys;
+pub mod policy;
 
-pub use extract::{AuthUser, PlayerAuth};
-pub use keys::Keys;
+pub use extract::{verify_token, AuthUser, PlayerAuth};
+pub use keys::{Keys, TokenRules};
 
 use std::time::Duration;
 
@@ -16,6 +17,12 @@ pub enum AuthError {
     Missing,
     #[error("token expired")]
     Expired,
+    #[error("token not valid yet")]
+    NotYetValid,
+    #[error("token lifetime exceeds the maximum of {0} s")]
+    TooLong(u64),
+    #[error("token revoked")]
+    Revoked,
     #[error("invalid token: {0}")]
     Invalid(String),
     #[error("auth configuration: {0}")]
@@ -53,9 +60,22 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default)]
     pub iat: u64,
-    /// A student called on stage: may publish into `session`.
+    /// A student called on stage. A hint for clients only: whether they may
+    /// publish is decided live by the room (`policy`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stage: bool,
+    /// A replay token (in a playback URL): plays recordings, nothing else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
+    /// Not before (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Issuer and audience: filled in when signing and checked when
+    /// verifying, if the server is configured with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 impl Claims {
@@ -69,6 +89,10 @@ impl Claims {
             exp: now + ttl.as_secs(),
             iat: now,
             stage: false,
+            replay: false,
+            nbf: None,
+            iss: None,
+            aud: None,
         }
     }
 

@@ -17,7 +17,9 @@ use tokio::time::Instant;
 
 use super::hub::ToSocket;
 use super::protocol::{serialize, ClientMessage, ServerMessage, MAX_FRAME_BYTES};
+use crate::auth::policy::{Capability, Denied};
 use crate::auth::Claims;
+use crate::http::ApiError;
 use crate::state::AppState;
 
 /// The first message must come this soon.
@@ -166,30 +168,33 @@ async fn close_frame(socket: &mut WebSocket, code: u16, reason: Utf8Bytes) {
     .await;
 }
 
-/// Checks the token and the session; the close code and reason on failure.
+/// Checks the token and the session with the access policy; the close code
+/// and reason on failure. The claims come back with the role the policy
+/// gave: an instructor token is the instructor only in its own sessions
+/// (elsewhere it is refused), a kicked participant is refused.
 async fn authenticate(
     state: &AppState,
     session_id: &str,
     token: &str,
 ) -> Result<Claims, (u16, String)> {
     let unauthenticated = |e: String| (CLOSE_UNAUTHENTICATED, e);
-    let claims = state
-        .keys
-        .verify(token)
-        .map_err(|e| unauthenticated(e.to_string()))?;
-    crate::http::check_session_access(state, &claims, session_id)
+    let mut claims = crate::auth::verify_token(state, token)
         .await
         .map_err(|e| unauthenticated(e.to_string()))?;
-    match state.db.is_banned(session_id, &claims.sub).await {
-        Ok(false) => Ok(claims),
-        Ok(true) => Err((
+    match crate::http::authorize(state, &claims, session_id, Capability::See).await {
+        Ok((_, role)) => {
+            claims.role = role;
+            Ok(claims)
+        }
+        Err(ApiError::Denied(Denied::Banned)) => Err((
             super::room::CLOSE_DENIED,
             "you were removed from this session".into(),
         )),
-        Err(e) => {
-            tracing::warn!("ban check: {e}");
+        Err(e) if e.status().is_server_error() => {
+            tracing::warn!(session = %session_id, "socket access check: {e}");
             Err(unauthenticated("try again later".into()))
         }
+        Err(e) => Err(unauthenticated(e.to_string())),
     }
 }
 

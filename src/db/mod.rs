@@ -6,6 +6,7 @@ mod participants;
 mod publish_events;
 mod recordings;
 mod sessions;
+mod tokens;
 mod uploads;
 
 pub use classroom::{ParticipantReport, PollReport, ReportTotals, SessionReport, StoredPoll};

@@ -107,6 +107,17 @@ impl Db {
             .ok_or_else(|| DbError::Corrupt("inserted session vanished".into()))
     }
 
+    /// How many of an instructor's sessions have not ended.
+    pub async fn open_sessions_of(&self, instructor_id: &str) -> Result<i64, DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM sessions WHERE instructor_id = $1 AND state <> 'ended'",
+        )
+        .bind(instructor_id)
+        .fetch_one(self.pool())
+        .await?;
+        super::get(&row, "n")
+    }
+
     pub async fn session(&self, id: &str) -> Result<Option<Session>, DbError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
             .bind(id)

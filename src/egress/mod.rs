@@ -252,6 +252,16 @@ impl Egress {
         }
     }
 
+    /// Whether the classroom has `user_id` on stage in this session now
+    /// (called on, not demoted or kicked since), as this process heard it.
+    pub fn on_stage(&self, session_id: &str, user_id: &str) -> bool {
+        self.inner
+            .promoted
+            .lock()
+            .map(|all| all.get(session_id).is_some_and(|u| u.contains(user_id)))
+            .unwrap_or(false)
+    }
+
     /// Whether `who` views past the cap: the session's instructor, and
     /// participants on stage (their stage token, or promoted in the room).
     fn exempt_from_cap(&self, session: &Session, who: &Claims) -> bool {
@@ -261,11 +271,7 @@ impl Egress {
         if who.stage && who.session.as_deref() == Some(session.id.as_str()) {
             return true;
         }
-        self.inner
-            .promoted
-            .lock()
-            .map(|all| all.get(&session.id).is_some_and(|u| u.contains(&who.sub)))
-            .unwrap_or(false)
+        self.on_stage(&session.id, &who.sub)
     }
 
     fn viewers(&self) -> std::sync::MutexGuard<'_, rtc::Sessions<Viewer>> {

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::auth::policy::Denied;
 use crate::auth::AuthError;
 use crate::db::DbError;
 use crate::egress::EgressError;
@@ -22,6 +23,9 @@ pub enum ApiError {
     Status(StatusCode, String),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// The access policy refused.
+    #[error(transparent)]
+    Denied(#[from] Denied),
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error(transparent)]
@@ -59,6 +63,7 @@ impl ApiError {
             ApiError::Status(code, _) => *code,
             ApiError::Auth(AuthError::Config(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
             // The object store or CDN did not answer: try again later.
             ApiError::Storage(StorageError::Remote(_) | StorageError::CloudFront(_)) => {

@@ -10,7 +10,7 @@ use axum::Router;
 
 use super::sessions::visible_session;
 use super::ApiError;
-use crate::auth::PlayerAuth;
+use crate::auth::{Claims, PlayerAuth};
 use crate::state::AppState;
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -32,7 +32,8 @@ async fn master(
     let bytes = tokio::fs::read(&path).await.map_err(|_| {
         ApiError::not_found("no HLS yet: the session has not been live long enough")
     })?;
-    Ok(playlist_response(bytes, auth.query_token.as_deref()))
+    let token = passed_on_token(&state, &auth, &session_id);
+    Ok(playlist_response(bytes, token.as_deref()))
 }
 
 fn valid_name(s: &str) -> bool {
@@ -63,7 +64,8 @@ async fn rung_file(
     if is_playlist {
         // Players poll their media playlist every segment: a head count.
         state.hls_audience.record(&session_id, &auth.claims.sub);
-        return Ok(playlist_response(bytes, auth.query_token.as_deref()));
+        let token = passed_on_token(&state, &auth, &session_id);
+        return Ok(playlist_response(bytes, token.as_deref()));
     }
     let mut response = Response::new(Body::from(bytes));
     let h = response.headers_mut();
@@ -74,6 +76,32 @@ async fn rung_file(
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
     Ok(response)
+}
+
+/// Passed-on tokens live at most this long (and never past the player's own).
+const PASSED_ON_TTL_S: u64 = 3600;
+
+/// The token a playlist passes on to its URIs: none unless the player came
+/// with one in the query (players with a header or the cookie carry it
+/// themselves); then a short token scoped to this session, never outliving
+/// the player's, rather than the player's own (which may reach further).
+fn passed_on_token(state: &AppState, auth: &PlayerAuth, session_id: &str) -> Option<String> {
+    let given = auth.query_token.as_ref()?;
+    let who = &auth.claims;
+    let now = crate::time::now_ms().max(0) as u64 / 1000;
+    let left = who.exp.saturating_sub(now);
+    if who.session.as_deref() == Some(session_id) && left <= PASSED_ON_TTL_S {
+        return Some(given.clone());
+    }
+    let claims = Claims::new(
+        &who.sub,
+        &who.name,
+        who.role,
+        Some(session_id.to_owned()),
+        std::time::Duration::from_secs(left.min(PASSED_ON_TTL_S)),
+    );
+    // Verify-only keys cannot mint one: the player's own goes on.
+    Some(state.keys.sign(&claims).unwrap_or_else(|_| given.clone()))
 }
 
 /// Playlists change every segment: never cached. A token that came in the

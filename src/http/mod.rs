@@ -1,24 +1,19 @@
 //! HTTP: one router per resource, merged here.
 
+mod access;
 mod error;
 mod health;
 mod hls;
 mod recordings;
 mod report;
 mod sessions;
+mod tokens;
 mod whep;
 mod whip;
 
 pub use error::ApiError;
 
-/// The session, if `who` may take part in it (the WebSocket checks this too).
-pub async fn check_session_access(
-    state: &AppState,
-    who: &crate::auth::Claims,
-    session_id: &str,
-) -> Result<crate::db::Session, ApiError> {
-    sessions::visible_session(state, who, session_id).await
-}
+pub use access::authorize;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
@@ -46,13 +41,24 @@ pub fn app(state: AppState) -> Router {
         .merge(hls::router().layer(cors()))
         .merge(recordings::router().layer(cors()))
         .merge(report::router().layer(cors()))
+        .merge(tokens::router().layer(cors()))
         .merge(whip::advertise(whip::router().layer(cors())))
         .merge(whip::advertise(whep::router().layer(cors())))
         .merge(crate::control::ws::router())
         .nest_service("/player", player)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The request's span: method and path, never the query, which may carry a
+/// token (`?token=` for players that cannot send headers).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
 }
 
 /// Browsers on other origins (players, publisher pages) may call us with a

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
+use super::access::authorize;
 use super::sessions::{owned_session, visible_session};
 use super::ApiError;
+use crate::auth::policy::{Capability, Denied};
 use crate::auth::{AuthUser, Claims, PlayerAuth, Role};
 use crate::db::{Participant, Recording, RecordingState, Session};
 use crate::state::AppState;
@@ -48,22 +50,9 @@ pub struct RecordingView {
 }
 
 /// Who may see a session's recordings: anyone who may see the session, and
-/// students also after the join window closed (replay).
+/// students also after the join window closed (replay); a replay token too.
 async fn recordings_session(state: &AppState, who: &Claims, id: &str) -> Result<Session, ApiError> {
-    match visible_session(state, who, id).await {
-        Err(ApiError::Status(code, _))
-            if code == axum::http::StatusCode::FORBIDDEN
-                && who.role == Role::Student
-                && who.covers_session(id) =>
-        {
-            state
-                .db
-                .session(id)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("no session {id:?}")))
-        }
-        other => other,
-    }
+    Ok(authorize(state, who, id, Capability::Replay).await?.0)
 }
 
 async fn view(state: &AppState, who: &Claims, rec: Recording) -> Result<RecordingView, ApiError> {
@@ -87,27 +76,39 @@ async fn view(state: &AppState, who: &Claims, rec: Recording) -> Result<Recordin
     })
 }
 
+/// Replay tokens live at most this long (and never past the caller's own).
+const REPLAY_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 async fn playback_url(
     state: &AppState,
     who: &Claims,
     rec: &Recording,
     key: &str,
 ) -> Result<(Option<String>, Option<i64>), ApiError> {
-    let ttl = state.delivery.ttl;
-    let expires_ms = now_ms() + ttl.as_millis() as i64;
+    // A playback URL never outlives the token that asked for it: listing
+    // recordings must not renew a short join token.
+    let caller_left_ms = (who.exp as i64).saturating_mul(1000) - now_ms();
+    let ttl_ms = (state.delivery.ttl.as_millis() as i64)
+        .min(caller_left_ms)
+        .max(0);
+    let expires_ms = now_ms() + ttl_ms;
     if let Some(url) = state.delivery.url(&state.storage, key, expires_ms).await? {
         return Ok((Some(url), Some(expires_ms)));
     }
-    // Local storage: served here, with a short-lived token of the same user
-    // for this session in the URL (a <video> element sends no headers).
+    // Local storage: served here, with a replay token of the same user for
+    // this session in the URL (a <video> element sends no headers). It
+    // plays recordings and nothing else.
     let url = state.url(&format!("/recordings/{}/{}.mp4", rec.session_id, rec.id));
-    let claims = Claims::new(
+    let ttl = REPLAY_TOKEN_TTL.min(std::time::Duration::from_millis(ttl_ms as u64));
+    let mut claims = Claims::new(
         &who.sub,
         &who.name,
         who.role,
         Some(rec.session_id.clone()),
         ttl,
     );
+    claims.replay = true;
+    let expires_ms = claims.exp as i64 * 1000;
     match state.keys.sign(&claims) {
         Ok(token) => Ok((Some(format!("{url}?token={token}")), Some(expires_ms))),
         // Verify-only keys (RS256 without the private key): the caller's own
@@ -128,10 +129,10 @@ async fn list(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<RecordingList>, ApiError> {
-    let session = recordings_session(&state, &who, &id).await?;
+    let (session, role) = authorize(&state, &who, &id, Capability::Replay).await?;
     let mut recordings = Vec::new();
     for rec in state.db.session_recordings(&id).await? {
-        if rec.state == RecordingState::Deleted && who.sub != session.instructor_id {
+        if rec.state == RecordingState::Deleted && role != Role::Instructor {
             continue;
         }
         recordings.push(view(&state, &who, rec).await?);
@@ -148,11 +149,14 @@ async fn show(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<RecordingView>, ApiError> {
-    let rec = state
-        .db
-        .recording(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no recording {id:?}")))?;
+    let Some(rec) = state.db.recording(&id).await? else {
+        // A token for one session must not learn which other ids exist: it
+        // gets the same answer as for another session's recording.
+        if who.session.is_some() || who.role != Role::Instructor {
+            return Err(Denied::OtherSession.into());
+        }
+        return Err(ApiError::not_found(format!("no recording {id:?}")));
+    };
     recordings_session(&state, &who, &rec.session_id).await?;
     Ok(Json(view(&state, &who, rec).await?))
 }

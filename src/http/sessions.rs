@@ -7,7 +7,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::access::authorize;
 use super::ApiError;
+use crate::auth::policy::{self, Capability, Listing};
 use crate::auth::{AuthUser, Claims, Role};
 use crate::db::{NewSession, PublishEvent, Session, SessionState};
 use crate::ingest::PublishStatus;
@@ -15,9 +17,6 @@ use crate::state::AppState;
 use crate::time::{parse_rfc3339, rfc3339};
 
 const MAX_TITLE_CHARS: usize = 200;
-/// Join links of students and guests stop working this long after the
-/// session's scheduled end.
-const JOIN_GRACE_MS: i64 = 15 * 60 * 1000;
 const LIST_LIMIT: i64 = 200;
 
 pub fn router() -> Router<AppState> {
@@ -58,8 +57,9 @@ pub struct SessionView {
     whep_url: String,
     hls_url: String,
     ws_url: String,
-    /// The live publish with its media counters, while there is one.
-    media: Option<PublishStatus>,
+    /// The live publish with its media counters, while there is one (its
+    /// `resource_id` for the instructor only).
+    media: Option<serde_json::Value>,
     /// The HLS ladder of the current or last publish.
     hls: Option<crate::hls::LadderStatus>,
     /// Viewers by tier.
@@ -80,8 +80,9 @@ struct Person {
     name: String,
 }
 
-fn view(state: &AppState, s: Session) -> SessionView {
-    let media = state.ingest.status(&s.id);
+fn view(state: &AppState, who: &Claims, s: Session) -> SessionView {
+    let owner = policy::owns(who, &super::access::facts(&s));
+    let media: Option<PublishStatus> = state.ingest.status(&s.id);
     let webrtc = state.egress.session_viewers(&s);
     let viewers = ViewerCounts {
         webrtc: webrtc.webrtc,
@@ -99,7 +100,7 @@ fn view(state: &AppState, s: Session) -> SessionView {
         hls_url: state.url(&format!("/hls/{}/master.m3u8", s.id)),
         ws_url: format!("{ws_base}/ws/sessions/{}", s.id),
         live: media.is_some(),
-        media,
+        media: media.map(|m| without_resource_id(&m, owner)),
         hls: state.hls.status(&s.id),
         viewers,
         instructor: Person {
@@ -119,29 +120,13 @@ fn view(state: &AppState, s: Session) -> SessionView {
     }
 }
 
-/// The session, if it exists and this token may see it.
+/// The session, if this token may see it (and take part in it).
 pub(super) async fn visible_session(
     state: &AppState,
     who: &Claims,
     id: &str,
 ) -> Result<Session, ApiError> {
-    let session = state
-        .db
-        .session(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no session {id:?}")))?;
-    if !who.covers_session(id) {
-        return Err(ApiError::forbidden("this token is for another session"));
-    }
-    let past_end = session
-        .scheduled_end
-        .is_some_and(|end| crate::time::now_ms() > end + JOIN_GRACE_MS);
-    if who.role != Role::Instructor && past_end {
-        return Err(ApiError::forbidden(
-            "the session ended more than 15 minutes ago; this join link no longer works",
-        ));
-    }
-    Ok(session)
+    Ok(authorize(state, who, id, Capability::See).await?.0)
 }
 
 /// The session, if this token is its instructor's.
@@ -150,13 +135,19 @@ pub(super) async fn owned_session(
     who: &Claims,
     id: &str,
 ) -> Result<Session, ApiError> {
-    let session = visible_session(state, who, id).await?;
-    if who.role != Role::Instructor || who.sub != session.instructor_id {
-        return Err(ApiError::forbidden(
-            "only the session's instructor may do this",
-        ));
+    Ok(authorize(state, who, id, Capability::Own).await?.0)
+}
+
+/// A publish's resource id lets its holder stop or change it: only the
+/// session's instructor sees it.
+fn without_resource_id<T: Serialize>(value: &T, owner: bool) -> serde_json::Value {
+    let mut value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    if !owner {
+        if let Some(fields) = value.as_object_mut() {
+            fields.remove("resource_id");
+        }
     }
-    Ok(session)
+    value
 }
 
 fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
@@ -178,6 +169,15 @@ async fn create(
         return Err(ApiError::forbidden("only instructors create sessions"));
     }
     let Json(req) = body?;
+    if who.replay {
+        return Err(policy::Denied::ReplayOnly.into());
+    }
+    let cap = state.settings.max_sessions_per_instructor;
+    if state.db.open_sessions_of(&who.sub).await? >= cap {
+        return Err(ApiError::conflict(format!(
+            "an instructor may have at most {cap} sessions that have not ended: end one first"
+        )));
+    }
     let title = req.title.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
         return Err(ApiError::unprocessable(format!(
@@ -216,20 +216,27 @@ async fn create(
         })
         .await?;
     tracing::info!(session = %session.id, instructor = %who.sub, "session created");
-    Ok((StatusCode::CREATED, Json(view(&state, session))))
+    Ok((StatusCode::CREATED, Json(view(&state, &who, session))))
 }
 
 async fn list(
     State(state): State<AppState>,
     AuthUser(who): AuthUser,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
-    let sessions = match (&who.session, who.role) {
-        (Some(id), _) => state.db.session(id).await?.into_iter().collect(),
-        (None, Role::Instructor) => state.db.sessions(Some(&who.sub), LIST_LIMIT).await?,
-        (None, _) => state.db.sessions(None, LIST_LIMIT).await?,
+    let sessions = match policy::listing(&who)? {
+        // Exactly what showing it would give: nothing when refused.
+        Listing::One(id) => match authorize(&state, &who, &id, Capability::See).await {
+            Ok((s, _)) => vec![s],
+            Err(ApiError::Denied(_)) | Err(ApiError::Status(StatusCode::NOT_FOUND, _)) => vec![],
+            Err(e) => return Err(e),
+        },
+        Listing::InstructorsOwn(me) => state.db.sessions(Some(&me), LIST_LIMIT).await?,
     };
     Ok(Json(
-        sessions.into_iter().map(|s| view(&state, s)).collect(),
+        sessions
+            .into_iter()
+            .map(|s| view(&state, &who, s))
+            .collect(),
     ))
 }
 
@@ -238,16 +245,17 @@ async fn show(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<SessionView>, ApiError> {
-    let session = visible_session(&state, &who, &id).await?;
-    if who.sub != session.instructor_id {
+    let (session, role) = authorize(&state, &who, &id, Capability::See).await?;
+    if role != Role::Instructor {
         // Opening the session is joining it: the instructor sees who is here
-        // (and who has not answered the recording-consent question).
+        // (and who has not answered the recording-consent question). Only
+        // participants the policy let in get a row.
         state
             .db
-            .touch_participant(&id, &who.sub, &who.name, who.role.as_str())
+            .touch_participant(&id, &who.sub, &who.name, role.as_str())
             .await?;
     }
-    Ok(Json(view(&state, session)))
+    Ok(Json(view(&state, &who, session)))
 }
 
 async fn end(
@@ -266,13 +274,14 @@ async fn end(
         tracing::info!(session = %id, "session ended");
     }
     let session = visible_session(&state, &who, &id).await?;
-    Ok(Json(view(&state, session)))
+    Ok(Json(view(&state, &who, session)))
 }
 
 #[derive(Debug, Serialize)]
 struct PublishView {
+    /// The stored event (its `resource_id` for the instructor only).
     #[serde(flatten)]
-    event: PublishEvent,
+    event: serde_json::Map<String, serde_json::Value>,
     started: String,
     stopped: Option<String>,
 }
@@ -282,15 +291,18 @@ async fn publishes(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PublishView>>, ApiError> {
-    visible_session(&state, &who, &id).await?;
-    let events = state.db.publish_events(&id).await?;
+    let (_, role) = authorize(&state, &who, &id, Capability::See).await?;
+    let events: Vec<PublishEvent> = state.db.publish_events(&id).await?;
     Ok(Json(
         events
             .into_iter()
             .map(|event| PublishView {
                 started: rfc3339(event.started_at),
                 stopped: event.stopped_at.map(rfc3339),
-                event,
+                event: match without_resource_id(&event, role == Role::Instructor) {
+                    serde_json::Value::Object(fields) => fields,
+                    _ => serde_json::Map::new(),
+                },
             })
             .collect(),
     ))

@@ -11,9 +11,11 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::sessions::{owned_session, visible_session};
+use super::access::authorize;
+use super::sessions::owned_session;
 use super::whip::{require_content_type, value, SDP};
 use super::ApiError;
+use crate::auth::policy::{Capability, Denied};
 use crate::auth::{AuthUser, Claims, Role};
 use crate::db::{Session, SessionState};
 use crate::egress::SessionViewers;
@@ -43,20 +45,21 @@ fn flag(value: Option<&str>) -> Result<bool, ApiError> {
     }
 }
 
-/// The session, if `who` may watch it over WebRTC.
+/// The session, if `who` may watch it over WebRTC (not banned; guests only
+/// where the session lets them).
 async fn viewable_session(
     state: &AppState,
     who: &Claims,
     session_id: &str,
 ) -> Result<Session, ApiError> {
-    let session = visible_session(state, who, session_id).await?;
-    if who.role == Role::Guest && !session.guests_webrtc {
-        return Err(ApiError::forbidden(format!(
+    match authorize(state, who, session_id, Capability::Watch).await {
+        Ok((session, _)) => Ok(session),
+        Err(ApiError::Denied(Denied::GuestsUseHls)) => Err(ApiError::forbidden(format!(
             "guests watch this session over HLS: {}",
             hls_url(state, session_id)
-        )));
+        ))),
+        Err(e) => Err(e),
     }
-    Ok(session)
 }
 
 fn hls_url(state: &AppState, session_id: &str) -> String {
@@ -107,13 +110,12 @@ async fn may_change(
     session_id: &str,
     resource_id: &str,
 ) -> Result<(), ApiError> {
-    let session = visible_session(state, who, session_id).await?;
+    let (_, role) = authorize(state, who, session_id, Capability::See).await?;
     let owner = state
         .egress
         .owner_of(session_id, resource_id)
         .ok_or_else(|| ApiError::not_found("no such WHEP resource"))?;
-    let instructor = who.role == Role::Instructor && who.sub == session.instructor_id;
-    if owner != who.sub && !instructor {
+    if owner != who.sub && role != Role::Instructor {
         return Err(ApiError::forbidden(
             "this WHEP resource belongs to another viewer",
         ));

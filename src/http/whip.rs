@@ -10,9 +10,10 @@ use axum::routing::{patch, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::sessions::owned_session;
+use super::access::authorize;
 use super::ApiError;
-use crate::auth::{AuthUser, Claims};
+use crate::auth::policy::Capability;
+use crate::auth::{AuthUser, Claims, Role};
 use crate::db::{Session, SessionState};
 use crate::state::AppState;
 
@@ -63,16 +64,38 @@ pub(super) fn require_content_type(headers: &HeaderMap, expected: &str) -> Resul
 }
 
 /// The session, if `who` may publish into it: its instructor, or a student
-/// the instructor called on stage (a stage token for this session).
+/// while the classroom has them on stage and has not banned them (checked
+/// live on every request: a stage token outlives the stage).
 async fn publishable_session(
     state: &AppState,
     who: &Claims,
     session_id: &str,
 ) -> Result<Session, ApiError> {
-    if who.stage && who.session.as_deref() == Some(session_id) {
-        return super::sessions::visible_session(state, who, session_id).await;
+    Ok(authorize(state, who, session_id, Capability::Publish)
+        .await?
+        .0)
+}
+
+/// The session, if `who` may change or end the WHIP resource `resource_id`:
+/// the instructor any of the session's; a student on stage only their own.
+async fn publish_resource_session(
+    state: &AppState,
+    who: &Claims,
+    session_id: &str,
+    resource_id: &str,
+) -> Result<Session, ApiError> {
+    let (session, role) = authorize(state, who, session_id, Capability::Publish).await?;
+    if role == Role::Instructor {
+        return Ok(session);
     }
-    owned_session(state, who, session_id).await
+    let own = state
+        .ingest
+        .publisher(session_id)
+        .is_some_and(|p| p.publisher_id() == who.sub && p.resource_id() == resource_id);
+    if !own {
+        return Err(ApiError::forbidden("this WHIP resource is not yours"));
+    }
+    Ok(session)
 }
 
 async fn offer(
@@ -129,7 +152,7 @@ async fn trickle(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let AuthUser(who) = auth?;
-    publishable_session(&state, &who, &session_id).await?;
+    publish_resource_session(&state, &who, &session_id, &resource_id).await?;
     let (text, if_match) = trickle_request(&headers, body)?;
     state
         .ingest
@@ -156,7 +179,7 @@ async fn stop(
     auth: Result<AuthUser, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     let AuthUser(who) = auth?;
-    publishable_session(&state, &who, &session_id).await?;
+    publish_resource_session(&state, &who, &session_id, &resource_id).await?;
     state
         .ingest
         .stop(&session_id, Some(&resource_id), "deleted")

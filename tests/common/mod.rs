@@ -214,6 +214,7 @@ impl TestApp {
                 public_url: "http://127.0.0.1:9".into(),
                 max_sdp_bytes: 64 * 1024,
                 default_max_webrtc_viewers: 50,
+                max_sessions_per_instructor: 50,
                 player_dir: repo_root().join("player"),
                 data_dir,
             }),
