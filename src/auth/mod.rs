@@ -3,7 +3,7 @@
 mod extract;
 mod keys;
 
-pub use extract::{AuthUser, PlayerAuth};
+pub use extract::{request_token, AuthUser, PlayerAuth};
 pub use keys::Keys;
 
 use std::time::Duration;
