@@ -255,7 +255,11 @@ pub struct ServeArgs {
     pub rate_limit_user: RateSpec,
     /// Failed authentications (401) per client address; past it, requests
     /// from there with a token that does not verify get 429. `off` disables.
-    #[arg(long, env = "CLASSCAST_RATE_LIMIT_AUTH_FAILURES", default_value = "20/1m")]
+    #[arg(
+        long,
+        env = "CLASSCAST_RATE_LIMIT_AUTH_FAILURES",
+        default_value = "20/1m"
+    )]
     pub rate_limit_auth_failures: RateSpec,
     /// Take the client address for rate limits from the last entry of
     /// `X-Forwarded-For` (only behind a proxy that sets it).

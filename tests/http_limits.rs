@@ -99,10 +99,14 @@ async fn healthz_status(base: &str, limit: Duration) -> Option<u16> {
 }
 
 async fn wait_fds_back(pid: u32, start: usize, slack: usize) -> usize {
-    wait_for(Duration::from_secs(10), "descriptors back near start", || async {
-        let now = fd_count(pid);
-        (now <= start + slack).then_some(now)
-    })
+    wait_for(
+        Duration::from_secs(10),
+        "descriptors back near start",
+        || async {
+            let now = fd_count(pid);
+            (now <= start + slack).then_some(now)
+        },
+    )
     .await
 }
 
@@ -117,7 +121,10 @@ async fn half_sent_requests_are_closed_after_the_header_timeout_and_healthz_reco
         "0",
     ]);
     let pid = server.pid();
-    assert_eq!(healthz_status(&server.url, Duration::from_secs(5)).await, Some(200));
+    assert_eq!(
+        healthz_status(&server.url, Duration::from_secs(5)).await,
+        Some(200)
+    );
     let fds_start = fd_count(pid);
     // Past the cap and past the connections allowed to wait for a slot.
     let conns = half_open(&addr(&server), 400).await;
@@ -133,8 +140,15 @@ async fn half_sent_requests_are_closed_after_the_header_timeout_and_healthz_reco
     let open = still_open_after(conns, Duration::from_secs(10)).await;
     assert_eq!(open, 0, "the server kept {open} half-sent requests open");
     let started = Instant::now();
-    assert_eq!(healthz_status(&server.url, Duration::from_secs(5)).await, Some(200));
-    assert!(started.elapsed() < Duration::from_secs(2), "healthz took {:?}", started.elapsed());
+    assert_eq!(
+        healthz_status(&server.url, Duration::from_secs(5)).await,
+        Some(200)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "healthz took {:?}",
+        started.elapsed()
+    );
     let fds_end = wait_fds_back(pid, fds_start, 4).await;
     eprintln!("fds: start {fds_start}, holding 400 half-sent {fds_held}, after {fds_end}");
     assert!(
@@ -181,7 +195,11 @@ async fn a_stalled_body_gets_408() {
     let mut response = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut response)).await;
     let text = String::from_utf8_lossy(&response);
-    assert!(text.starts_with("HTTP/1.1 408"), "after {:?}: {text}", started.elapsed());
+    assert!(
+        text.starts_with("HTTP/1.1 408"),
+        "after {:?}: {text}",
+        started.elapsed()
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -193,18 +211,31 @@ async fn connections_past_the_per_address_cap_are_closed_at_once() {
     let _ = extra.write_all(HALF_HEAD).await;
     // The header timeout is 10 s: a close within 2 s is the cap.
     assert!(
-        closed_within(&mut extra, Duration::from_secs(2)).await.is_some(),
+        closed_within(&mut extra, Duration::from_secs(2))
+            .await
+            .is_some(),
         "a fifth connection from one address was kept"
     );
     drop(held);
-    let status = wait_for(Duration::from_secs(5), "healthz after the held ones left", || async {
-        healthz_status(&server.url, Duration::from_secs(2)).await.filter(|s| *s == 200)
-    })
+    let status = wait_for(
+        Duration::from_secs(5),
+        "healthz after the held ones left",
+        || async {
+            healthz_status(&server.url, Duration::from_secs(2))
+                .await
+                .filter(|s| *s == 200)
+        },
+    )
     .await;
     assert_eq!(status, 200);
 }
 
-async fn post_offer(base: &str, path: &str, tok: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+async fn post_offer(
+    base: &str,
+    path: &str,
+    tok: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = http()
         .post(format!("{base}{path}"))
         .bearer_auth(tok)
@@ -228,19 +259,17 @@ async fn assert_rate_limited(r: reqwest::Response, what: &str) {
     let body: Value = r.json().await.expect("json body");
     assert_eq!(body["status"], 429, "{body}");
     assert!(
-        body["error"].as_str().unwrap_or_default().contains("too many requests"),
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too many requests"),
         "{body}"
     );
 }
 
 #[tokio::test]
 async fn rapid_whep_and_whip_posts_from_one_user_get_429_and_others_do_not() {
-    let server = ServerProcess::start(&[
-        "--rate-limit-user",
-        "3/1m",
-        "--rate-limit-ip",
-        "1000/1m",
-    ]);
+    let server = ServerProcess::start(&["--rate-limit-user", "3/1m", "--rate-limit-ip", "1000/1m"]);
     let base = &server.url;
     let teacher = token(Role::Instructor, "t-rate", None);
     let session = create_session(base, &teacher, "rate").await;
@@ -251,16 +280,28 @@ async fn rapid_whep_and_whip_posts_from_one_user_get_429_and_others_do_not() {
         // Not live: refused, but not for the rate.
         assert_ne!(r.status(), 429, "offer {i} within the limit");
     }
-    assert_rate_limited(post_offer(base, &whep, &alice, &[]).await, "alice's 4th WHEP").await;
+    assert_rate_limited(
+        post_offer(base, &whep, &alice, &[]).await,
+        "alice's 4th WHEP",
+    )
+    .await;
     let bob = token(Role::Student, "bob", None);
-    assert_ne!(post_offer(base, &whep, &bob, &[]).await.status(), 429, "bob is not alice");
+    assert_ne!(
+        post_offer(base, &whep, &bob, &[]).await.status(),
+        429,
+        "bob is not alice"
+    );
     // WHIP: another instructor hammering a class that is not theirs.
     let whip = format!("/whip/{session}");
     let mallory = token(Role::Instructor, "mallory", None);
     for _ in 0..3 {
         assert_ne!(post_offer(base, &whip, &mallory, &[]).await.status(), 429);
     }
-    assert_rate_limited(post_offer(base, &whip, &mallory, &[]).await, "mallory's 4th WHIP").await;
+    assert_rate_limited(
+        post_offer(base, &whip, &mallory, &[]).await,
+        "mallory's 4th WHIP",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -281,7 +322,11 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_limited() {
     for _ in 0..2 {
         assert_ne!(post_offer(base, &whep, &student, &one).await.status(), 429);
     }
-    assert_rate_limited(post_offer(base, &whep, &student, &one).await, "third from .1").await;
+    assert_rate_limited(
+        post_offer(base, &whep, &student, &one).await,
+        "third from .1",
+    )
+    .await;
     // The proxy's next hop for another client is another address.
     let two = [("x-forwarded-for", "203.0.113.50, 198.51.100.2")];
     assert_ne!(post_offer(base, &whep, &student, &two).await.status(), 429);
@@ -305,7 +350,10 @@ async fn repeated_bad_tokens_get_429_while_good_tokens_still_pass() {
     // Someone else behind the same address with a valid token is not locked out.
     let good = token(Role::Instructor, "t-good", None);
     assert_eq!(get(Some(good)).await.status(), 200);
-    assert_eq!(healthz_status(base, Duration::from_secs(5)).await, Some(200));
+    assert_eq!(
+        healthz_status(base, Duration::from_secs(5)).await,
+        Some(200)
+    );
 }
 
 #[tokio::test]
@@ -314,11 +362,18 @@ async fn the_classroom_websocket_upgrades_and_outlives_the_header_timeout() {
     let base = &server.url;
     let teacher = token(Role::Instructor, "t-ws", None);
     let session = create_session(base, &teacher, "ws").await;
-    let url = format!("{}/ws/sessions/{session}", base.replacen("http://", "ws://", 1));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("upgrade");
-    ws.send(Message::text(json!({"type": "auth", "token": teacher}).to_string()))
+    let url = format!(
+        "{}/ws/sessions/{session}",
+        base.replacen("http://", "ws://", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
-        .expect("auth");
+        .expect("upgrade");
+    ws.send(Message::text(
+        json!({"type": "auth", "token": teacher}).to_string(),
+    ))
+    .await
+    .expect("auth");
     let next_of = |ty: &'static str| {
         move |m: Message| -> Option<Value> {
             let v: Value = serde_json::from_str(m.to_text().ok()?).ok()?;
@@ -336,9 +391,11 @@ async fn the_classroom_websocket_upgrades_and_outlives_the_header_timeout() {
     }
     // Longer than the header timeout: an upgraded connection is not idle HTTP.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    ws.send(Message::text(json!({"type": "chat", "text": "still here"}).to_string()))
-        .await
-        .expect("chat");
+    ws.send(Message::text(
+        json!({"type": "chat", "text": "still here"}).to_string(),
+    ))
+    .await
+    .expect("chat");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let m = tokio::time::timeout_at(deadline.into(), ws.next())
@@ -353,34 +410,66 @@ async fn the_classroom_websocket_upgrades_and_outlives_the_header_timeout() {
     }
 }
 
+/// Descriptors once they stop growing (the server accepts from its backlog).
+async fn settled_fds(pid: u32) -> usize {
+    let mut last = fd_count(pid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = fd_count(pid);
+        if now == last || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
 /// The measurement asked for in issue 13: descriptors and memory of the
 /// server before, while and after one client holds 2,000 half-sent requests
-/// (the connection cap is the default, the per-address cap off).
+/// (the connection cap is the default, the per-address cap off), twice: the
+/// memory freed by the first is reused by the second.
 #[tokio::test]
 async fn two_thousand_half_open_connections_leave_descriptors_and_memory_bounded() {
-    let server = ServerProcess::start(&[
-        "--http-header-timeout",
-        "3s",
-        "--max-connections-per-ip",
-        "0",
-    ]);
+    // The default header timeout (10 s): all 2,000 are held at once.
+    let server = ServerProcess::start(&["--max-connections-per-ip", "0"]);
     let pid = server.pid();
-    assert_eq!(healthz_status(&server.url, Duration::from_secs(5)).await, Some(200));
+    assert_eq!(
+        healthz_status(&server.url, Duration::from_secs(5)).await,
+        Some(200)
+    );
     let (fds_before, rss_before) = (fd_count(pid), rss_kib(pid));
-    let conns = half_open(&addr(&server), 2000).await;
-    // Every connection is accepted and sent its half head by now.
-    let (fds_during, rss_during) = (fd_count(pid), rss_kib(pid));
-    let open = still_open_after(conns, Duration::from_secs(20)).await;
-    assert_eq!(open, 0, "{open} half-sent requests outlived the header timeout");
-    let fds_after = wait_fds_back(pid, fds_before, 4).await;
-    let rss_after = rss_kib(pid);
-    eprintln!(
-        "2000 half-open: fds {fds_before} -> {fds_during} -> {fds_after}; \
-         RSS KiB {rss_before} -> {rss_during} -> {rss_after}"
-    );
-    assert_eq!(healthz_status(&server.url, Duration::from_secs(5)).await, Some(200));
-    assert!(
-        rss_after < rss_before + 64 * 1024,
-        "RSS stayed {rss_after} KiB (from {rss_before})"
-    );
+    let mut rss_after_rounds = Vec::new();
+    for round in 1..=2 {
+        let conns = half_open(&addr(&server), 2000).await;
+        let (fds_during, rss_during) = (settled_fds(pid).await, rss_kib(pid));
+        let open = still_open_after(conns, Duration::from_secs(30)).await;
+        assert_eq!(
+            open, 0,
+            "{open} half-sent requests outlived the header timeout"
+        );
+        let fds_after = wait_fds_back(pid, fds_before, 4).await;
+        let rss_after = rss_kib(pid);
+        eprintln!(
+            "round {round}, 2000 half-open: fds {fds_before} -> {fds_during} -> {fds_after}; \
+             RSS KiB {rss_before} -> {rss_during} -> {rss_after}"
+        );
+        assert!(
+            fds_during >= 1000,
+            "the connections were not held: {fds_during} fds"
+        );
+        assert_eq!(
+            healthz_status(&server.url, Duration::from_secs(5)).await,
+            Some(200)
+        );
+        rss_after_rounds.push(rss_after);
+    }
+    // Freed memory is not all given back to the system (allocator arenas),
+    // but it is reused: each round ends within the same bound.
+    for (i, rss) in rss_after_rounds.iter().enumerate() {
+        assert!(
+            *rss < rss_before + 64 * 1024,
+            "after round {}: RSS {rss} KiB (from {rss_before})",
+            i + 1
+        );
+    }
 }

@@ -26,8 +26,8 @@ pub async fn check_session_access(
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::middleware;
 use axum::http::{header, HeaderName, Method};
+use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::get;
 use axum::Router;

@@ -39,8 +39,8 @@ impl FromStr for RateSpec {
             .trim()
             .parse()
             .map_err(|e| format!("`{burst}`: {e}"))?;
-        let period = humantime::parse_duration(period.trim())
-            .map_err(|e| format!("`{period}`: {e}"))?;
+        let period =
+            humantime::parse_duration(period.trim()).map_err(|e| format!("`{period}`: {e}"))?;
         if burst == 0 || period.is_zero() {
             return Ok(RateSpec(None));
         }

@@ -169,7 +169,10 @@ mod tests {
     fn forwarded_for_takes_what_the_proxy_appended() {
         let mut h = HeaderMap::new();
         assert_eq!(forwarded_for(&h), None);
-        h.append("x-forwarded-for", "6.6.6.6, 10.0.0.7".parse().expect("header"));
+        h.append(
+            "x-forwarded-for",
+            "6.6.6.6, 10.0.0.7".parse().expect("header"),
+        );
         assert_eq!(forwarded_for(&h), "10.0.0.7".parse().ok());
         h.append("x-forwarded-for", "192.0.2.9".parse().expect("header"));
         assert_eq!(forwarded_for(&h), "192.0.2.9".parse().ok());
@@ -183,6 +186,9 @@ mod tests {
         let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().expect("ip");
         assert_eq!(bucket_key(a), bucket_key(b));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
-        assert_eq!(bucket_key(mapped), "192.0.2.1".parse::<IpAddr>().expect("ip"));
+        assert_eq!(
+            bucket_key(mapped),
+            "192.0.2.1".parse::<IpAddr>().expect("ip")
+        );
     }
 }
