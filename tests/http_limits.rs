@@ -473,3 +473,30 @@ async fn two_thousand_half_open_connections_leave_descriptors_and_memory_bounded
         );
     }
 }
+
+/// L7: the SQLite file holds every session and attendance: owner-only. And a
+/// secret passed as an argument is readable in `ps`: the server says so.
+#[tokio::test]
+async fn the_database_file_is_private_and_a_secret_in_argv_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("server.log");
+    let server = ServerProcess::start_logged(&["--jwt-secret", common::SECRET], &log);
+    let db = server.data_dir.join("classcast.db");
+    let mode = std::fs::metadata(&db)
+        .expect("database file")
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "{} is {:o}",
+        db.display(),
+        mode & 0o777
+    );
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.contains("--jwt-secret on the command line"),
+        "no warning in the log:\n{text}"
+    );
+}
