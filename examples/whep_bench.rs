@@ -534,6 +534,11 @@ impl Server {
             // The bench's viewers share one student token.
             .args(["--max-views-per-user", "100000"])
             .args(extra)
+            // Every viewer is 127.0.0.1 (or the bench's namespace): the
+            // server's per-address and per-user limits would stop the load.
+            .env("CLASSCAST_MAX_CONNECTIONS_PER_IP", "0")
+            .env("CLASSCAST_RATE_LIMIT_IP", "off")
+            .env("CLASSCAST_RATE_LIMIT_USER", "off")
             .current_dir(manifest())
             // The default log filter, as deployed (RUST_LOG=warn writes a
             // GStreamer warning per RTP packet per viewer: ~100 MB a run).

@@ -169,6 +169,9 @@ fn start_server(port: u16, broker: &str, server: Option<&Path>) -> Result<Server
             "--data-dir",
         ])
         .arg(data.path().join("data"))
+        // Every client is 127.0.0.1: no per-address connection cap.
+        .env("CLASSCAST_MAX_CONNECTIONS_PER_IP", "0")
+        .env("CLASSCAST_MAX_CONNECTIONS", "0")
         // The hub logs each message it drops for a full socket queue at debug.
         .env("RUST_LOG", "warn,classcast::control::hub=debug")
         .stdout(Stdio::null())

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Role;
+use crate::http::RateSpec;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -109,6 +110,15 @@ pub struct StorageArgs {
     /// Recordings older than this are deleted from storage.
     #[arg(long, env = "CLASSCAST_RECORDING_RETENTION", default_value = "90days", value_parser = humantime::parse_duration)]
     pub recording_retention: Duration,
+}
+
+/// Whether `--jwt-secret` was given as an argument (any process can read
+/// arguments; the environment is private to the user).
+pub fn secret_on_command_line() -> bool {
+    std::env::args_os().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == "--jwt-secret" || a.starts_with("--jwt-secret="))
+    })
 }
 
 /// Where state lives: the data directory and the database.
@@ -256,6 +266,40 @@ pub struct ServeArgs {
     /// Create a session `demo` and publish a test pattern into it over WHIP.
     #[arg(long, env = "CLASSCAST_DEMO")]
     pub demo: bool,
+    /// A connection must send each request head within this time, counted
+    /// from when it opened or from its previous response (so it also closes
+    /// idle keep-alive connections).
+    #[arg(long, env = "CLASSCAST_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_header_timeout: Duration,
+    /// A request body must arrive whole within this time of its head (408).
+    #[arg(long, env = "CLASSCAST_HTTP_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http_body_timeout: Duration,
+    /// Open HTTP connections at most (WebSockets included); past it a new
+    /// connection waits up to 1 s for one to close, then is closed. 0: no cap.
+    #[arg(long, env = "CLASSCAST_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Open HTTP connections per client address (the TCP peer). 0: no cap.
+    #[arg(long, env = "CLASSCAST_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// Costly requests (WHIP/WHEP offers, session creation, recordings
+    /// listing) per client address: `BURST/PERIOD`, or `off`.
+    #[arg(long, env = "CLASSCAST_RATE_LIMIT_IP", default_value = "600/1m")]
+    pub rate_limit_ip: RateSpec,
+    /// Costly requests per user (the token's `sub`): `BURST/PERIOD`, or `off`.
+    #[arg(long, env = "CLASSCAST_RATE_LIMIT_USER", default_value = "30/1m")]
+    pub rate_limit_user: RateSpec,
+    /// Failed authentications (401) per client address; past it, requests
+    /// from there with a token that does not verify get 429. `off` disables.
+    #[arg(
+        long,
+        env = "CLASSCAST_RATE_LIMIT_AUTH_FAILURES",
+        default_value = "20/1m"
+    )]
+    pub rate_limit_auth_failures: RateSpec,
+    /// Take the client address for rate limits from the last entry of
+    /// `X-Forwarded-For` (only behind a proxy that sets it).
+    #[arg(long, env = "CLASSCAST_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

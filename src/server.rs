@@ -11,6 +11,8 @@ use crate::control::Hub;
 use crate::db::{Db, DbError, NewSession};
 use crate::egress::{Egress, EgressConfig};
 use crate::hls::{Audience, Hls, HlsError, LadderConfig};
+use crate::http::serve::ConnLimits;
+use crate::http::{RateConfig, RateLimits};
 use crate::ingest::{Ingest, IngestConfig};
 use crate::media::ice::{IceServer, IceServerError};
 use crate::media::MediaError;
@@ -49,6 +51,12 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
 pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     crate::media::init()?;
+    if crate::cli::secret_on_command_line() {
+        tracing::warn!(
+            "--jwt-secret on the command line is visible to every user of this host \
+             (ps, /proc): set CLASSCAST_JWT_SECRET instead"
+        );
+    }
     let data_dir = &args.store.data_dir;
     std::fs::create_dir_all(data_dir)
         .map_err(|e| ServerError::Io(data_dir.display().to_string(), e))?;
@@ -207,17 +215,23 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     if args.demo {
         start_demo(&state).await?;
     }
-    let app = crate::app(state);
-    // Small messages (WebSocket frames) go out at once, not after the peer's
-    // delayed ACK (Nagle).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY: {e}");
-        }
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let limits = RateLimits::new(
+        RateConfig {
+            per_ip: args.rate_limit_ip,
+            per_user: args.rate_limit_user,
+            auth_failures: args.rate_limit_auth_failures,
+            trust_forwarded_for: args.trust_forwarded_for,
+        },
+        keys.clone(),
+    );
+    let app = crate::http::app_with_limits(state, Some(Arc::new(limits)));
+    let conn_limits = ConnLimits {
+        header_timeout: args.http_header_timeout,
+        body_timeout: args.http_body_timeout,
+        max_connections: args.max_connections,
+        max_per_ip: args.max_connections_per_ip,
+    };
+    crate::http::serve::serve(listener, app, conn_limits, shutdown_signal()).await;
     egress.stop_all("server-shutdown").await;
     egress_follower.abort();
     ingest.stop_all("server-shutdown").await;
@@ -240,7 +254,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         u.abort();
     }
     db.close().await;
-    served.map_err(|e| ServerError::Io("serve".into(), e))
+    Ok(())
 }
 
 fn spawn_pruner(

@@ -64,6 +64,14 @@ impl FromRequestParts<AppState> for PlayerAuth {
     }
 }
 
+/// The token a request carries, wherever it is (rate limits key on its user).
+pub fn request_token(parts: &Parts) -> Option<String> {
+    bearer_token(parts)
+        .map(str::to_owned)
+        .or_else(|| query_token(parts))
+        .or_else(|| cookie_token(parts).map(str::to_owned))
+}
+
 fn query_token(parts: &Parts) -> Option<String> {
     parts
         .uri

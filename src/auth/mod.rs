@@ -4,7 +4,7 @@ mod extract;
 pub(crate) mod keys;
 pub mod policy;
 
-pub use extract::{verify_token, AuthUser, PlayerAuth};
+pub use extract::{request_token, verify_token, AuthUser, PlayerAuth};
 pub use keys::{Keys, TokenRules};
 
 use std::time::Duration;

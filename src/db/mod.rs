@@ -31,6 +31,30 @@ pub enum DbError {
     Corrupt(String),
 }
 
+/// Creates a new SQLite file readable by its owner only (SQLite would make it
+/// 0644; its -wal and -shm files copy the file's mode).
+fn create_private(url: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // sqlx reports what is wrong with the path.
+        Err(e) => tracing::debug!("{path}: {e}"),
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, Clone)]
@@ -44,6 +68,9 @@ impl Db {
         let is_sqlite = url.starts_with("sqlite:");
         if !is_sqlite && !url.starts_with("postgres:") && !url.starts_with("postgresql:") {
             return Err(DbError::UnsupportedUrl);
+        }
+        if is_sqlite {
+            create_private(url);
         }
         let options = AnyPoolOptions::new()
             .max_connections(if is_sqlite { 4 } else { 10 })

@@ -36,6 +36,14 @@ pub enum ApiError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Recording(#[from] RecordingError),
+    /// A rate limit (see `limits`): how long until the client may try again.
+    #[error("too many requests: try again in {} s", retry_after_secs(*.0))]
+    RateLimited(std::time::Duration),
+}
+
+/// Whole seconds, rounded up, at least 1 (what `Retry-After` carries).
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
 }
 
 impl ApiError {
@@ -61,6 +69,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Status(code, _) => *code,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Auth(AuthError::Config(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
             ApiError::Denied(_) => StatusCode::FORBIDDEN,
@@ -137,16 +146,17 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match &self {
             // Seats free up as viewers leave; the player watches HLS meanwhile.
-            ApiError::Egress(EgressError::Full { .. }) => Some("30"),
+            ApiError::Egress(EgressError::Full { .. }) => Some(30),
             // Publishers come back within seconds of a reconnect.
-            ApiError::Egress(EgressError::NotLive) => Some("5"),
-            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some("2"),
+            ApiError::Egress(EgressError::NotLive) => Some(5),
+            ApiError::RateLimited(wait) => Some(retry_after_secs(*wait)),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(2),
             _ => None,
         };
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static(seconds),
+                axum::http::HeaderValue::from(seconds),
             );
         }
         if let Some(link) = hls
@@ -171,10 +181,32 @@ impl From<JsonRejection> for ApiError {
 
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&r);
+        while let Some(e) = cause {
+            if e.is::<super::serve::BodyTimeout>() {
+                return ApiError::Status(StatusCode::REQUEST_TIMEOUT, e.to_string());
+            }
+            cause = e.source();
+        }
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::Status(r.status(), "request body is too large".into())
         } else {
             ApiError::Status(r.status(), r.body_text())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_rate_limit_is_a_429_with_retry_after_in_whole_seconds() {
+        let response = ApiError::RateLimited(Duration::from_millis(1500)).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "2");
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
     }
 }

@@ -4,19 +4,25 @@ mod access;
 mod error;
 mod health;
 mod hls;
+mod limits;
 mod recordings;
 mod report;
+pub mod serve;
 mod sessions;
 mod tokens;
 mod whep;
 mod whip;
 
 pub use error::ApiError;
+pub use limits::{RateConfig, RateLimits, RateSpec};
 
 pub use access::authorize;
 
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
+use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::get;
 use axum::Router;
@@ -28,10 +34,15 @@ use crate::state::AppState;
 
 /// The whole application, ready to serve or to call in tests.
 pub fn app(state: AppState) -> Router {
+    app_with_limits(state, None)
+}
+
+/// The application with rate limits (the server's; tests in-process go without).
+pub fn app_with_limits(state: AppState, limits: Option<Arc<RateLimits>>) -> Router {
     let player = ServeDir::new(&state.settings.player_dir);
     // The SDP limit is the largest body any route takes.
     let body_limit = state.settings.max_sdp_bytes.max(16 * 1024);
-    Router::new()
+    let router = Router::new()
         .route(
             "/",
             get(|| async { Redirect::temporary("/player/publish.html") }),
@@ -46,7 +57,13 @@ pub fn app(state: AppState) -> Router {
         .merge(whip::advertise(whep::router().layer(cors())))
         .merge(crate::control::ws::router())
         .nest_service("/player", player)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit));
+    // Inside the trace layer, so refusals are traced like other answers.
+    let router = match limits {
+        Some(limits) => router.layer(middleware::from_fn_with_state(limits, limits::limit)),
+        None => router,
+    };
+    router
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

@@ -331,6 +331,13 @@ impl ServerProcess {
         let mut child = cmd
             .args(extra_args)
             .env("CLASSCAST_JWT_SECRET", SECRET)
+            // Every test client is 127.0.0.1 with a few user ids: the
+            // per-address and per-user limits are off unless a test's flags
+            // (which win over these) set them (tests/http_limits.rs).
+            .env("CLASSCAST_RATE_LIMIT_IP", "off")
+            .env("CLASSCAST_RATE_LIMIT_USER", "off")
+            .env("CLASSCAST_RATE_LIMIT_AUTH_FAILURES", "off")
+            .env("CLASSCAST_MAX_CONNECTIONS_PER_IP", "0")
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .stderr(stderr)
