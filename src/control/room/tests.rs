@@ -496,6 +496,7 @@ fn check_invariants(room: &Room) -> Result<(), String> {
         .chat_buckets
         .values()
         .chain(room.react_buckets.values())
+        .chain(room.signal_buckets.values())
     {
         if !(0..=(CHAT_BURST as i64 * 1000)).contains(&b.milli_tokens) {
             return Err("bucket out of range".into());
