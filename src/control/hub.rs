@@ -30,7 +30,10 @@ pub enum ToSocket {
     /// An `error` answering one of the socket's messages: it counts toward
     /// the socket's abuse limit like a frame that does not parse.
     Refused(Utf8Bytes),
-    Close { code: u16, reason: String },
+    Close {
+        code: u16,
+        reason: String,
+    },
 }
 
 /// One message on a session's broker channel.
@@ -579,8 +582,7 @@ impl Hub {
                     // Not silently lost: the sender hears it did not go out.
                     let error = ServerMessage::Error {
                         code: "not_delivered".into(),
-                        message: "The server could not pass your message on; send it again."
-                            .into(),
+                        message: "The server could not pass your message on; send it again.".into(),
                     };
                     self.deliver(
                         local,
@@ -665,70 +667,8 @@ impl Hub {
     }
 
     async fn deliver(&self, local: &mut Local, outputs: Vec<Output>) {
-        let mut too_slow: Vec<String> = Vec::new();
-        for output in outputs {
-            match output {
-                Output::Send { to, msg } => {
-                    if matches!(msg, ServerMessage::Welcome { .. }) {
-                        if let Target::Participant(p) = &to {
-                            for s in local.sockets.values_mut() {
-                                if &s.participant_id == p {
-                                    s.admitted = true;
-                                }
-                            }
-                        }
-                    }
-                    let mut serialized: Option<Utf8Bytes> = None;
-                    let refusal = matches!(msg, ServerMessage::Error { .. });
-                    for (connection, s) in &local.sockets {
-                        let addressed = match &to {
-                            Target::All => s.admitted,
-                            Target::AllExcept(p) => s.admitted && &s.participant_id != p,
-                            Target::Participant(p) => &s.participant_id == p,
-                            Target::Instructors => s.admitted && s.instructor,
-                        };
-                        if !addressed || too_slow.contains(connection) {
-                            continue;
-                        }
-                        let text = serialized.get_or_insert_with(|| serialize(&msg)).clone();
-                        let item = if refusal {
-                            ToSocket::Refused(text)
-                        } else {
-                            ToSocket::Message(text)
-                        };
-                        // A socket that cannot keep up never holds up the
-                        // room: its queue is bounded, and once full the
-                        // socket is let go (it closes with 4008 and its
-                        // client reconnects to a fresh `welcome`) rather
-                        // than going on with a hole in what it was sent.
-                        if let Err(mpsc::error::TrySendError::Full(_)) = s.socket.try_send(item) {
-                            tracing::info!(participant = %s.participant_id, "socket queue full; closing it as too slow");
-                            s.too_slow.notify_one();
-                            too_slow.push(connection.clone());
-                        }
-                    }
-                }
-                Output::Close {
-                    connection,
-                    code,
-                    reason,
-                } => {
-                    if let Some(s) = local.sockets.remove(&connection) {
-                        if let Err(mpsc::error::TrySendError::Full(_)) =
-                            s.socket.try_send(ToSocket::Close { code, reason })
-                        {
-                            s.too_slow.notify_one();
-                        }
-                    }
-                }
-            }
-        }
-        // Its socket leaves the room when it closes (`Membership::leave`).
-        for connection in too_slow {
-            local.sockets.remove(&connection);
-        }
+        deliver(local, outputs);
     }
-
     /// Runs a room's effects (storage, enforcement) in order on a task of
     /// their own: the room goes on with its next input while a write waits
     /// for the database.
@@ -807,9 +747,7 @@ impl Hub {
                 Effect::ClosePoll { poll, results } => {
                     done(db.close_poll(&poll.id, &results, at).await)
                 }
-                Effect::StoreLobby { enabled } => {
-                    done(db.set_lobby(session_id, enabled, at).await)
-                }
+                Effect::StoreLobby { enabled } => done(db.set_lobby(session_id, enabled, at).await),
                 Effect::Kick { participant_id } => {
                     self.enforce_everywhere(session_id, participant_id.clone(), Enforcement::Kick)
                         .await;
@@ -928,6 +866,74 @@ impl Hub {
             .egress
             .stop_user(session_id, participant_id, "kicked")
             .await;
+    }
+}
+
+/// Hands each output to the local sockets it addresses (without waiting:
+/// a full queue closes that socket as too slow).
+fn deliver(local: &mut Local, outputs: Vec<Output>) {
+    let mut too_slow: Vec<String> = Vec::new();
+
+    for output in outputs {
+        match output {
+            Output::Send { to, msg } => {
+                if matches!(msg, ServerMessage::Welcome { .. }) {
+                    if let Target::Participant(p) = &to {
+                        for s in local.sockets.values_mut() {
+                            if &s.participant_id == p {
+                                s.admitted = true;
+                            }
+                        }
+                    }
+                }
+                let mut serialized: Option<Utf8Bytes> = None;
+                let refusal = matches!(msg, ServerMessage::Error { .. });
+                for (connection, s) in &local.sockets {
+                    let addressed = match &to {
+                        Target::All => s.admitted,
+                        Target::AllExcept(p) => s.admitted && &s.participant_id != p,
+                        Target::Participant(p) => &s.participant_id == p,
+                        Target::Instructors => s.admitted && s.instructor,
+                    };
+                    if !addressed || too_slow.contains(connection) {
+                        continue;
+                    }
+                    let text = serialized.get_or_insert_with(|| serialize(&msg)).clone();
+                    let item = if refusal {
+                        ToSocket::Refused(text)
+                    } else {
+                        ToSocket::Message(text)
+                    };
+                    // A socket that cannot keep up never holds up the
+                    // room: its queue is bounded, and once full the
+                    // socket is let go (it closes with 4008 and its
+                    // client reconnects to a fresh `welcome`) rather
+                    // than going on with a hole in what it was sent.
+                    if let Err(mpsc::error::TrySendError::Full(_)) = s.socket.try_send(item) {
+                        tracing::info!(participant = %s.participant_id, "socket queue full; closing it as too slow");
+                        s.too_slow.notify_one();
+                        too_slow.push(connection.clone());
+                    }
+                }
+            }
+            Output::Close {
+                connection,
+                code,
+                reason,
+            } => {
+                if let Some(s) = local.sockets.remove(&connection) {
+                    if let Err(mpsc::error::TrySendError::Full(_)) =
+                        s.socket.try_send(ToSocket::Close { code, reason })
+                    {
+                        s.too_slow.notify_one();
+                    }
+                }
+            }
+        }
+    }
+    // Its socket leaves the room when it closes (`Membership::leave`).
+    for connection in too_slow {
+        local.sockets.remove(&connection);
     }
 }
 
@@ -1191,16 +1197,92 @@ mod tests {
             })
             .expect("json");
             assert!(part.len() <= MAX_PAYLOAD_BYTES, "{}", part.len());
-            assert!(parts.envelope(r#"{"envelope":"live","live":true}"#).is_some());
+            assert!(parts
+                .envelope(r#"{"envelope":"live","live":true}"#)
+                .is_some());
             got = parts.envelope(&part);
             assert_eq!(got.is_some(), index + 1 == total);
         }
         match got {
-            Some(Envelope::Direct { message: ServerMessage::Alert { message, .. }, .. }) => {
+            Some(Envelope::Direct {
+                message: ServerMessage::Alert { message, .. },
+                ..
+            }) => {
                 assert_eq!(message, text)
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn socket(
+        local: &mut Local,
+        connection: &str,
+        queue: usize,
+    ) -> (mpsc::Receiver<ToSocket>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(queue);
+        let too_slow = Arc::new(Notify::new());
+        local.sockets.insert(
+            connection.into(),
+            LocalSocket {
+                participant_id: connection.into(),
+                instructor: false,
+                admitted: true,
+                socket: tx,
+                too_slow: too_slow.clone(),
+            },
+        );
+        (rx, too_slow)
+    }
+
+    fn to_all(n: usize) -> Vec<Output> {
+        (0..n)
+            .map(|_| Output::Send {
+                to: Target::All,
+                msg: ServerMessage::MuteRequested,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_socket_whose_queue_fills_is_let_go_not_left_with_holes() {
+        let mut local = Local::default();
+        let (mut slow_rx, slow) = socket(&mut local, "slow", 4);
+        let (mut fast_rx, _) = socket(&mut local, "fast", 64);
+        deliver(&mut local, to_all(6));
+        // Told to close, and no longer fed: nothing after the hole.
+        tokio::time::timeout(Duration::from_secs(5), slow.notified())
+            .await
+            .expect("the slow socket is told");
+        assert!(!local.sockets.contains_key("slow"));
+        deliver(&mut local, to_all(1));
+        let mut got = 0;
+        while slow_rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 4, "what fitted, then nothing");
+        // The others get everything.
+        let mut got = 0;
+        while fast_rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 7);
+    }
+
+    #[test]
+    fn refusals_are_marked_for_the_abuse_count() {
+        let mut local = Local::default();
+        let (mut rx, _) = socket(&mut local, "a", 4);
+        deliver(
+            &mut local,
+            vec![Output::Send {
+                to: Target::Participant("a".into()),
+                msg: ServerMessage::Error {
+                    code: "rate_limited".into(),
+                    message: "m".into(),
+                },
+            }],
+        );
+        assert!(matches!(rx.try_recv(), Ok(ToSocket::Refused(_))));
     }
 
     #[test]

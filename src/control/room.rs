@@ -31,8 +31,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::protocol::{
-    close_reason, ChatMessage, ClientMessage, Hand, MediaState, Participant, Poll, PollResults, RoomSnapshot,
-    ServerMessage,
+    close_reason, ChatMessage, ClientMessage, Hand, MediaState, Participant, Poll, PollResults,
+    RoomSnapshot, ServerMessage,
 };
 
 mod chat;

@@ -103,7 +103,9 @@ fn text(msg: &ServerMessage) -> Message {
 /// How a batch of queued messages went out.
 enum Written {
     /// With how many refusals (`error`s from the room) among them.
-    Sent { refused: usize },
+    Sent {
+        refused: usize,
+    },
     Failed,
     /// The room closed the socket (replaced, kicked).
     Closed,

@@ -563,12 +563,10 @@ impl Db {
 
     /// Whether the session's lobby is on (off when never set).
     pub async fn lobby_enabled(&self, session_id: &str) -> Result<bool, DbError> {
-        let row = sqlx::query(
-            "SELECT lobby_enabled FROM classroom_settings WHERE session_id = $1",
-        )
-        .bind(session_id)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = sqlx::query("SELECT lobby_enabled FROM classroom_settings WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_optional(self.pool())
+            .await?;
         match row {
             Some(row) => Ok(get::<i64>(&row, "lobby_enabled")? != 0),
             None => Ok(false),

@@ -925,9 +925,13 @@ fn a_restored_room_has_its_polls_lobby_and_bans() {
         [("open".into(), vec![1, 1]), ("done".into(), vec![1, 0])]
     );
     // A student waits in the lobby; a banned one is denied.
-    assert!(join(&mut room, "b", "student")
-        .iter()
-        .any(|o| matches!(o, Output::Send { msg: ServerMessage::Waiting, .. })));
+    assert!(join(&mut room, "b", "student").iter().any(|o| matches!(
+        o,
+        Output::Send {
+            msg: ServerMessage::Waiting,
+            ..
+        }
+    )));
     assert!(join(&mut room, "k", "student").iter().any(|o| matches!(
         o,
         Output::Close {
@@ -975,7 +979,8 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         ".{0,30}".prop_map(Value::String),
         pick(IDS).prop_map(|s| Value::String(s.into())),
     ];
@@ -985,9 +990,25 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
             proptest::collection::btree_map(
                 prop_oneof![
                     pick(&[
-                        "type", "text", "participant_id", "poll_id", "choices", "options",
-                        "question", "enabled", "message_id", "emoji", "mic", "camera", "id",
-                        "stage", "reason", "muted", "reply_to", "duration_s", "multiple",
+                        "type",
+                        "text",
+                        "participant_id",
+                        "poll_id",
+                        "choices",
+                        "options",
+                        "question",
+                        "enabled",
+                        "message_id",
+                        "emoji",
+                        "mic",
+                        "camera",
+                        "id",
+                        "stage",
+                        "reason",
+                        "muted",
+                        "reply_to",
+                        "duration_s",
+                        "multiple",
                     ])
                     .prop_map(str::to_owned),
                     "[a-z_]{1,10}",
@@ -1003,9 +1024,28 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 /// A frame as a client might send it: any JSON, often with a real type.
 fn json_frame() -> impl Strategy<Value = String> {
     const TYPES: &[&str] = &[
-        "auth", "ping", "media_state", "chat", "react", "raise_hand", "lower_hand",
-        "answer_poll", "set_lobby", "admit", "deny", "delete_message", "mute_chat", "call_on",
-        "demote", "mute_all", "mute", "kick", "spotlight", "create_poll", "close_poll", "nope",
+        "auth",
+        "ping",
+        "media_state",
+        "chat",
+        "react",
+        "raise_hand",
+        "lower_hand",
+        "answer_poll",
+        "set_lobby",
+        "admit",
+        "deny",
+        "delete_message",
+        "mute_chat",
+        "call_on",
+        "demote",
+        "mute_all",
+        "mute",
+        "kick",
+        "spotlight",
+        "create_poll",
+        "close_poll",
+        "nope",
     ];
     (json_value(), proptest::option::of(pick(TYPES))).prop_map(|(mut v, ty)| {
         if let (Some(ty), Some(obj)) = (ty, v.as_object_mut()) {
