@@ -1611,8 +1611,21 @@ async fn a_kicked_student_is_denied_the_same_way_every_time() {
         .send(json!({"type": "kick", "participant_id": "bob"}))
         .await;
     assert_eq!(bob.expect_close(T).await.0, Some(4003));
-    // The first tries may race the stored ban; later ones find it stored.
-    for attempt in 0..6 {
+    // While the ban is being stored, the room's own list refuses the rejoin.
+    let mut racing = Ws::auth(base, &id, "bob", &bob_t).await;
+    racing.expect("denied", |_| true, T).await;
+    assert_eq!(racing.expect_close(T).await.0, Some(4004));
+    // Effects are stored in order: once a later chat is in the report, the
+    // ban is stored, and the rejoin is refused at authentication.
+    alice
+        .send(json!({"type": "chat", "text": "after the kick"}))
+        .await;
+    wait_for(T, "the chat stored", || async {
+        let (_, r) = report(base, &alice_t, &id).await;
+        (r["totals"]["chat_messages"] == 1).then_some(())
+    })
+    .await;
+    for attempt in 0..3 {
         let mut again = Ws::auth(base, &id, "bob", &bob_t).await;
         let denied = again.next("denied", |_| true, T).await;
         assert!(
