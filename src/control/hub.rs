@@ -378,26 +378,23 @@ impl Hub {
                 }
                 payload = channel.next() => {
                     let Some(payload) = payload else { break };
-                    match parts.envelope(&payload) {
-                        Some(e) => {
-                            if let Some(copy) = resync.as_mut().and_then(|r| r.offer(session_id, &e)) {
-                                tracing::info!(session = %session_id, "room copy resynchronised after a broker gap");
-                                room = copy;
-                                resync = None;
-                                // This process's members may have missed
-                                // messages: they get the room again.
-                                let admitted: std::collections::BTreeSet<String> = local
-                                    .sockets
-                                    .values()
-                                    .filter(|s| s.admitted)
-                                    .map(|s| s.participant_id.clone())
-                                    .collect();
-                                let outputs = room.welcome_again(admitted.iter().map(String::as_str));
-                                self.deliver(&mut local, outputs).await;
-                            }
-                            self.on_envelope(session_id, &mut room, &mut local, e).await
+                    if let Some(e) = parts.envelope(&payload) {
+                        if let Some(copy) = resync.as_mut().and_then(|r| r.offer(session_id, &e)) {
+                            tracing::info!(session = %session_id, "room copy resynchronised after a broker gap");
+                            room = copy;
+                            resync = None;
+                            // This process's members may have missed
+                            // messages: they get the room again.
+                            let admitted: std::collections::BTreeSet<String> = local
+                                .sockets
+                                .values()
+                                .filter(|s| s.admitted)
+                                .map(|s| s.participant_id.clone())
+                                .collect();
+                            let outputs = room.welcome_again(admitted.iter().map(String::as_str));
+                            self.deliver(&mut local, outputs).await;
                         }
-                        None => {}
+                        self.on_envelope(session_id, &mut room, &mut local, e).await
                     }
                 }
                 _ = tick.tick() => {
