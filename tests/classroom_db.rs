@@ -584,7 +584,41 @@ async fn check_report_endpoint(app: &TestApp) {
     assert_eq!(v["totals"]["poll_participation"], 0.0);
 }
 
+/// What a room is restored from (issue 13): the lobby setting (the latest
+/// write wins, whatever order writes arrive in), every poll answer, the bans.
+async fn check_room_restore_reads(app: &TestApp) {
+    let db = &app.state.db;
+    let sid = session(app).await;
+    assert!(!db.lobby_enabled(&sid).await.expect("lobby"));
+    assert!(db.set_lobby(&sid, true, T0 + 2000).await.expect("set"));
+    // An older write arriving late changes nothing.
+    assert!(!db.set_lobby(&sid, false, T0 + 1000).await.expect("set"));
+    assert!(db.lobby_enabled(&sid).await.expect("lobby"));
+    assert!(db.set_lobby(&sid, false, T0 + 3000).await.expect("set"));
+    assert!(!db.lobby_enabled(&sid).await.expect("lobby"));
+
+    db.store_poll(&sid, &poll("q1", &["a", "b", "c"]), T0, None)
+        .await
+        .expect("poll");
+    db.store_answer("q1", "bob", &[0, 2], T0)
+        .await
+        .expect("answer");
+    db.store_answer("q1", "carol", &[1], T0)
+        .await
+        .expect("answer");
+    let answers = db.poll_answers(&sid).await.expect("answers");
+    let q1 = answers.get("q1").expect("q1's answers");
+    assert_eq!(q1.get("bob"), Some(&vec![0, 2]));
+    assert_eq!(q1.get("carol"), Some(&vec![1]));
+    assert_eq!(answers.len(), 1);
+
+    db.ban(&sid, "zed", T0).await.expect("ban");
+    db.ban(&sid, "amy", T0).await.expect("ban");
+    assert_eq!(db.bans(&sid).await.expect("bans"), ["amy", "zed"]);
+}
+
 on_both_databases! {
+    room_restore_reads => check_room_restore_reads;
     chat_history => check_chat_history;
     reactions => check_reactions;
     attendance => check_attendance;

@@ -11,11 +11,11 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
-use super::broker::Broker;
+use super::broker::{Broker, MAX_PAYLOAD_BYTES};
 use super::protocol::{serialize, ClientMessage, Quality, ServerMessage};
-use super::room::{Effect, Identity, Input, Output, Room, Target};
+use super::room::{Effect, Identity, Input, Output, Room, Stored, StoredPoll, Target};
 use crate::auth::{Claims, Keys, Role};
 use crate::db::Db;
 use crate::egress::Egress;
@@ -27,7 +27,13 @@ use crate::time::now_ms;
 #[derive(Debug, Clone)]
 pub enum ToSocket {
     Message(Utf8Bytes),
-    Close { code: u16, reason: String },
+    /// An `error` answering one of the socket's messages: it counts toward
+    /// the socket's abuse limit like a frame that does not parse.
+    Refused(Utf8Bytes),
+    Close {
+        code: u16,
+        reason: String,
+    },
 }
 
 /// One message on a session's broker channel.
@@ -66,6 +72,15 @@ enum Envelope {
         participant_id: String,
         message: ServerMessage,
     },
+    /// One piece of an envelope too large for one broker message (a long
+    /// chat message full of characters JSON escapes); applied when the last
+    /// piece arrives, so every process applies it at the same point.
+    Part {
+        id: String,
+        index: usize,
+        total: usize,
+        data: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,8 +91,16 @@ enum Enforcement {
     MuteAudio,
 }
 
-/// A room copy is sent in pieces of at most this many bytes of JSON.
+/// A room copy (or an oversized envelope) is sent in pieces of at most this
+/// many bytes once escaped as a JSON string: with the envelope around it,
+/// one piece stays under the broker's limit.
 const SNAPSHOT_PIECE: usize = 6000;
+/// Pieces of oversized envelopes being put together at once (only server
+/// processes publish on the channel; this bounds a confused one).
+const MAX_PARTIAL_ENVELOPES: usize = 64;
+/// Batches of effects waiting for storage: beyond this the room waits for
+/// the database instead of queueing without bound.
+const EFFECTS_QUEUE: usize = 256;
 
 /// How long a new room waits for another process's copy.
 const SYNC_WAIT: Duration = Duration::from_millis(700);
@@ -92,6 +115,7 @@ enum Command {
         connection: String,
         who: Identity,
         socket: mpsc::Sender<ToSocket>,
+        too_slow: Arc<Notify>,
     },
     Disconnect {
         connection: String,
@@ -127,9 +151,16 @@ pub struct Membership {
     pub connection: String,
     pub participant_id: String,
     room: mpsc::Sender<Command>,
+    too_slow: Arc<Notify>,
 }
 
 impl Membership {
+    /// Resolves when the room dropped this socket because its queue was
+    /// full: it missed messages and must close so the client resyncs.
+    pub async fn too_slow(&self) {
+        self.too_slow.notified().await
+    }
+
     /// Sends a client message into the room (rejected ones come back as errors).
     pub async fn send(&self, message: ClientMessage) {
         let _ = self
@@ -195,17 +226,20 @@ impl Hub {
             role: claims.role.as_str().to_owned(),
         };
         let room = self.room(session_id).await;
+        let too_slow = Arc::new(Notify::new());
         let _ = room
             .send(Command::Connect {
                 connection: connection.clone(),
                 who: who.clone(),
                 socket,
+                too_slow: too_slow.clone(),
             })
             .await;
         Membership {
             connection,
             participant_id: who.id,
             room,
+            too_slow,
         }
     }
 
@@ -231,17 +265,47 @@ impl Hub {
         tx
     }
 
-    async fn publish(&self, session_id: &str, envelope: &Envelope) {
+    /// Publishes an envelope on the session's channel, in pieces when it is
+    /// over the broker's limit; whether it all went out (failures logged).
+    async fn publish(&self, session_id: &str, envelope: &Envelope) -> bool {
         let payload = match serde_json::to_string(envelope) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!("envelope: {e}");
-                return;
+                return false;
             }
         };
-        if let Err(e) = self.inner.broker.publish(session_id, payload).await {
-            tracing::warn!(session = %session_id, "broker publish: {e}");
+        let payloads = if payload.len() > MAX_PAYLOAD_BYTES {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let pieces = split_escaped(&payload, SNAPSHOT_PIECE);
+            let total = pieces.len();
+            let mut out = Vec::with_capacity(total);
+            for (index, data) in pieces.into_iter().enumerate() {
+                let part = Envelope::Part {
+                    id: id.clone(),
+                    index,
+                    total,
+                    data,
+                };
+                match serde_json::to_string(&part) {
+                    Ok(p) => out.push(p),
+                    Err(e) => {
+                        tracing::error!("envelope part: {e}");
+                        return false;
+                    }
+                }
+            }
+            out
+        } else {
+            vec![payload]
+        };
+        for payload in payloads {
+            if let Err(e) = self.inner.broker.publish(session_id, payload).await {
+                tracing::warn!(session = %session_id, "broker publish: {e}");
+                return false;
+            }
         }
+        true
     }
 
     async fn run_room(
@@ -268,18 +332,14 @@ impl Hub {
         let deadline = tokio::time::sleep(SYNC_WAIT);
         tokio::pin!(deadline);
         let mut pending_commands: Vec<Command> = Vec::new();
+        let mut parts = Parts::default();
         while room.is_none() {
             tokio::select! {
                 _ = &mut deadline => {
-                    let mut fresh = Room::new(session_id);
-                    match self.inner.db.chat_history(session_id, super::room::HISTORY).await {
-                        Ok(history) => fresh.seed_chat(history),
-                        Err(e) => tracing::warn!(session = %session_id, "chat history: {e}"),
-                    }
-                    room = Some(fresh);
+                    room = Some(self.restore(session_id).await);
                 }
                 Some(payload) = channel.next() => {
-                    let Ok(envelope) = serde_json::from_str::<Envelope>(&payload) else { continue };
+                    let Some(envelope) = parts.envelope(&payload) else { continue };
                     match envelope {
                         Envelope::SyncRequest { nonce: n, .. } if n == nonce => after_request = true,
                         Envelope::SnapshotPart { nonce: n, index, total, data } if n == nonce => {
@@ -318,26 +378,23 @@ impl Hub {
                 }
                 payload = channel.next() => {
                     let Some(payload) = payload else { break };
-                    match serde_json::from_str::<Envelope>(&payload) {
-                        Ok(e) => {
-                            if let Some(copy) = resync.as_mut().and_then(|r| r.offer(session_id, &e)) {
-                                tracing::info!(session = %session_id, "room copy resynchronised after a broker gap");
-                                room = copy;
-                                resync = None;
-                                // This process's members may have missed
-                                // messages: they get the room again.
-                                let admitted: std::collections::BTreeSet<String> = local
-                                    .sockets
-                                    .values()
-                                    .filter(|s| s.admitted)
-                                    .map(|s| s.participant_id.clone())
-                                    .collect();
-                                let outputs = room.welcome_again(admitted.iter().map(String::as_str));
-                                self.deliver(&mut local, outputs).await;
-                            }
-                            self.on_envelope(session_id, &mut room, &mut local, e).await
+                    if let Some(e) = parts.envelope(&payload) {
+                        if let Some(copy) = resync.as_mut().and_then(|r| r.offer(session_id, &e)) {
+                            tracing::info!(session = %session_id, "room copy resynchronised after a broker gap");
+                            room = copy;
+                            resync = None;
+                            // This process's members may have missed
+                            // messages: they get the room again.
+                            let admitted: std::collections::BTreeSet<String> = local
+                                .sockets
+                                .values()
+                                .filter(|s| s.admitted)
+                                .map(|s| s.participant_id.clone())
+                                .collect();
+                            let outputs = room.welcome_again(admitted.iter().map(String::as_str));
+                            self.deliver(&mut local, outputs).await;
                         }
-                        Err(e) => tracing::warn!(session = %session_id, "bad envelope on the broker: {e}"),
+                        self.on_envelope(session_id, &mut room, &mut local, e).await
                     }
                 }
                 _ = tick.tick() => {
@@ -372,7 +429,7 @@ impl Hub {
                     let (outputs, effects) = room.apply(Input::Tick { at_ms: now_ms(), live });
                     self.deliver(&mut local, outputs).await;
                     // Every process runs a tick's effects: they are idempotent.
-                    local.run_effects(effects);
+                    local.run_effects(effects).await;
                     if local.sockets.is_empty() {
                         let since = *idle_since.get_or_insert_with(tokio::time::Instant::now);
                         if since.elapsed() > IDLE_STOP {
@@ -385,6 +442,39 @@ impl Hub {
             }
         }
         Ok(())
+    }
+
+    /// The room as storage kept it (see `Room::restore`). What cannot be
+    /// read is logged and left out: the class goes on without it.
+    async fn restore(&self, session_id: &str) -> Room {
+        let db = &self.inner.db;
+        let mut stored = Stored::default();
+        match db.chat_history(session_id, super::room::HISTORY).await {
+            Ok(chat) => stored.chat = chat,
+            Err(e) => tracing::warn!(session = %session_id, "restoring the room's chat: {e}"),
+        }
+        match tokio::try_join!(db.polls(session_id), db.poll_answers(session_id)) {
+            Ok((polls, mut answers)) => {
+                stored.polls = polls
+                    .into_iter()
+                    .map(|p| StoredPoll {
+                        answers: answers.remove(&p.poll.id).unwrap_or_default(),
+                        closes_at_ms: p.closes_at,
+                        poll: p.poll,
+                    })
+                    .collect();
+            }
+            Err(e) => tracing::warn!(session = %session_id, "restoring the room's polls: {e}"),
+        }
+        match db.lobby_enabled(session_id).await {
+            Ok(enabled) => stored.lobby_enabled = enabled,
+            Err(e) => tracing::warn!(session = %session_id, "restoring the room's lobby: {e}"),
+        }
+        match db.bans(session_id).await {
+            Ok(banned) => stored.banned = banned,
+            Err(e) => tracing::warn!(session = %session_id, "restoring the room's bans: {e}"),
+        }
+        Room::restore(session_id, stored)
     }
 
     /// Local participants' connection quality, from their WebRTC figures,
@@ -442,6 +532,7 @@ impl Hub {
                 connection,
                 who,
                 socket,
+                too_slow,
             } => {
                 local.sockets.insert(
                     connection.clone(),
@@ -450,6 +541,7 @@ impl Hub {
                         instructor: who.role == Role::Instructor.as_str(),
                         admitted: false,
                         socket,
+                        too_slow,
                     },
                 );
                 Input::Join {
@@ -472,12 +564,34 @@ impl Hub {
             Command::Client {
                 participant_id,
                 message,
-            } => Input::Message {
-                from: participant_id,
-                msg: message,
-                id: uuid::Uuid::new_v4().simple().to_string(),
-                at_ms: now_ms(),
-            },
+            } => {
+                let input = Input::Message {
+                    from: participant_id.clone(),
+                    msg: message,
+                    id: uuid::Uuid::new_v4().simple().to_string(),
+                    at_ms: now_ms(),
+                };
+                let envelope = Envelope::Input {
+                    origin: self.inner.node.clone(),
+                    input,
+                };
+                if !self.publish(session_id, &envelope).await {
+                    // Not silently lost: the sender hears it did not go out.
+                    let error = ServerMessage::Error {
+                        code: "not_delivered".into(),
+                        message: "The server could not pass your message on; send it again.".into(),
+                    };
+                    self.deliver(
+                        local,
+                        vec![Output::Send {
+                            to: Target::Participant(participant_id),
+                            msg: error,
+                        }],
+                    )
+                    .await;
+                }
+                return;
+            }
         };
         self.publish(
             session_id,
@@ -501,12 +615,12 @@ impl Hub {
                 let (outputs, effects) = room.apply(input);
                 self.deliver(local, outputs).await;
                 if origin == self.inner.node {
-                    local.run_effects(effects);
+                    local.run_effects(effects).await;
                 }
             }
             Envelope::SyncRequest { origin, nonce } if origin != self.inner.node => {
                 let text = room.export().to_string();
-                let pieces = split_at_chars(&text, SNAPSHOT_PIECE);
+                let pieces = split_escaped(&text, SNAPSHOT_PIECE);
                 let total = pieces.len();
                 for (index, data) in pieces.into_iter().enumerate() {
                     let part = Envelope::SnapshotPart {
@@ -550,55 +664,13 @@ impl Hub {
     }
 
     async fn deliver(&self, local: &mut Local, outputs: Vec<Output>) {
-        for output in outputs {
-            match output {
-                Output::Send { to, msg } => {
-                    if matches!(msg, ServerMessage::Welcome { .. }) {
-                        if let Target::Participant(p) = &to {
-                            for s in local.sockets.values_mut() {
-                                if &s.participant_id == p {
-                                    s.admitted = true;
-                                }
-                            }
-                        }
-                    }
-                    let mut serialized: Option<Utf8Bytes> = None;
-                    for s in local.sockets.values() {
-                        let addressed = match &to {
-                            Target::All => s.admitted,
-                            Target::AllExcept(p) => s.admitted && &s.participant_id != p,
-                            Target::Participant(p) => &s.participant_id == p,
-                            Target::Instructors => s.admitted && s.instructor,
-                        };
-                        // A socket that cannot keep up loses messages, never
-                        // the room: its queue is bounded.
-                        if !addressed {
-                            continue;
-                        }
-                        let text = serialized.get_or_insert_with(|| serialize(&msg)).clone();
-                        if s.socket.try_send(ToSocket::Message(text)).is_err() {
-                            tracing::debug!(participant = %s.participant_id, "socket queue full; message dropped");
-                        }
-                    }
-                }
-                Output::Close {
-                    connection,
-                    code,
-                    reason,
-                } => {
-                    if let Some(s) = local.sockets.remove(&connection) {
-                        let _ = s.socket.try_send(ToSocket::Close { code, reason });
-                    }
-                }
-            }
-        }
+        deliver(local, outputs);
     }
-
     /// Runs a room's effects (storage, enforcement) in order on a task of
     /// their own: the room goes on with its next input while a write waits
     /// for the database.
-    fn effects_worker(&self, session_id: &str) -> mpsc::UnboundedSender<Vec<Effect>> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Effect>>();
+    fn effects_worker(&self, session_id: &str) -> mpsc::Sender<Vec<Effect>> {
+        let (tx, mut rx) = mpsc::channel::<Vec<Effect>>(EFFECTS_QUEUE);
         let hub = self.clone();
         let session = session_id.to_owned();
         tokio::spawn(async move {
@@ -672,6 +744,7 @@ impl Hub {
                 Effect::ClosePoll { poll, results } => {
                     done(db.close_poll(&poll.id, &results, at).await)
                 }
+                Effect::StoreLobby { enabled } => done(db.set_lobby(session_id, enabled, at).await),
                 Effect::Kick { participant_id } => {
                     self.enforce_everywhere(session_id, participant_id.clone(), Enforcement::Kick)
                         .await;
@@ -793,6 +866,74 @@ impl Hub {
     }
 }
 
+/// Hands each output to the local sockets it addresses (without waiting:
+/// a full queue closes that socket as too slow).
+fn deliver(local: &mut Local, outputs: Vec<Output>) {
+    let mut too_slow: Vec<String> = Vec::new();
+
+    for output in outputs {
+        match output {
+            Output::Send { to, msg } => {
+                if matches!(msg, ServerMessage::Welcome { .. }) {
+                    if let Target::Participant(p) = &to {
+                        for s in local.sockets.values_mut() {
+                            if &s.participant_id == p {
+                                s.admitted = true;
+                            }
+                        }
+                    }
+                }
+                let mut serialized: Option<Utf8Bytes> = None;
+                let refusal = matches!(msg, ServerMessage::Error { .. });
+                for (connection, s) in &local.sockets {
+                    let addressed = match &to {
+                        Target::All => s.admitted,
+                        Target::AllExcept(p) => s.admitted && &s.participant_id != p,
+                        Target::Participant(p) => &s.participant_id == p,
+                        Target::Instructors => s.admitted && s.instructor,
+                    };
+                    if !addressed || too_slow.contains(connection) {
+                        continue;
+                    }
+                    let text = serialized.get_or_insert_with(|| serialize(&msg)).clone();
+                    let item = if refusal {
+                        ToSocket::Refused(text)
+                    } else {
+                        ToSocket::Message(text)
+                    };
+                    // A socket that cannot keep up never holds up the
+                    // room: its queue is bounded, and once full the
+                    // socket is let go (it closes with 4008 and its
+                    // client reconnects to a fresh `welcome`) rather
+                    // than going on with a hole in what it was sent.
+                    if let Err(mpsc::error::TrySendError::Full(_)) = s.socket.try_send(item) {
+                        tracing::info!(participant = %s.participant_id, "socket queue full; closing it as too slow");
+                        s.too_slow.notify_one();
+                        too_slow.push(connection.clone());
+                    }
+                }
+            }
+            Output::Close {
+                connection,
+                code,
+                reason,
+            } => {
+                if let Some(s) = local.sockets.remove(&connection) {
+                    if let Err(mpsc::error::TrySendError::Full(_)) =
+                        s.socket.try_send(ToSocket::Close { code, reason })
+                    {
+                        s.too_slow.notify_one();
+                    }
+                }
+            }
+        }
+    }
+    // Its socket leaves the room when it closes (`Membership::leave`).
+    for connection in too_slow {
+        local.sockets.remove(&connection);
+    }
+}
+
 /// A storage step's outcome, without its value.
 fn done<T>(r: Result<T, crate::db::DbError>) -> Result<(), crate::db::DbError> {
     r.map(|_| ())
@@ -804,6 +945,8 @@ struct LocalSocket {
     /// Welcomed into the room (not waiting in the lobby).
     admitted: bool,
     socket: mpsc::Sender<ToSocket>,
+    /// Told when the socket's queue overflowed.
+    too_slow: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -816,16 +959,70 @@ struct Local {
     /// What this process last said about its own publish.
     announced_live: Option<bool>,
     /// The room's effects worker.
-    effects: Option<mpsc::UnboundedSender<Vec<Effect>>>,
+    effects: Option<mpsc::Sender<Vec<Effect>>>,
 }
 
 impl Local {
-    fn run_effects(&self, effects: Vec<Effect>) {
+    /// Queues effects for the worker; waits while its queue is full (the
+    /// database is behind), which slows the room's inputs down to its pace.
+    async fn run_effects(&self, effects: Vec<Effect>) {
         if effects.is_empty() {
             return;
         }
         if let Some(worker) = &self.effects {
-            let _ = worker.send(effects);
+            let _ = worker.send(effects).await;
+        }
+    }
+}
+
+/// Envelopes from broker payloads, putting oversized ones back together
+/// from their `Envelope::Part`s.
+#[derive(Default)]
+struct Parts {
+    /// By envelope id, in arrival order of the first piece.
+    partial: Vec<(String, SnapshotPieces)>,
+}
+
+impl Parts {
+    /// The payload's envelope: `None` for a bad payload or a piece that does
+    /// not complete its envelope.
+    fn envelope(&mut self, payload: &str) -> Option<Envelope> {
+        let envelope = match serde_json::from_str::<Envelope>(payload) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("bad envelope on the broker: {e}");
+                return None;
+            }
+        };
+        let Envelope::Part {
+            id,
+            index,
+            total,
+            data,
+        } = envelope
+        else {
+            return Some(envelope);
+        };
+        let pos = match self.partial.iter().position(|(i, _)| *i == id) {
+            Some(pos) => pos,
+            None => {
+                if self.partial.len() >= MAX_PARTIAL_ENVELOPES {
+                    self.partial.remove(0);
+                }
+                self.partial.push((id, SnapshotPieces::default()));
+                self.partial.len() - 1
+            }
+        };
+        let text = self.partial.get_mut(pos)?.1.add_text(index, total, data)?;
+        self.partial.remove(pos);
+        match serde_json::from_str::<Envelope>(&text) {
+            // Pieces do not nest.
+            Ok(Envelope::Part { .. }) => None,
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::warn!("bad envelope from pieces on the broker: {e}");
+                None
+            }
         }
     }
 }
@@ -837,6 +1034,14 @@ struct SnapshotPieces(Vec<Option<String>>);
 impl SnapshotPieces {
     /// Adds one piece; the room once every piece is in and it imports.
     fn add(&mut self, session_id: &str, index: usize, total: usize, data: String) -> Option<Room> {
+        let text = self.add_text(index, total, data)?;
+        serde_json::from_str(&text)
+            .ok()
+            .and_then(|copy| Room::import(session_id, &copy))
+    }
+
+    /// Adds one piece; the whole text once every piece is in.
+    fn add_text(&mut self, index: usize, total: usize, data: String) -> Option<String> {
         if self.0.len() != total {
             self.0 = vec![None; total.min(10_000)];
         }
@@ -846,10 +1051,7 @@ impl SnapshotPieces {
         if self.0.is_empty() || !self.0.iter().all(Option::is_some) {
             return None;
         }
-        let text: String = self.0.iter().flatten().map(String::as_str).collect();
-        serde_json::from_str(&text)
-            .ok()
-            .and_then(|copy| Room::import(session_id, &copy))
+        Some(self.0.iter().flatten().map(String::as_str).collect())
     }
 }
 
@@ -908,15 +1110,25 @@ impl Resync {
     }
 }
 
-/// `text` in pieces of at most `max` bytes, cut at character boundaries.
-fn split_at_chars(text: &str, max: usize) -> Vec<String> {
+/// `text` in pieces that take at most `max` bytes each once escaped as a
+/// JSON string (a piece travels inside an envelope: `"` and `\` double,
+/// control characters grow to six bytes), cut at character boundaries.
+fn split_escaped(text: &str, max: usize) -> Vec<String> {
     let mut pieces = Vec::new();
     let mut current = String::new();
+    let mut size = 0;
     for c in text.chars() {
-        if current.len() + c.len_utf8() > max {
+        let escaped = match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if size + escaped > max && !current.is_empty() {
             pieces.push(std::mem::take(&mut current));
+            size = 0;
         }
         current.push(c);
+        size += escaped;
     }
     pieces.push(current);
     pieces
@@ -941,11 +1153,133 @@ mod tests {
     #[test]
     fn a_copy_is_cut_into_pieces_that_join_back() {
         let text = "é".repeat(5000) + "abc";
-        let pieces = split_at_chars(&text, 6000);
+        let pieces = split_escaped(&text, 6000);
         assert!(pieces.len() > 1);
         assert!(pieces.iter().all(|p| p.len() <= 6000));
         assert_eq!(pieces.concat(), text);
-        assert_eq!(split_at_chars("", 10), vec![String::new()]);
+        assert_eq!(split_escaped("", 10), vec![String::new()]);
+    }
+
+    #[test]
+    fn pieces_fit_once_escaped_and_oversized_envelopes_join_back() {
+        // Quotes and control characters grow when a piece is escaped again.
+        let text = "\"\\\u{1}é😀".repeat(3000);
+        let pieces = split_escaped(&text, SNAPSHOT_PIECE);
+        assert_eq!(pieces.concat(), text);
+        for p in &pieces {
+            let escaped = serde_json::to_string(p).expect("json").len() - 2;
+            assert!(escaped <= SNAPSHOT_PIECE, "{escaped}");
+        }
+        // An envelope over the broker limit goes in parts, each under it,
+        // and comes back whole, whatever else is interleaved.
+        let envelope = Envelope::Direct {
+            participant_id: "p".into(),
+            message: ServerMessage::Alert {
+                kind: "k".into(),
+                message: text.clone(),
+            },
+        };
+        let payload = serde_json::to_string(&envelope).expect("json");
+        assert!(payload.len() > MAX_PAYLOAD_BYTES);
+        let pieces = split_escaped(&payload, SNAPSHOT_PIECE);
+        let total = pieces.len();
+        let mut parts = Parts::default();
+        let mut got = None;
+        for (index, data) in pieces.into_iter().enumerate() {
+            let part = serde_json::to_string(&Envelope::Part {
+                id: "x".into(),
+                index,
+                total,
+                data,
+            })
+            .expect("json");
+            assert!(part.len() <= MAX_PAYLOAD_BYTES, "{}", part.len());
+            assert!(parts
+                .envelope(r#"{"envelope":"live","live":true}"#)
+                .is_some());
+            got = parts.envelope(&part);
+            assert_eq!(got.is_some(), index + 1 == total);
+        }
+        match got {
+            Some(Envelope::Direct {
+                message: ServerMessage::Alert { message, .. },
+                ..
+            }) => {
+                assert_eq!(message, text)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn socket(
+        local: &mut Local,
+        connection: &str,
+        queue: usize,
+    ) -> (mpsc::Receiver<ToSocket>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(queue);
+        let too_slow = Arc::new(Notify::new());
+        local.sockets.insert(
+            connection.into(),
+            LocalSocket {
+                participant_id: connection.into(),
+                instructor: false,
+                admitted: true,
+                socket: tx,
+                too_slow: too_slow.clone(),
+            },
+        );
+        (rx, too_slow)
+    }
+
+    fn to_all(n: usize) -> Vec<Output> {
+        (0..n)
+            .map(|_| Output::Send {
+                to: Target::All,
+                msg: ServerMessage::MuteRequested,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_socket_whose_queue_fills_is_let_go_not_left_with_holes() {
+        let mut local = Local::default();
+        let (mut slow_rx, slow) = socket(&mut local, "slow", 4);
+        let (mut fast_rx, _) = socket(&mut local, "fast", 64);
+        deliver(&mut local, to_all(6));
+        // Told to close, and no longer fed: nothing after the hole.
+        tokio::time::timeout(Duration::from_secs(5), slow.notified())
+            .await
+            .expect("the slow socket is told");
+        assert!(!local.sockets.contains_key("slow"));
+        deliver(&mut local, to_all(1));
+        let mut got = 0;
+        while slow_rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 4, "what fitted, then nothing");
+        // The others get everything.
+        let mut got = 0;
+        while fast_rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 7);
+    }
+
+    #[test]
+    fn refusals_are_marked_for_the_abuse_count() {
+        let mut local = Local::default();
+        let (mut rx, _) = socket(&mut local, "a", 4);
+        deliver(
+            &mut local,
+            vec![Output::Send {
+                to: Target::Participant("a".into()),
+                msg: ServerMessage::Error {
+                    code: "rate_limited".into(),
+                    message: "m".into(),
+                },
+            }],
+        );
+        assert!(matches!(rx.try_recv(), Ok(ToSocket::Refused(_))));
     }
 
     #[test]

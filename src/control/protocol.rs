@@ -7,6 +7,60 @@ use serde::{Deserialize, Serialize};
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 2000;
+/// A WebSocket close reason is at most 123 bytes (RFC 6455 §5.5: a control
+/// frame's payload is 125 bytes, 2 of them the code).
+pub const MAX_CLOSE_REASON_BYTES: usize = 123;
+/// Longest `message` of an `error` answering a frame that does not parse
+/// (serde's text may quote the frame).
+const MAX_PARSE_ERROR_CHARS: usize = 200;
+
+/// Why a client frame is not a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("messages are limited to {MAX_FRAME_BYTES} bytes")]
+    TooLarge,
+    #[error("not a message: {0}")]
+    NotAMessage(String),
+}
+
+impl FrameError {
+    /// The `error` code the client gets.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FrameError::TooLarge => "too_large",
+            FrameError::NotAMessage(_) => "bad_message",
+        }
+    }
+}
+
+/// A client's text frame as a message. Never panics, whatever the text.
+pub fn parse(frame: &str) -> Result<ClientMessage, FrameError> {
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge);
+    }
+    serde_json::from_str(frame).map_err(|e| {
+        let text = e.to_string();
+        FrameError::NotAMessage(truncate_utf8(&text, MAX_PARSE_ERROR_CHARS).to_owned())
+    })
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+pub fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+/// `reason` cut to fit a close frame (a longer one makes the frame unsendable
+/// and the peer sees 1006 instead of the code).
+pub fn close_reason(reason: &str) -> &str {
+    truncate_utf8(reason, MAX_CLOSE_REASON_BYTES)
+}
 
 /// What a client may send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -31,12 +31,15 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::protocol::{
-    ChatMessage, ClientMessage, Hand, MediaState, Participant, Poll, PollResults, RoomSnapshot,
-    ServerMessage,
+    close_reason, ChatMessage, ClientMessage, Hand, MediaState, Participant, Poll, PollResults,
+    RoomSnapshot, ServerMessage,
 };
 
 mod chat;
 mod polls;
+
+use chat::rate_limited;
+pub(crate) use chat::take_token;
 
 use polls::NewPoll;
 #[cfg(test)]
@@ -153,6 +156,10 @@ pub enum Effect {
         poll: Poll,
         results: PollResults,
     },
+    /// The lobby was turned on or off (kept, so the room starts again with it).
+    StoreLobby {
+        enabled: bool,
+    },
     /// Refuse the participant's rejoin and end their WHIP/WHEP resources.
     Kick {
         participant_id: String,
@@ -196,8 +203,26 @@ const GUEST: &str = "guest";
 /// Version of the `export` format.
 const EXPORT_VERSION: u32 = 1;
 
-/// A WebSocket close reason is at most 123 bytes.
-const MAX_CLOSE_REASON_BYTES: usize = 123;
+/// What storage keeps of a room (see `Room::restore`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    /// Oldest first.
+    pub chat: Vec<ChatMessage>,
+    /// In creation order.
+    pub polls: Vec<StoredPoll>,
+    pub lobby_enabled: bool,
+    pub banned: Vec<String>,
+}
+
+/// A poll as storage keeps it, with its answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPoll {
+    /// `closed` says whether it was closed.
+    pub poll: Poll,
+    pub closes_at_ms: Option<i64>,
+    /// Participant id → the option indexes they chose.
+    pub answers: BTreeMap<String, Vec<usize>>,
+}
 
 /// The state machine. Fields are private; see `apply`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -219,6 +244,11 @@ pub struct Room {
     spotlight: Option<String>,
     chat_buckets: BTreeMap<String, Bucket>,
     react_buckets: BTreeMap<String, Bucket>,
+    /// Hand raises and lowers and media state: each one is broadcast to the
+    /// whole room, so they are rate limited like chat (absent from exports
+    /// of older versions).
+    #[serde(default)]
+    signal_buckets: BTreeMap<String, Bucket>,
     last_activity_ms: Option<i64>,
     /// The first tick of the current live period.
     live_since_ms: Option<i64>,
@@ -246,7 +276,7 @@ struct RaisedHand {
 /// A token bucket in thousandths of a token (integers, so an exported room
 /// replays exactly).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Bucket {
+pub(crate) struct Bucket {
     milli_tokens: i64,
     at_ms: i64,
 }
@@ -331,25 +361,13 @@ impl Step {
         self.out.push(Output::Close {
             connection: connection.to_owned(),
             code,
-            reason: truncate_bytes(reason, MAX_CLOSE_REASON_BYTES).to_owned(),
+            reason: close_reason(reason).to_owned(),
         });
     }
 
     fn effect(&mut self, effect: Effect) {
         self.fx.push(effect);
     }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
-fn truncate_bytes(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or("")
 }
 
 /// RFC 3339 for any i64 (`time::rfc3339` cannot format past year 9999).
@@ -437,6 +455,34 @@ impl Room {
     pub fn seed_chat(&mut self, history: Vec<ChatMessage>) {
         let skip = history.len().saturating_sub(HISTORY);
         self.chat = history.into_iter().skip(skip).collect();
+    }
+
+    /// The room as storage kept it, for a process that starts it with no
+    /// other process to copy it from (after it closed, or a restart): chat
+    /// history, polls with their answers, the lobby setting and the bans.
+    /// Nobody is present yet. Whatever storage holds, the room is consistent.
+    pub fn restore(session_id: &str, stored: Stored) -> Room {
+        let mut room = Room::new(session_id);
+        room.seed_chat(stored.chat);
+        room.lobby_enabled = stored.lobby_enabled;
+        room.banned = stored.banned.into_iter().collect();
+        for p in stored.polls {
+            if room.polls.iter().any(|q| q.poll.id == p.poll.id) {
+                continue;
+            }
+            let answers = p
+                .answers
+                .into_iter()
+                .filter(|(_, choices)| choices.iter().all(|&c| c < p.poll.options.len()))
+                .collect();
+            room.polls.push(PollState {
+                poll: p.poll,
+                closes_at_ms: p.closes_at_ms,
+                answers,
+            });
+        }
+        room.make_consistent();
+        room
     }
 
     /// The room for a process that joins later (sent through the broker).
@@ -755,8 +801,7 @@ impl Room {
                 camera,
                 screen,
             } => self.media_state(
-                from,
-                role,
+                c,
                 MediaState {
                     mic,
                     camera,
@@ -771,6 +816,7 @@ impl Room {
                 if role != STUDENT {
                     return Err(forbidden("Only students raise and lower hands."));
                 }
+                self.take_signal(from, at_ms)?;
                 if self.remove_hand(from) {
                     self.hands_update(s);
                     self.updated(from, s);
@@ -782,6 +828,7 @@ impl Room {
             }
             ClientMessage::SetLobby { enabled } => {
                 self.lobby_enabled = enabled;
+                s.effect(Effect::StoreLobby { enabled });
                 if !enabled {
                     self.admit_waiting(None, at_ms, s);
                 }
@@ -904,10 +951,13 @@ impl Room {
         }
     }
 
-    fn media_state(&mut self, from: &str, role: &str, media: MediaState, s: &mut Step) -> Handled {
+    fn media_state(&mut self, c: &Ctx<'_>, media: MediaState, s: &mut Step) -> Handled {
+        let (from, role, at_ms) = (c.from, c.role, c.at_ms);
         if role == GUEST {
             return Err(forbidden("Guests only watch and listen."));
         }
+        self.member(from)?;
+        self.take_signal(from, at_ms)?;
         let m = self.member_mut(from)?;
         if m.participant.media != media {
             m.participant.media = media;
@@ -920,6 +970,7 @@ impl Room {
         if role != STUDENT {
             return Err(forbidden("Only students raise hands."));
         }
+        self.take_signal(from, at_ms)?;
         if self.hands.iter().any(|h| h.participant_id == from) {
             return Ok(());
         }
@@ -1091,6 +1142,15 @@ impl Room {
     }
 
     // ---- helpers ----
+
+    /// One token from the sender's bucket for hands and media state.
+    fn take_signal(&mut self, from: &str, at_ms: i64) -> Handled {
+        if take_token(&mut self.signal_buckets, from, at_ms) {
+            Ok(())
+        } else {
+            Err(rate_limited("hand or media updates"))
+        }
+    }
 
     fn member(&self, id: &str) -> Result<&Member, Refusal> {
         self.members

@@ -3,6 +3,7 @@
 //! frames between the socket and the room; validates every frame; keeps the
 //! connection alive with pings and drops it when the peer goes silent.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -16,7 +17,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::hub::ToSocket;
-use super::protocol::{serialize, ClientMessage, ServerMessage, MAX_FRAME_BYTES};
+use super::protocol::{close_reason, parse, serialize, ClientMessage, ServerMessage};
+use super::room::{take_token, Bucket, CLOSE_DENIED};
 use crate::auth::policy::{Capability, Denied};
 use crate::auth::Claims;
 use crate::http::ApiError;
@@ -27,7 +29,8 @@ const AUTH_WAIT: Duration = Duration::from_secs(5);
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// Nothing at all from the peer for this long: it is gone.
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
-/// More bad frames than this within `ABUSE_WINDOW` closes the socket.
+/// More bad frames or refused messages than this within `ABUSE_WINDOW`
+/// closes the socket.
 const ABUSE_LIMIT: usize = 20;
 const ABUSE_WINDOW: Duration = Duration::from_secs(10);
 /// Messages queued for a socket that reads too slowly.
@@ -44,11 +47,21 @@ const WRITE_BATCH: usize = 64;
 
 /// Frames above this end the connection outright.
 const HARD_FRAME_CAP: usize = 1024 * 1024;
-/// After our close frame, how long we wait for the peer's.
+/// After our close frame, how long we wait for the peer's (and at most how
+/// long sending it may take: a peer that reads nothing must not hold us).
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// A batch of queued messages not written within this time: the peer does
+/// not read, so it is closed as too slow.
+const WRITE_STALL: Duration = Duration::from_secs(10);
 
 pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
 pub const CLOSE_ABUSIVE: u16 = 4400;
+/// The socket could not keep up with the room and missed messages: the
+/// client reconnects and gets the room again in `welcome`.
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+const TOO_SLOW_REASON: &str = "too slow: reconnect to get the room again";
+/// What a banned participant's client is told, as the room tells it.
+const REMOVED_REASON: &str = "You were removed from this session.";
 pub const SUBPROTOCOL_PREFIX: &str = "classcast.jwt.";
 
 pub fn router() -> Router<AppState> {
@@ -91,7 +104,10 @@ fn text(msg: &ServerMessage) -> Message {
 
 /// How a batch of queued messages went out.
 enum Written {
-    Sent,
+    /// With how many refusals (`error`s from the room) among them.
+    Sent {
+        refused: usize,
+    },
     Failed,
     /// The room closed the socket (replaced, kicked).
     Closed,
@@ -108,6 +124,7 @@ async fn write_queued(
 ) -> Written {
     let mut next = Some(first);
     let mut written = 0;
+    let mut refused = 0;
     while let Some(item) = next.take() {
         match item {
             ToSocket::Message(t) => {
@@ -116,11 +133,18 @@ async fn write_queued(
                 }
                 written += 1;
             }
+            ToSocket::Refused(t) => {
+                if socket.feed(Message::Text(t)).await.is_err() {
+                    return Written::Failed;
+                }
+                written += 1;
+                refused += 1;
+            }
             ToSocket::Close { code, reason } => {
                 if socket.flush().await.is_err() {
                     return Written::Failed;
                 }
-                close_frame(socket, code, Utf8Bytes::from(reason)).await;
+                close_frame(socket, code, &reason).await;
                 return Written::Closed;
             }
         }
@@ -129,7 +153,7 @@ async fn write_queued(
         }
     }
     match socket.flush().await {
-        Ok(()) => Written::Sent,
+        Ok(()) => Written::Sent { refused },
         Err(_) => Written::Failed,
     }
 }
@@ -142,20 +166,23 @@ fn error(code: &str, message: impl Into<String>) -> ServerMessage {
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    close_frame(&mut socket, code, Utf8Bytes::from(reason.to_owned())).await;
+    close_frame(&mut socket, code, reason).await;
 }
 
 /// Sends a close frame, then reads (and drops) what the peer still sends
 /// until its close frame, for at most `CLOSE_WAIT`. Dropping the connection
 /// right after our close frame resets it when the peer's data (a pong, a
 /// message in flight) is still unread, and the peer then loses the close
-/// frame with its code and reason.
-async fn close_frame(socket: &mut WebSocket, code: u16, reason: Utf8Bytes) {
-    if socket
-        .send(Message::Close(Some(CloseFrame { code, reason })))
-        .await
-        .is_err()
-    {
+/// frame with its code and reason. The reason is cut to fit the frame: a
+/// longer one cannot be sent, and the peer would see 1006 without the code.
+async fn close_frame(socket: &mut WebSocket, code: u16, reason: &str) {
+    let reason = Utf8Bytes::from(close_reason(reason).to_owned());
+    let sent = tokio::time::timeout(
+        CLOSE_WAIT,
+        socket.send(Message::Close(Some(CloseFrame { code, reason }))),
+    )
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
         return;
     }
     let _ = tokio::time::timeout(CLOSE_WAIT, async {
@@ -198,80 +225,139 @@ async fn authenticate(
     }
 }
 
+/// Logs a refusal the way the room logs its own (`Effect::Refused`): with
+/// the session and participant, never the token or the frame.
+fn log_refusal(session_id: &str, participant: &str, code: &str) {
+    tracing::info!(session = %session_id, participant = %participant, %code, "control message refused");
+}
+
+/// Bad frames and refused messages in the last `ABUSE_WINDOW`; time is an
+/// input, so the rule is tested without a socket.
+#[derive(Default)]
+struct Abuse {
+    bad: VecDeque<Duration>,
+}
+
+impl Abuse {
+    /// Counts `n` bad messages at `now` (time since the socket opened);
+    /// whether the socket is now over the limit.
+    fn record(&mut self, now: Duration, n: usize) -> bool {
+        while self
+            .bad
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) >= ABUSE_WINDOW)
+        {
+            self.bad.pop_front();
+        }
+        for _ in 0..n.min(ABUSE_LIMIT + 1) {
+            self.bad.push_back(now);
+        }
+        while self.bad.len() > ABUSE_LIMIT + 1 {
+            self.bad.pop_front();
+        }
+        self.bad.len() > ABUSE_LIMIT
+    }
+}
+
+/// The first message, when the token did not come as a subprotocol: the
+/// token, or the close reason.
+async fn await_auth(socket: &mut WebSocket) -> Result<String, &'static str> {
+    match tokio::time::timeout(AUTH_WAIT, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => match parse(&t) {
+            Ok(ClientMessage::Auth { token }) => Ok(token),
+            _ => Err("the first message must be auth"),
+        },
+        Ok(_) => Err("the first message must be auth"),
+        Err(_) => Err("no auth message in 5 s"),
+    }
+}
+
 async fn serve(state: AppState, session_id: String, token: Option<String>, mut socket: WebSocket) {
     let token = match token {
         Some(t) => t,
-        None => match tokio::time::timeout(AUTH_WAIT, socket.recv()).await {
-            Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ClientMessage>(&t) {
-                Ok(ClientMessage::Auth { token }) => token,
-                _ => {
-                    return close(
-                        socket,
-                        CLOSE_UNAUTHENTICATED,
-                        "the first message must be auth",
-                    )
-                    .await
-                }
-            },
-            Ok(_) => {
-                return close(
-                    socket,
-                    CLOSE_UNAUTHENTICATED,
-                    "the first message must be auth",
-                )
-                .await
+        None => match await_auth(&mut socket).await {
+            Ok(t) => t,
+            Err(reason) => {
+                log_refusal(&session_id, "-", "unauthenticated");
+                return close(socket, CLOSE_UNAUTHENTICATED, reason).await;
             }
-            Err(_) => return close(socket, CLOSE_UNAUTHENTICATED, "no auth message in 5 s").await,
         },
     };
     let claims = match authenticate(&state, &session_id, &token).await {
         Ok(c) => c,
-        Err((code, reason)) => return close(socket, code, &reason).await,
+        Err((code, reason)) => {
+            if code == CLOSE_DENIED {
+                // The same answer as the room's own ban list gives.
+                log_refusal(&session_id, "-", "denied");
+                let denied = ServerMessage::Denied {
+                    reason: REMOVED_REASON.into(),
+                };
+                let sent = tokio::time::timeout(CLOSE_WAIT, socket.send(text(&denied))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    return;
+                }
+            } else {
+                log_refusal(&session_id, "-", "unauthenticated");
+            }
+            return close(socket, code, &reason).await;
+        }
     };
+    let participant = claims.sub.clone();
     let (tx, mut rx) = mpsc::channel::<ToSocket>(SOCKET_QUEUE);
     let membership = state.hub.join(&session_id, &claims, tx).await;
     let mut ping = tokio::time::interval(PING_EVERY);
+    let opened = Instant::now();
     let mut heard = Instant::now();
-    let mut bad: Vec<Instant> = Vec::new();
+    let mut abuse = Abuse::default();
+    let mut pings: BTreeMap<String, Bucket> = BTreeMap::new();
     let mut closed_by_room = false;
     loop {
+        // Bad messages this turn: frames that do not parse here, and
+        // refusals from the room.
+        let mut bad = 0;
         tokio::select! {
             out = rx.recv() => match out {
-                Some(first) => match write_queued(&mut socket, first, &mut rx).await {
-                    Written::Sent => {}
-                    Written::Failed => break,
-                    Written::Closed => { closed_by_room = true; break; }
+                Some(first) => match tokio::time::timeout(WRITE_STALL, write_queued(&mut socket, first, &mut rx)).await {
+                    Ok(Written::Sent { refused }) => bad = refused,
+                    Ok(Written::Failed) => break,
+                    Ok(Written::Closed) => { closed_by_room = true; break; }
+                    Err(_) => {
+                        tracing::info!(session = %session_id, participant = %participant, "closing a socket that does not read");
+                        close_frame(&mut socket, CLOSE_TOO_SLOW, TOO_SLOW_REASON).await;
+                        break;
+                    }
                 },
                 None => break,
             },
+            _ = membership.too_slow() => {
+                close_frame(&mut socket, CLOSE_TOO_SLOW, TOO_SLOW_REASON).await;
+                break;
+            }
             incoming = socket.recv() => {
                 let Some(Ok(frame)) = incoming else { break };
                 heard = Instant::now();
                 let reply = match frame {
-                    Message::Text(t) if t.len() > MAX_FRAME_BYTES => Some(error(
-                        "too_large",
-                        format!("messages are limited to {MAX_FRAME_BYTES} bytes"),
-                    )),
-                    Message::Text(t) => match serde_json::from_str::<ClientMessage>(&t) {
-                        Ok(ClientMessage::Ping { id }) => Some(ServerMessage::Pong { id }),
+                    Message::Text(t) => match parse(&t) {
+                        Ok(ClientMessage::Ping { id }) => {
+                            let at_ms = i64::try_from(opened.elapsed().as_millis()).unwrap_or(i64::MAX);
+                            if take_token(&mut pings, "ping", at_ms) {
+                                Some(ServerMessage::Pong { id })
+                            } else {
+                                Some(error("rate_limited", "Too many pings: at most 5 a second, bursts of 10."))
+                            }
+                        }
                         Ok(ClientMessage::Auth { .. }) => Some(error("bad_message", "already authenticated")),
                         Ok(message) => { membership.send(message).await; None }
-                        Err(e) => Some(error("bad_message", format!("not a message: {e}"))),
+                        Err(e) => Some(error(e.code(), e.to_string())),
                     },
                     Message::Binary(_) => Some(error("bad_message", "messages are JSON text frames")),
                     Message::Close(_) => break,
                     Message::Ping(_) | Message::Pong(_) => None,
                 };
                 if let Some(reply) = reply {
-                    if matches!(reply, ServerMessage::Error { .. }) {
-                        let now = Instant::now();
-                        bad.retain(|t| now.duration_since(*t) < ABUSE_WINDOW);
-                        bad.push(now);
-                        if bad.len() > ABUSE_LIMIT {
-                            tracing::info!(session = %session_id, participant = %claims.sub, "closing an abusive socket");
-                            close_frame(&mut socket, CLOSE_ABUSIVE, Utf8Bytes::from_static("too many bad messages")).await;
-                            break;
-                        }
+                    if let ServerMessage::Error { code, .. } = &reply {
+                        log_refusal(&session_id, &participant, code);
+                        bad = 1;
                     }
                     if socket.send(text(&reply)).await.is_err() { break; }
                 }
@@ -281,9 +367,38 @@ async fn serve(state: AppState, session_id: String, token: Option<String>, mut s
                 if socket.send(Message::Ping(Default::default())).await.is_err() { break; }
             }
         }
+        if bad > 0 && abuse.record(opened.elapsed(), bad) {
+            tracing::info!(session = %session_id, participant = %participant, "closing an abusive socket");
+            close_frame(&mut socket, CLOSE_ABUSIVE, "too many bad messages").await;
+            break;
+        }
     }
     // A socket the room closed (replaced, kicked) has already left it.
     if !closed_by_room {
         membership.leave().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abuse_counts_bad_messages_in_a_sliding_window() {
+        let mut a = Abuse::default();
+        let s = Duration::from_secs;
+        for _ in 0..ABUSE_LIMIT {
+            assert!(!a.record(s(1), 1));
+        }
+        assert!(a.record(s(2), 1), "the 21st within 10 s");
+        let mut a = Abuse::default();
+        assert!(!a.record(s(0), ABUSE_LIMIT));
+        // The first ones left the window.
+        assert!(!a.record(s(10), 1));
+        assert!(a.record(s(11), ABUSE_LIMIT));
+        // A huge batch stays bounded.
+        let mut a = Abuse::default();
+        assert!(a.record(s(0), usize::MAX));
+        assert!(a.bad.len() <= ABUSE_LIMIT + 1);
     }
 }

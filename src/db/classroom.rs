@@ -504,6 +504,75 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// The participants banned from the session, by id.
+    pub async fn bans(&self, session_id: &str) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query(
+            "SELECT participant_id FROM session_bans WHERE session_id = $1 \
+             ORDER BY participant_id",
+        )
+        .bind(session_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|row| get(row, "participant_id")).collect()
+    }
+
+    /// Every answer to the session's polls: poll id → participant id → the
+    /// option indexes chosen.
+    pub async fn poll_answers(
+        &self,
+        session_id: &str,
+    ) -> Result<HashMap<String, BTreeMap<String, Vec<usize>>>, DbError> {
+        let rows = sqlx::query(
+            "SELECT a.poll_id, a.participant_id, a.choices FROM poll_answers a \
+             JOIN polls p ON p.id = a.poll_id WHERE p.session_id = $1",
+        )
+        .bind(session_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut answers: HashMap<String, BTreeMap<String, Vec<usize>>> = HashMap::new();
+        for row in &rows {
+            answers.entry(get(row, "poll_id")?).or_default().insert(
+                get(row, "participant_id")?,
+                from_json("choices", &get::<String>(row, "choices")?)?,
+            );
+        }
+        Ok(answers)
+    }
+
+    /// Turns the session's lobby on or off as of `at_ms`; a write older than
+    /// the stored one changes nothing (false).
+    pub async fn set_lobby(
+        &self,
+        session_id: &str,
+        enabled: bool,
+        at_ms: i64,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "INSERT INTO classroom_settings (session_id, lobby_enabled, updated_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (session_id) DO UPDATE \
+             SET lobby_enabled = excluded.lobby_enabled, updated_at = excluded.updated_at \
+             WHERE classroom_settings.updated_at <= excluded.updated_at",
+        )
+        .bind(session_id)
+        .bind(i64::from(enabled))
+        .bind(at_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Whether the session's lobby is on (off when never set).
+    pub async fn lobby_enabled(&self, session_id: &str) -> Result<bool, DbError> {
+        let row = sqlx::query("SELECT lobby_enabled FROM classroom_settings WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(row) => Ok(get::<i64>(&row, "lobby_enabled")? != 0),
+            None => Ok(false),
+        }
+    }
+
     pub async fn is_banned(&self, session_id: &str, participant_id: &str) -> Result<bool, DbError> {
         let row = sqlx::query(
             "SELECT 1 AS one FROM session_bans WHERE session_id = $1 AND participant_id = $2",

@@ -177,7 +177,7 @@ impl Room {
     }
 }
 
-fn rate_limited(what: &str) -> Refusal {
+pub(super) fn rate_limited(what: &str) -> Refusal {
     refusal(
         "rate_limited",
         format!(
@@ -191,7 +191,7 @@ fn rate_limited(what: &str) -> Refusal {
 /// since it was last taken from. Time going backwards refills nothing. When
 /// there is no token the bucket stays as it was (the refill is exact, so
 /// computing it later gives the same), and a refusal changes nothing.
-pub(super) fn take_token(buckets: &mut BTreeMap<String, Bucket>, who: &str, at_ms: i64) -> bool {
+pub(crate) fn take_token(buckets: &mut BTreeMap<String, Bucket>, who: &str, at_ms: i64) -> bool {
     const TOKEN: i64 = 1000;
     let full = (CHAT_BURST * TOKEN as f64) as i64;
     let Some(bucket) = buckets.get_mut(who) else {

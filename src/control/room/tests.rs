@@ -1,11 +1,13 @@
 //! Property tests: random input sequences never panic, keep the room's
 //! invariants, and replay identically on an exported copy.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use super::super::protocol::{ClientMessage, Quality, ServerMessage};
+use super::super::protocol::{
+    parse, ClientMessage, FrameError, Poll, Quality, ServerMessage, MAX_FRAME_BYTES,
+};
 use super::*;
 
 const T0: i64 = 1_700_000_000_000;
@@ -496,6 +498,7 @@ fn check_invariants(room: &Room) -> Result<(), String> {
         .chat_buckets
         .values()
         .chain(room.react_buckets.values())
+        .chain(room.signal_buckets.values())
     {
         if !(0..=(CHAT_BURST as i64 * 1000)).contains(&b.milli_tokens) {
             return Err("bucket out of range".into());
@@ -775,4 +778,362 @@ fn imported_inconsistencies_are_repaired() {
     assert_eq!(room.waiting.len(), 1);
     assert_eq!(room.spotlight, None);
     assert!(!room.members.contains_key("i"));
+}
+
+// ---- hostile clients (issue 13) ----
+
+fn join(room: &mut Room, id: &str, role: &str) -> Vec<Output> {
+    room.apply(Input::Join {
+        who: Identity {
+            id: id.into(),
+            name: id.into(),
+            role: role.into(),
+        },
+        connection: format!("c-{id}"),
+        at_ms: T0,
+    })
+    .0
+}
+
+fn say(room: &mut Room, from: &str, msg: ClientMessage, at_ms: i64) -> (Vec<Output>, Vec<Effect>) {
+    room.apply(Input::Message {
+        from: from.into(),
+        msg,
+        id: format!("m-{at_ms}-{from}"),
+        at_ms,
+    })
+}
+
+fn error_code(out: &[Output], to: &str) -> Option<String> {
+    out.iter().find_map(|o| match o {
+        Output::Send {
+            to: Target::Participant(p),
+            msg: ServerMessage::Error { code, .. },
+        } if p == to => Some(code.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn hands_and_media_state_are_rate_limited() {
+    let mut room = Room::new("s");
+    join(&mut room, "t", "instructor");
+    join(&mut room, "a", "student");
+    // A burst of 10, then refusals that broadcast nothing.
+    for i in 0..10 {
+        let msg = if i % 2 == 0 {
+            ClientMessage::RaiseHand
+        } else {
+            ClientMessage::LowerHand
+        };
+        let (out, _) = say(&mut room, "a", msg, T0);
+        assert_eq!(error_code(&out, "a"), None, "message {i}");
+    }
+    for msg in [
+        ClientMessage::RaiseHand,
+        ClientMessage::LowerHand,
+        ClientMessage::MediaState {
+            mic: true,
+            camera: true,
+            screen: false,
+        },
+    ] {
+        let (out, fx) = say(&mut room, "a", msg, T0 + 1);
+        assert_eq!(error_code(&out, "a").as_deref(), Some("rate_limited"));
+        assert_eq!(out.len(), 1, "only the error: {out:?}");
+        assert!(matches!(fx.as_slice(), [Effect::Refused { .. }]));
+    }
+    // 5 a second: one token back after 200 ms.
+    let (out, _) = say(&mut room, "a", ClientMessage::RaiseHand, T0 + 200);
+    assert_eq!(error_code(&out, "a"), None);
+    // Instructors' media state has its own bucket, untouched.
+    let (out, _) = say(
+        &mut room,
+        "t",
+        ClientMessage::MediaState {
+            mic: true,
+            camera: false,
+            screen: false,
+        },
+        T0 + 1,
+    );
+    assert_eq!(error_code(&out, "t"), None);
+}
+
+fn stored_poll(id: &str, closed: bool, answers: &[(&str, usize)]) -> StoredPoll {
+    StoredPoll {
+        poll: Poll {
+            id: id.into(),
+            question: "Q?".into(),
+            options: vec!["x".into(), "y".into()],
+            multiple: false,
+            share_results: false,
+            closes_at: None,
+            closed,
+        },
+        closes_at_ms: None,
+        answers: answers
+            .iter()
+            .map(|(p, c)| (p.to_string(), vec![*c]))
+            .collect(),
+    }
+}
+
+#[test]
+fn a_restored_room_has_its_polls_lobby_and_bans() {
+    let stored = Stored {
+        chat: Vec::new(),
+        polls: vec![
+            stored_poll("open", false, &[("a", 1), ("gone", 0)]),
+            stored_poll("done", true, &[("a", 0), ("bad", 7)]),
+        ],
+        lobby_enabled: true,
+        banned: vec!["k".into()],
+    };
+    let mut room = Room::restore("s", stored);
+    check_invariants(&room).expect("consistent");
+    // The instructor skips the lobby and sees both polls with results.
+    let out = join(&mut room, "t", "instructor");
+    let welcome = out.iter().find_map(|o| match o {
+        Output::Send {
+            msg: ServerMessage::Welcome { room, .. },
+            ..
+        } => Some(room.clone()),
+        _ => None,
+    });
+    let snapshot = welcome.expect("welcome");
+    assert!(snapshot.lobby_enabled);
+    let polls: Vec<(String, bool)> = snapshot
+        .polls
+        .iter()
+        .map(|p| (p.id.clone(), p.closed))
+        .collect();
+    assert_eq!(polls, [("open".into(), false), ("done".into(), true)]);
+    let results: Vec<(String, Vec<u64>)> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                msg: ServerMessage::PollResults { results },
+                ..
+            } => Some((results.poll_id.clone(), results.counts.clone())),
+            _ => None,
+        })
+        .collect();
+    // An answer out of range is dropped, not counted.
+    assert_eq!(
+        results,
+        [("open".into(), vec![1, 1]), ("done".into(), vec![1, 0])]
+    );
+    // A student waits in the lobby; a banned one is denied.
+    assert!(join(&mut room, "b", "student").iter().any(|o| matches!(
+        o,
+        Output::Send {
+            msg: ServerMessage::Waiting,
+            ..
+        }
+    )));
+    assert!(join(&mut room, "k", "student").iter().any(|o| matches!(
+        o,
+        Output::Close {
+            code: CLOSE_DENIED,
+            ..
+        }
+    )));
+    // Admitted, the students answer: once each, and not a closed poll.
+    join(&mut room, "a", "student");
+    say(
+        &mut room,
+        "t",
+        ClientMessage::Admit {
+            participant_id: None,
+        },
+        T0,
+    );
+    let answer = |poll: &str| ClientMessage::AnswerPoll {
+        poll_id: poll.into(),
+        choices: vec![0],
+    };
+    let (out, _) = say(&mut room, "b", answer("open"), T0 + 1);
+    assert_eq!(error_code(&out, "b"), None);
+    let (out, _) = say(&mut room, "a", answer("open"), T0 + 2);
+    assert_eq!(error_code(&out, "a").as_deref(), Some("already_answered"));
+    let (out, _) = say(&mut room, "b", answer("done"), T0 + 3);
+    assert_eq!(error_code(&out, "b").as_deref(), Some("invalid"));
+}
+
+#[test]
+fn the_lobby_setting_is_stored() {
+    let mut room = Room::new("s");
+    join(&mut room, "t", "instructor");
+    for enabled in [true, false] {
+        let (_, fx) = say(&mut room, "t", ClientMessage::SetLobby { enabled }, T0);
+        assert!(fx.contains(&Effect::StoreLobby { enabled }), "{fx:?}");
+    }
+}
+
+/// Any JSON value (deep and wide, but bounded).
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".{0,30}".prop_map(Value::String),
+        pick(IDS).prop_map(|s| Value::String(s.into())),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    pick(&[
+                        "type",
+                        "text",
+                        "participant_id",
+                        "poll_id",
+                        "choices",
+                        "options",
+                        "question",
+                        "enabled",
+                        "message_id",
+                        "emoji",
+                        "mic",
+                        "camera",
+                        "id",
+                        "stage",
+                        "reason",
+                        "muted",
+                        "reply_to",
+                        "duration_s",
+                        "multiple",
+                    ])
+                    .prop_map(str::to_owned),
+                    "[a-z_]{1,10}",
+                ],
+                inner,
+                0..6,
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A frame as a client might send it: any JSON, often with a real type.
+fn json_frame() -> impl Strategy<Value = String> {
+    const TYPES: &[&str] = &[
+        "auth",
+        "ping",
+        "media_state",
+        "chat",
+        "react",
+        "raise_hand",
+        "lower_hand",
+        "answer_poll",
+        "set_lobby",
+        "admit",
+        "deny",
+        "delete_message",
+        "mute_chat",
+        "call_on",
+        "demote",
+        "mute_all",
+        "mute",
+        "kick",
+        "spotlight",
+        "create_poll",
+        "close_poll",
+        "nope",
+    ];
+    (json_value(), proptest::option::of(pick(TYPES))).prop_map(|(mut v, ty)| {
+        if let (Some(ty), Some(obj)) = (ty, v.as_object_mut()) {
+            obj.insert("type".into(), ty.into());
+        }
+        v.to_string()
+    })
+}
+
+/// Outputs one input may make, at most: a welcome and results per poll for
+/// everyone admitted at once, and a few messages per participant.
+fn output_bound(room: &Room) -> usize {
+    let people = room.members.len() + room.waiting.len() + 1;
+    16 + people * (6 + room.polls.len())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 1000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Arbitrary JSON frames from several roles: the parser answers every
+    /// frame; what parses goes into the room, which never panics, keeps its
+    /// invariants and answers each input with bounded work.
+    #[test]
+    fn arbitrary_json_frames_from_several_roles(
+        frames in proptest::collection::vec((json_frame(), 0usize..6, 0i64..400), 0..60),
+    ) {
+        let mut room = Room::new("s");
+        let people = [("i0", "instructor"), ("s0", "student"), ("s1", "student"), ("g0", "guest"), ("x", "root")];
+        for (id, role) in people {
+            join(&mut room, id, role);
+        }
+        let mut at = T0;
+        for (i, (frame, who, dt)) in frames.iter().enumerate() {
+            at += dt;
+            let Ok(msg) = parse(frame) else { continue };
+            let from = people.get(*who).map_or("nobody", |p| p.0);
+            let bound = output_bound(&room);
+            let (out, fx) = room.apply(Input::Message { from: from.into(), msg, id: format!("m{i}"), at_ms: at });
+            prop_assert!(out.len() <= bound, "{} outputs > {bound}", out.len());
+            prop_assert!(fx.len() <= bound, "{} effects > {bound}", fx.len());
+            if let Err(e) = check_invariants(&room) {
+                return Err(TestCaseError::fail(e));
+            }
+        }
+    }
+
+    /// Arbitrary bytes into the protocol's parser: an error, never a panic;
+    /// anything over the frame limit is `too_large`.
+    #[test]
+    fn arbitrary_bytes_never_panic_the_parser(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = parse(&text);
+        let mut big = text.into_owned();
+        while big.len() <= MAX_FRAME_BYTES {
+            big.push_str("{\"type\":\"chat\",\"text\":\"x\"}");
+        }
+        prop_assert_eq!(parse(&big), Err(FrameError::TooLarge));
+    }
+
+    /// Valid messages from several roles over the rate limits: no panic,
+    /// bounded outputs, and a sender's broadcasts stay within its budget.
+    #[test]
+    fn floods_of_valid_messages_stay_within_the_rate_limits(
+        msgs in proptest::collection::vec((client_message(), 0usize..4), 0..200),
+    ) {
+        let mut room = Room::new("s");
+        let people = [("i0", "instructor"), ("s0", "student"), ("s1", "student"), ("g0", "guest")];
+        for (id, role) in people {
+            join(&mut room, id, role);
+        }
+        let mut broadcasts: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, (msg, who)) in msgs.into_iter().enumerate() {
+            let from = people.get(who).map_or("nobody", |p| p.0);
+            let limited = matches!(msg, ClientMessage::RaiseHand | ClientMessage::LowerHand | ClientMessage::MediaState { .. });
+            let bound = output_bound(&room);
+            // All in the same second.
+            let (out, _) = room.apply(Input::Message { from: from.into(), msg, id: format!("m{i}"), at_ms: T0 });
+            prop_assert!(out.len() <= bound);
+            if limited && out.iter().any(|o| matches!(o, Output::Send { to: Target::All, .. })) {
+                *broadcasts.entry(from).or_default() += 1;
+            }
+        }
+        for (who, n) in broadcasts {
+            prop_assert!(n <= CHAT_BURST as usize, "{who}: {n} hand/media broadcasts in one instant");
+        }
+    }
 }
