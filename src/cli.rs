@@ -109,6 +109,11 @@ pub struct StorageArgs {
     /// Recordings older than this are deleted from storage.
     #[arg(long, env = "CLASSCAST_RECORDING_RETENTION", default_value = "90days", value_parser = humantime::parse_duration)]
     pub recording_retention: Duration,
+    /// The CDN in `--cdn-url` is meant to be public: playback URLs through it
+    /// are unsigned and never expire. Without this flag `--cdn-url` needs a
+    /// CloudFront key pair.
+    #[arg(long, env = "CLASSCAST_CDN_UNSIGNED")]
+    pub cdn_unsigned: bool,
 }
 
 /// Where state lives: the data directory and the database.
