@@ -442,3 +442,51 @@ fn the_prune_command() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Remux leftovers (`<id>.mp4.part`, `.moov`) of a crash or a failed remux:
+/// the hourly pass deletes those untouched for an hour (a running remux's
+/// file is fresh and stays), start-up recovery deletes them all.
+#[tokio::test]
+async fn remux_leftovers_are_swept() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let alice = token(Role::Instructor, "alice", None);
+    let session = app.create_session(&alice, "Leftovers").await;
+    let kept = ready_recording(&app, &session, b"mp4").await;
+    let data_dir = app.state.data_dir();
+    let dir = data_dir.join("recordings").join(&session);
+    let file = |name: &str| dir.join(name);
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    for name in ["old.mp4.part", "old.mp4.moov"] {
+        std::fs::write(file(name), b"half").expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(file(name))
+            .and_then(|f| f.set_modified(two_hours_ago))
+            .expect("age");
+    }
+    std::fs::write(file("running.mp4.part"), b"in progress").expect("write");
+
+    let report = retention::prune(
+        &app.state.db,
+        &app.state.storage,
+        data_dir,
+        Duration::from_secs(90 * 24 * 3600),
+        false,
+    )
+    .await
+    .expect("prune");
+    assert_eq!(report.partials_swept.len(), 2, "{report:?}");
+    assert!(!file("old.mp4.part").exists() && !file("old.mp4.moov").exists());
+    assert!(
+        file("running.mp4.part").exists(),
+        "a fresh .part may be a running remux"
+    );
+    let mp4 = data_dir.join(classcast::storage::recording_key(&session, &kept));
+    assert!(mp4.exists(), "finished recordings are not leftovers");
+
+    // After a restart nothing is remuxing: every leftover goes.
+    app.state.recorder.recover().await.expect("recover");
+    assert!(!file("running.mp4.part").exists());
+    assert!(mp4.exists());
+    app.cleanup().await;
+}

@@ -358,10 +358,13 @@ impl Recorder {
         );
     }
 
-    /// After a restart: recordings a crash interrupted are finalized from the
-    /// segments on disk; finished ones waiting for upload are queued again.
+    /// After a restart: remux leftovers are swept, recordings a crash
+    /// interrupted are finalized from the segments on disk, finished ones
+    /// waiting for upload are queued again.
     pub async fn recover(&self) -> Result<(), RecordingError> {
         let db = &self.inner.db;
+        // No remux runs yet: every leftover is from a run that died.
+        super::retention::sweep_partials(&self.inner.data_dir, Duration::ZERO, false).await;
         for rec in db.recordings_in_state(RecordingState::Recording).await? {
             tracing::warn!(recording = %rec.id, session = %rec.session_id, "finalizing a recording interrupted by a restart");
             self.stop_and_finalize(rec, None).await?;

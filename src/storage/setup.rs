@@ -166,7 +166,10 @@ mod tests {
     fn presigned_urls_live_at_most_seven_days() {
         assert!(check_delivery(&args(&["--playback-url-ttl", "7days"])).is_ok());
         let e = refused(&["--playback-url-ttl", "8days"]);
-        assert!(e.contains("--playback-url-ttl") && e.contains("7 days"), "{e}");
+        assert!(
+            e.contains("--playback-url-ttl") && e.contains("7 days"),
+            "{e}"
+        );
         // CloudFront signed URLs have no such cap.
         assert!(check_delivery(&args(&[
             "--playback-url-ttl",
