@@ -226,6 +226,11 @@ pub struct ServeArgs {
     /// Create a session `demo` and publish a test pattern into it over WHIP.
     #[arg(long, env = "CLASSCAST_DEMO")]
     pub demo: bool,
+    /// The operator's bearer token for `/metrics` (then required) and for the
+    /// details in `/healthz` (store errors). Without it `/metrics` shows only
+    /// sums, no session ids, and error texts go only to the log.
+    #[arg(long, env = "CLASSCAST_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -196,6 +196,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
             default_max_webrtc_viewers: args.max_webrtc_viewers,
             player_dir: args.player_dir.clone(),
             data_dir: data_dir.clone(),
+            metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
         }),
     };
     tracing::info!(%local, %public_url, "listening");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use classcast::auth::Role;
 use classcast::recording::retention;
-use common::{token, Backend, TestApp};
+use common::{token, wait_for, Backend, TestApp};
 
 const JSON: Option<&str> = Some("application/json");
 
@@ -488,5 +488,126 @@ async fn remux_leftovers_are_swept() {
     app.state.recorder.recover().await.expect("recover");
     assert!(!file("running.mp4.part").exists());
     assert!(mp4.exists());
+    app.cleanup().await;
+}
+
+/// The app with an S3 spool whose store refuses every connection.
+async fn app_with_a_dead_store(
+    metrics_token: Option<&str>,
+) -> (TestApp, classcast::storage::Uploads) {
+    use classcast::storage::{S3Settings, S3Store, Storage, Uploads, UploadsSettings};
+    common::s3::aws_test_env();
+    let mut app = TestApp::new(Backend::Sqlite).await;
+    let store = S3Store::new(&S3Settings {
+        bucket: "b".into(),
+        // Nothing listens on the discard port: connection refused.
+        endpoint: Some("http://127.0.0.1:9".into()),
+        path_style: true,
+        ..S3Settings::default()
+    })
+    .await
+    .expect("store");
+    let uploads = Uploads::new(
+        app.state.db.clone(),
+        Storage::S3(std::sync::Arc::new(store)),
+        None,
+        UploadsSettings::default(),
+    )
+    .await
+    .expect("spool");
+    app.state.uploads = Some(uploads.clone());
+    let mut settings = (*app.state.settings).clone();
+    settings.metrics_token = metrics_token.map(str::to_owned);
+    app.state.settings = std::sync::Arc::new(settings);
+    (app, uploads)
+}
+
+#[tokio::test]
+async fn anonymous_health_and_metrics_show_no_store_errors_or_session_ids() {
+    const OPERATOR: &str = "operator-token-0123456789";
+    let (app, uploads) = app_with_a_dead_store(None).await;
+    let alice = token(Role::Instructor, "alice", None);
+    let session = app.create_session(&alice, "Watched").await;
+    app.state.hls_audience.record(&session, "bob");
+    let meta = classcast::storage::ObjectMeta::for_key("hls/x/index.m3u8", true);
+    uploads
+        .enqueue_playlist(
+            &session,
+            &format!("hls/{session}/index.m3u8"),
+            "#EXTM3U\n".into(),
+            &meta,
+        )
+        .await
+        .expect("enqueue");
+    let worker = uploads.start();
+    let error = wait_for(Duration::from_secs(20), "a failed upload", || async {
+        uploads.backlog().await.last_error
+    })
+    .await;
+    assert!(!error.is_empty());
+
+    // Anyone: how it goes, not why.
+    let r = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["storage"]["status"], "retrying", "{v}");
+    assert_eq!(v["storage"]["pending"], 1, "{v}");
+    assert!(
+        !r.text().contains(&error),
+        "the store's error text leaks: {v}"
+    );
+    assert!(v["storage"].get("last_error").is_none(), "{v}");
+    // Metrics without a token: sums, no session ids.
+    let r = app.call(Method::GET, "/metrics", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.text().contains(&session), "{}", r.text());
+    assert!(
+        r.text().contains("classcast_hls_viewers 1\n"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.text().contains("classcast_webrtc_viewers 0\n"),
+        "{}",
+        r.text()
+    );
+    worker.abort();
+    app.cleanup().await;
+
+    // With an operator token: /metrics needs it, and it shows the details.
+    let (app, uploads) = app_with_a_dead_store(Some(OPERATOR)).await;
+    let session = app.create_session(&alice, "Watched").await;
+    app.state.hls_audience.record(&session, "bob");
+    uploads
+        .enqueue_playlist(
+            &session,
+            &format!("hls/{session}/index.m3u8"),
+            "#EXTM3U\n".into(),
+            &meta,
+        )
+        .await
+        .expect("enqueue");
+    let worker = uploads.start();
+    let error = wait_for(Duration::from_secs(20), "a failed upload", || async {
+        uploads.backlog().await.last_error
+    })
+    .await;
+    for who in [None, Some(alice.as_str()), Some("wrong")] {
+        let r = app.call(Method::GET, "/metrics", who).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{who:?}");
+        let r = app.call(Method::GET, "/healthz", who).await;
+        assert!(!r.text().contains(&error), "{who:?}: {}", r.text());
+    }
+    let r = app.call(Method::GET, "/metrics", Some(OPERATOR)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.text()
+            .contains(&format!("classcast_hls_viewers{{session=\"{session}\"}} 1")),
+        "{}",
+        r.text()
+    );
+    let r = app.call(Method::GET, "/healthz", Some(OPERATOR)).await;
+    assert_eq!(r.json()["storage"]["last_error"], error.as_str());
+    worker.abort();
     app.cleanup().await;
 }

@@ -45,6 +45,9 @@ const POLL: Duration = Duration::from_secs(1);
 pub struct Backlog {
     pub backend: String,
     pub pending: i64,
+    /// Uploads given up after too many attempts while the store worked; their
+    /// files stay on disk.
+    pub failed: i64,
     /// Pending uploads that failed at least once.
     pub retried: i64,
     pub oldest_pending_age_ms: Option<i64>,

@@ -216,6 +216,7 @@ impl TestApp {
                 default_max_webrtc_viewers: 50,
                 player_dir: repo_root().join("player"),
                 data_dir,
+                metrics_token: None,
             }),
         };
         TestApp { state, db }
