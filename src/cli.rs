@@ -114,6 +114,10 @@ pub struct StorageArgs {
     /// CloudFront key pair.
     #[arg(long, env = "CLASSCAST_CDN_UNSIGNED")]
     pub cdn_unsigned: bool,
+    /// An upload that fails this many times while the store takes others is
+    /// given up (its file stays on disk; the next start tries it again).
+    #[arg(long, env = "CLASSCAST_UPLOAD_MAX_ATTEMPTS", default_value_t = 10)]
+    pub upload_max_attempts: u32,
 }
 
 /// Where state lives: the data directory and the database.

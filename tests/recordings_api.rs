@@ -611,3 +611,131 @@ async fn anonymous_health_and_metrics_show_no_store_errors_or_session_ids() {
     worker.abort();
     app.cleanup().await;
 }
+
+/// A spool on moto where one upload can never succeed (its "file" is a
+/// directory: the store never gets a body) while a class keeps producing
+/// segments: the others go up as they come, the bad one backs off on its own
+/// and is given up after `max_attempts` failures, reported in /healthz and
+/// /metrics, its local path untouched; a restart tries it again.
+#[tokio::test]
+async fn one_upload_that_always_fails_does_not_hold_up_the_others() {
+    one_failing_upload(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn one_upload_that_always_fails_does_not_hold_up_the_others_postgres() {
+    one_failing_upload(Backend::Postgres).await;
+}
+
+async fn one_failing_upload(backend: Backend) {
+    use classcast::storage::{ObjectMeta, S3Settings, S3Store, Storage, Uploads, UploadsSettings};
+    common::s3::aws_test_env();
+    let moto = common::MotoServer::start();
+    let s3 = common::s3::s3_client(&moto.endpoint);
+    common::s3::create_bucket(&s3).await;
+    let mut app = TestApp::new(backend).await;
+    let store = Storage::S3(std::sync::Arc::new(
+        S3Store::new(&S3Settings {
+            bucket: common::s3::BUCKET.into(),
+            endpoint: Some(moto.endpoint.clone()),
+            path_style: true,
+            ..S3Settings::default()
+        })
+        .await
+        .expect("store"),
+    ));
+    let settings = UploadsSettings {
+        concurrency: 2,
+        retry_max: Duration::from_millis(300),
+        max_attempts: 3,
+    };
+    let db = app.state.db.clone();
+    let uploads = Uploads::new(db.clone(), store.clone(), None, settings.clone())
+        .await
+        .expect("spool");
+    app.state.uploads = Some(uploads.clone());
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("seg_00000.ts");
+    std::fs::create_dir(&bad).expect("a directory where a file should be");
+    let meta = |k: &str| ObjectMeta::for_key(k, true);
+    uploads
+        .enqueue_file("s1", "hls/s1/720p/seg_00000.ts", &bad, &meta(".ts"), None)
+        .await
+        .expect("enqueue");
+    // Its session's playlist waits for it (never list a missing segment)…
+    uploads
+        .enqueue_playlist(
+            "s1",
+            "hls/s1/720p/index.m3u8",
+            "#EXTM3U\n".into(),
+            &meta(".m3u8"),
+        )
+        .await
+        .expect("enqueue");
+    let worker = uploads.start();
+
+    // …while another class's segments keep coming and go up as they come.
+    let mut n = 0;
+    let given_up = loop {
+        n += 1;
+        let key = format!("hls/s2/720p/seg_{n:05}.ts");
+        let path = dir.path().join(format!("good_{n}.ts"));
+        std::fs::write(&path, b"segment").expect("write");
+        uploads
+            .enqueue_file("s2", &key, &path, &meta(".ts"), None)
+            .await
+            .expect("enqueue");
+        wait_for(Duration::from_secs(10), "a good segment uploaded", || {
+            let s3 = &s3;
+            let key = key.clone();
+            async move {
+                common::s3::keys(s3, &key)
+                    .await
+                    .contains(&key)
+                    .then_some(())
+            }
+        })
+        .await;
+        let b = uploads.backlog().await;
+        if b.failed == 1 {
+            break b;
+        }
+        assert!(n < 200, "never given up: {b:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(given_up.failures >= 3, "{given_up:?}");
+    assert_eq!(given_up.failed_uploads[0].key, "hls/s1/720p/seg_00000.ts");
+    assert!(bad.exists(), "the local file is kept");
+    // Given up, it no longer holds its session's playlist back.
+    wait_for(
+        Duration::from_secs(10),
+        "the s1 playlist uploaded",
+        || async {
+            let k = "hls/s1/720p/index.m3u8";
+            common::s3::keys(&s3, k)
+                .await
+                .contains(&k.to_owned())
+                .then_some(())
+        },
+    )
+    .await;
+    // What an operator sees.
+    let r = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(r.json()["storage"]["status"], "degraded", "{}", r.text());
+    assert_eq!(r.json()["storage"]["failed"], 1, "{}", r.text());
+    let r = app.call(Method::GET, "/metrics", None).await;
+    assert!(
+        r.text().contains("classcast_uploads_failed 1\n"),
+        "{}",
+        r.text()
+    );
+    worker.abort();
+
+    // A restart tries it again.
+    let again = Uploads::new(db, store, None, settings)
+        .await
+        .expect("spool");
+    let b = again.backlog().await;
+    assert_eq!((b.failed, b.pending), (0, 1), "{b:?}");
+    app.cleanup().await;
+}

@@ -15,7 +15,7 @@ pub mod spool;
 pub use delivery::Delivery;
 pub use local::LocalStore;
 pub use s3::{S3Settings, S3Store};
-pub use spool::{Backlog, Uploads, UploadsSettings};
+pub use spool::{Backlog, FailedUpload, Uploads, UploadsSettings};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -31,6 +31,7 @@ pub async fn from_args(args: &StorageArgs, data_dir: &Path) -> Result<StorageSet
     let uploads = UploadsSettings {
         concurrency: args.upload_concurrency.max(1),
         retry_max: args.upload_retry_max,
+        max_attempts: args.upload_max_attempts.max(1),
     };
     if args.storage == StorageBackend::Local {
         return Ok(StorageSetup {
