@@ -118,6 +118,11 @@ pub struct StorageArgs {
     /// given up (its file stays on disk; the next start tries it again).
     #[arg(long, env = "CLASSCAST_UPLOAD_MAX_ATTEMPTS", default_value_t = 10)]
     pub upload_max_attempts: u32,
+    /// HLS of a class nobody chose to record (`record` off, no recording) is
+    /// deleted (locally and in the bucket) this long after its last publish
+    /// ended, and answered 410 from then on.
+    #[arg(long, env = "CLASSCAST_UNRECORDED_HLS_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub unrecorded_hls_ttl: Duration,
 }
 
 /// Where state lives: the data directory and the database.

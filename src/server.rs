@@ -148,8 +148,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let pruner = spawn_pruner(
         db.clone(),
         setup.storage.clone(),
+        uploads.clone(),
         data_dir.clone(),
         args.storage.recording_retention,
+        args.storage.unrecorded_hls_ttl,
     );
     tracing::info!(
         storage = setup.storage.name(),
@@ -244,22 +246,41 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
 fn spawn_pruner(
     db: Db,
     storage: crate::storage::Storage,
+    uploads: Option<Uploads>,
     data_dir: std::path::PathBuf,
     retention: Duration,
+    unrecorded_hls_ttl: Duration,
 ) -> tokio::task::JoinHandle<()> {
+    // Unrecorded HLS is due within a fraction of its grace, not an hour late.
+    let tick = (unrecorded_hls_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     tokio::spawn(async move {
+        let mut last_prune: Option<std::time::Instant> = None;
         loop {
-            match retention::prune(&db, &storage, &data_dir, retention, false).await {
-                Ok(r) if !r.recordings_deleted.is_empty() => {
-                    tracing::info!(
-                        deleted = r.recordings_deleted.len(),
-                        "retention pruned recordings"
-                    );
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(std::time::Instant::now());
+                match retention::prune(&db, &storage, &data_dir, retention, false).await {
+                    Ok(r) if !r.recordings_deleted.is_empty() => {
+                        tracing::info!(
+                            deleted = r.recordings_deleted.len(),
+                            "retention pruned recordings"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("retention: {e}"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!("retention: {e}"),
             }
-            tokio::time::sleep(PRUNE_EVERY).await;
+            if let Err(e) = retention::expire_unrecorded_hls(
+                &db,
+                &storage,
+                uploads.as_ref(),
+                &data_dir,
+                unrecorded_hls_ttl,
+            )
+            .await
+            {
+                tracing::warn!("unrecorded HLS expiry: {e}");
+            }
+            tokio::time::sleep(tick).await;
         }
     })
 }

@@ -739,3 +739,103 @@ async fn one_failing_upload(backend: Backend) {
     assert_eq!((b.failed, b.pending), (0, 1), "{b:?}");
     app.cleanup().await;
 }
+
+/// A publish into `session` that started and stopped now.
+async fn published(app: &TestApp, session: &str) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let db = &app.state.db;
+    db.start_publish(&classcast::db::PublishEvent {
+        id: id.clone(),
+        session_id: session.into(),
+        resource_id: "r".into(),
+        publisher_id: "alice".into(),
+        publisher_name: "alice".into(),
+        video_codec: Some("H264".into()),
+        audio_codec: None,
+        started_at: classcast::time::now_ms(),
+        stopped_at: None,
+        stop_reason: None,
+    })
+    .await
+    .expect("publish");
+    db.stop_publish(&id, "deleted").await.expect("stop");
+}
+
+/// The ladder's files of a publish, as a viewer fetches them.
+fn hls_files(app: &TestApp, session: &str) -> std::path::PathBuf {
+    let dir = app.state.hls.session_dir(session);
+    std::fs::create_dir_all(dir.join("720p")).expect("mkdir");
+    std::fs::write(dir.join("master.m3u8"), "#EXTM3U\n").expect("master");
+    std::fs::write(dir.join("720p/index.m3u8"), "#EXTM3U\n").expect("playlist");
+    std::fs::write(dir.join("720p/seg_00000.ts"), b"ts").expect("segment");
+    dir
+}
+
+async fn check_unrecorded_hls_expires(app: &TestApp) {
+    let alice = token(Role::Instructor, "alice", None);
+    let unrecorded = app.create_session(&alice, "Not recorded").await;
+    let recorded = app.create_session(&alice, "Recorded").await;
+    app.state
+        .db
+        .set_session_record(&recorded, true)
+        .await
+        .expect("record");
+    published(app, &unrecorded).await;
+    published(app, &recorded).await;
+    let gone_dir = hls_files(app, &unrecorded);
+    let kept_dir = hls_files(app, &recorded);
+    let bob = token(Role::Student, "bob", Some(&unrecorded));
+    let master = format!("/hls/{unrecorded}/master.m3u8");
+    let segment = format!("/hls/{unrecorded}/720p/seg_00000.ts");
+    let (db, storage, data_dir) = (&app.state.db, &app.state.storage, app.state.data_dir());
+    let expire = |grace| retention::expire_unrecorded_hls(db, storage, None, data_dir, grace);
+
+    // Within the grace (the class just ended) it still plays.
+    let cleared = expire(Duration::from_secs(3600)).await.expect("expire");
+    assert!(cleared.is_empty(), "{cleared:?}");
+    assert_eq!(
+        app.call(Method::GET, &master, Some(&bob)).await.status,
+        StatusCode::OK
+    );
+
+    // Past it (a shortened grace): deleted, and said so.
+    let cleared = expire(Duration::ZERO).await.expect("expire");
+    assert_eq!(cleared, vec![unrecorded.clone()]);
+    assert!(!gone_dir.exists(), "the HLS files are gone");
+    assert!(
+        kept_dir.join("720p/seg_00000.ts").exists(),
+        "a recorded class keeps its VOD"
+    );
+    for path in [&master, &segment] {
+        let r = app.call(Method::GET, path, Some(&bob)).await;
+        assert_eq!(r.status, StatusCode::GONE, "{path}: {}", r.text());
+        assert!(r.text().contains("not recorded"), "{}", r.text());
+    }
+    // Done once.
+    assert!(expire(Duration::ZERO).await.expect("expire").is_empty());
+
+    // Published again (on a later millisecond than the deletion): a new HLS,
+    // served, and expired in its turn.
+    let deleted_at = classcast::time::now_ms();
+    while classcast::time::now_ms() <= deleted_at {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    published(app, &unrecorded).await;
+    hls_files(app, &unrecorded);
+    assert_eq!(
+        app.call(Method::GET, &master, Some(&bob)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        expire(Duration::ZERO).await.expect("expire"),
+        vec![unrecorded.clone()]
+    );
+    assert_eq!(
+        app.call(Method::GET, &master, Some(&bob)).await.status,
+        StatusCode::GONE
+    );
+}
+
+on_both_databases! {
+    unrecorded_hls_expires => check_unrecorded_hls_expires;
+}

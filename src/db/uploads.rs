@@ -273,4 +273,25 @@ impl Db {
             .await?;
         get(&row, "top")
     }
+
+    /// Drops the waiting uploads of `group` whose keys start with `prefix`
+    /// (their files are being deleted); how many.
+    pub async fn drop_uploads_under(&self, group: &str, prefix: &str) -> Result<u64, DbError> {
+        let rows = sqlx::query("SELECT storage_key FROM uploads WHERE group_id = $1")
+            .bind(group)
+            .fetch_all(self.pool())
+            .await?;
+        let mut dropped = 0;
+        for row in &rows {
+            let key: String = get(row, "storage_key")?;
+            if key.starts_with(prefix) {
+                dropped += sqlx::query("DELETE FROM uploads WHERE storage_key = $1")
+                    .bind(&key)
+                    .execute(self.pool())
+                    .await?
+                    .rows_affected();
+            }
+        }
+        Ok(dropped)
+    }
 }

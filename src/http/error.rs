@@ -52,6 +52,9 @@ impl ApiError {
     pub fn unprocessable(msg: impl Into<String>) -> Self {
         ApiError::Status(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
     }
+    pub fn gone(msg: impl Into<String>) -> Self {
+        ApiError::Status(StatusCode::GONE, msg.into())
+    }
 
     pub fn status(&self) -> StatusCode {
         match self {

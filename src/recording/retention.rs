@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::RecordingError;
 use crate::db::{Db, RecordingState, SessionState};
-use crate::storage::{hls_prefix, Storage};
+use crate::storage::{hls_prefix, Storage, Uploads};
 use crate::time::now_ms;
 
 #[derive(Debug, Default, Serialize)]
@@ -134,4 +134,44 @@ pub async fn prune(
         }
     }
     Ok(report)
+}
+
+/// Deletes the HLS (local files, bucket objects, waiting uploads; the CDN's
+/// copies are invalidated) of sessions nobody chose to record, `grace` after
+/// their last publish ended; the sessions cleared. A session published again
+/// later gets a new HLS, expired in turn.
+pub async fn expire_unrecorded_hls(
+    db: &Db,
+    storage: &Storage,
+    uploads: Option<&Uploads>,
+    data_dir: &Path,
+    grace: Duration,
+) -> Result<Vec<String>, RecordingError> {
+    let cutoff = now_ms() - grace.as_millis().min(i64::MAX as u128) as i64;
+    let mut cleared = Vec::new();
+    for session_id in db.unrecorded_hls_to_expire(cutoff).await? {
+        let prefix = hls_prefix(&session_id);
+        // Nothing of it may reach the bucket after the deletion.
+        db.drop_uploads_under(&session_id, &prefix).await?;
+        if let Err(e) = storage.delete_prefix(&prefix).await {
+            tracing::warn!(session = %session_id, "cannot delete {prefix}, tried again later: {e}");
+            continue;
+        }
+        if let Err(e) = tokio::fs::remove_dir_all(data_dir.join(&prefix)).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(session = %session_id, "cannot delete local {prefix}: {e}");
+                continue;
+            }
+        }
+        if let Some(uploads) = uploads {
+            let paths = vec![format!("/{}*", storage.object_path(&prefix))];
+            if let Err(e) = uploads.enqueue_invalidation(&session_id, paths).await {
+                tracing::warn!(session = %session_id, "CDN invalidation not queued: {e}");
+            }
+        }
+        db.mark_hls_expired(&session_id).await?;
+        tracing::info!(session = %session_id, ?grace, "HLS of an unrecorded class deleted");
+        cleared.push(session_id);
+    }
+    Ok(cleared)
 }
