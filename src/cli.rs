@@ -123,6 +123,10 @@ pub struct StorageArgs {
     /// ended, and answered 410 from then on.
     #[arg(long, env = "CLASSCAST_UNRECORDED_HLS_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub unrecorded_hls_ttl: Duration,
+    /// New recordings are refused (and `/healthz` says `low`) while the data
+    /// directory's disk has less free space than this, in MB; 0: no check.
+    #[arg(long, env = "CLASSCAST_MIN_FREE_DISK_MB", default_value_t = 1024)]
+    pub min_free_disk_mb: u64,
 }
 
 /// Where state lives: the data directory and the database.

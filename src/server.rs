@@ -124,7 +124,18 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         setup.storage.clone(),
         uploads.clone(),
         data_dir.clone(),
-    );
+    )
+    .with_disk_guard(crate::storage::DiskGuard::new(
+        data_dir.clone(),
+        args.storage.min_free_disk_mb.saturating_mul(1024 * 1024),
+    ));
+    let disk = recorder.disk_status();
+    if disk.low {
+        tracing::warn!(
+            ?disk,
+            "low disk space in the data directory: new recordings are refused"
+        );
+    }
     recorder.recover().await?;
     let recorder_task = recorder.follow();
     let follower = (!args.disable_hls).then(|| hls.follow(&ingest));

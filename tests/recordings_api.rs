@@ -839,3 +839,40 @@ async fn check_unrecorded_hls_expires(app: &TestApp) {
 on_both_databases! {
     unrecorded_hls_expires => check_unrecorded_hls_expires;
 }
+
+/// With less free space than `--min-free-disk-mb` in the data directory, the
+/// record switch is refused with words and /healthz says the disk is low.
+#[tokio::test]
+async fn a_nearly_full_disk_refuses_new_recordings_and_says_so() {
+    let mut app = TestApp::new(Backend::Sqlite).await;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = app.create_session(&alice, "Full disk").await;
+    let r = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(r.json()["disk"]["status"], "ok", "{}", r.text());
+
+    // More than any disk has: always below.
+    let data_dir = app.state.data_dir().to_path_buf();
+    app.state.recorder = classcast::recording::Recorder::new(
+        app.state.db.clone(),
+        app.state.hls.clone(),
+        app.state.storage.clone(),
+        None,
+        data_dir.clone(),
+    )
+    .with_disk_guard(classcast::storage::DiskGuard::new(data_dir, u64::MAX));
+    let r = app
+        .request(
+            Method::PUT,
+            &format!("/api/sessions/{id}/record"),
+            Some(&alice),
+            JSON,
+            r#"{"record":true}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert!(r.text().contains("disk space"), "{}", r.text());
+    let r = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["disk"]["status"], "low", "{}", r.text());
+    app.cleanup().await;
+}

@@ -58,10 +58,17 @@ async fn healthz(State(state): State<AppState>, headers: HeaderMap) -> (StatusCo
     match state.db.ping().await {
         Ok(()) => {
             let backlog = state.backlog().await;
-            let storage = if is_operator(&state, &headers) {
+            let disk = state.recorder.disk_status();
+            let operator = is_operator(&state, &headers);
+            let storage = if operator {
                 json!(backlog)
             } else {
                 public_storage(&backlog)
+            };
+            let disk = if operator {
+                json!(disk)
+            } else {
+                json!({ "status": if disk.low { "low" } else { "ok" } })
             };
             (
                 StatusCode::OK,
@@ -69,6 +76,7 @@ async fn healthz(State(state): State<AppState>, headers: HeaderMap) -> (StatusCo
                     "status": "ok",
                     "gstreamer": gst::version_string().to_string(),
                     "storage": storage,
+                    "disk": disk,
                 })),
             )
         }
