@@ -110,6 +110,24 @@ pub struct StorageArgs {
     /// Recordings older than this are deleted from storage.
     #[arg(long, env = "CLASSCAST_RECORDING_RETENTION", default_value = "90days", value_parser = humantime::parse_duration)]
     pub recording_retention: Duration,
+    /// The CDN in `--cdn-url` is meant to be public: playback URLs through it
+    /// are unsigned and never expire. Without this flag `--cdn-url` needs a
+    /// CloudFront key pair.
+    #[arg(long, env = "CLASSCAST_CDN_UNSIGNED")]
+    pub cdn_unsigned: bool,
+    /// An upload that fails this many times while the store takes others is
+    /// given up (its file stays on disk; the next start tries it again).
+    #[arg(long, env = "CLASSCAST_UPLOAD_MAX_ATTEMPTS", default_value_t = 10)]
+    pub upload_max_attempts: u32,
+    /// HLS of a class nobody chose to record (`record` off, no recording) is
+    /// deleted (locally and in the bucket) this long after its last publish
+    /// ended, and answered 410 from then on.
+    #[arg(long, env = "CLASSCAST_UNRECORDED_HLS_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub unrecorded_hls_ttl: Duration,
+    /// New recordings are refused (and `/healthz` says `low`) while the data
+    /// directory's disk has less free space than this, in MB; 0: no check.
+    #[arg(long, env = "CLASSCAST_MIN_FREE_DISK_MB", default_value_t = 1024)]
+    pub min_free_disk_mb: u64,
 }
 
 /// Whether `--jwt-secret` was given as an argument (any process can read
@@ -300,6 +318,11 @@ pub struct ServeArgs {
     /// `X-Forwarded-For` (only behind a proxy that sets it).
     #[arg(long, env = "CLASSCAST_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// The operator's bearer token for `/metrics` (then required) and for the
+    /// details in `/healthz` (store errors). Without it `/metrics` shows only
+    /// sums, no session ids, and error texts go only to the log.
+    #[arg(long, env = "CLASSCAST_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

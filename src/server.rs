@@ -134,7 +134,18 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         setup.storage.clone(),
         uploads.clone(),
         data_dir.clone(),
-    );
+    )
+    .with_disk_guard(crate::storage::DiskGuard::new(
+        data_dir.clone(),
+        args.storage.min_free_disk_mb.saturating_mul(1024 * 1024),
+    ));
+    let disk = recorder.disk_status();
+    if disk.low {
+        tracing::warn!(
+            ?disk,
+            "low disk space in the data directory: new recordings are refused"
+        );
+    }
     recorder.recover().await?;
     let recorder_task = recorder.follow();
     let follower = (!args.disable_hls).then(|| hls.follow(&ingest));
@@ -158,8 +169,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let pruner = spawn_pruner(
         db.clone(),
         setup.storage.clone(),
+        uploads.clone(),
         data_dir.clone(),
         args.storage.recording_retention,
+        args.storage.unrecorded_hls_ttl,
     );
     tracing::info!(
         storage = setup.storage.name(),
@@ -207,6 +220,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
             max_sessions_per_instructor: args.max_sessions_per_instructor,
             player_dir: args.player_dir.clone(),
             data_dir: data_dir.clone(),
+            metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
         }),
     };
     tracing::info!(%local, %public_url, "listening");
@@ -260,22 +274,41 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
 fn spawn_pruner(
     db: Db,
     storage: crate::storage::Storage,
+    uploads: Option<Uploads>,
     data_dir: std::path::PathBuf,
     retention: Duration,
+    unrecorded_hls_ttl: Duration,
 ) -> tokio::task::JoinHandle<()> {
+    // Unrecorded HLS is due within a fraction of its grace, not an hour late.
+    let tick = (unrecorded_hls_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     tokio::spawn(async move {
+        let mut last_prune: Option<std::time::Instant> = None;
         loop {
-            match retention::prune(&db, &storage, &data_dir, retention, false).await {
-                Ok(r) if !r.recordings_deleted.is_empty() => {
-                    tracing::info!(
-                        deleted = r.recordings_deleted.len(),
-                        "retention pruned recordings"
-                    );
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(std::time::Instant::now());
+                match retention::prune(&db, &storage, &data_dir, retention, false).await {
+                    Ok(r) if !r.recordings_deleted.is_empty() => {
+                        tracing::info!(
+                            deleted = r.recordings_deleted.len(),
+                            "retention pruned recordings"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("retention: {e}"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!("retention: {e}"),
             }
-            tokio::time::sleep(PRUNE_EVERY).await;
+            if let Err(e) = retention::expire_unrecorded_hls(
+                &db,
+                &storage,
+                uploads.as_ref(),
+                &data_dir,
+                unrecorded_hls_ttl,
+            )
+            .await
+            {
+                tracing::warn!("unrecorded HLS expiry: {e}");
+            }
+            tokio::time::sleep(tick).await;
         }
     })
 }

@@ -21,6 +21,8 @@ pub struct HttpSettings {
     pub player_dir: PathBuf,
     /// Where media files live (HLS, recordings); local storage's root.
     pub data_dir: PathBuf,
+    /// The operator's token for `/metrics` and `/healthz` details.
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Clone)]

@@ -264,3 +264,56 @@ async fn invalidations_work_without_a_region_in_the_sdk_config() {
         vec!["/recordings/s1/*".to_owned()]
     );
 }
+
+/// `classcast serve` with S3 storage and `extra`: (exited by itself, stderr).
+fn serve_s3(extra: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_classcast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--storage", "s3", "--s3-bucket", "b", "--s3-path-style"])
+        // Never contacted: the check comes before any request.
+        .args(["--s3-endpoint", "http://127.0.0.1:9"])
+        .args(extra)
+        .env("CLASSCAST_JWT_SECRET", common::SECRET)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start classcast");
+    // Either it exits (refused) or it prints the line saying it listens.
+    let stdout = child.stdout.take().expect("stdout");
+    let listening = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("classcast listening on "));
+    let _ = child.kill();
+    let status = child.wait().expect("wait");
+    let exited = !listening && !status.success();
+    (exited, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+#[test]
+fn a_cdn_url_without_a_key_pair_is_refused_unless_declared_public() {
+    let cdn = ["--cdn-url", "https://d111111abcdef8.cloudfront.net"];
+    let (refused, log) = serve_s3(&cdn);
+    assert!(refused, "started with unsigned CDN URLs: {log}");
+    for flag in [
+        "--cloudfront-key-pair-id",
+        "--cloudfront-private-key-file",
+        "--cdn-unsigned",
+    ] {
+        assert!(log.contains(flag), "the error names {flag}: {log}");
+    }
+    // Declared public: it starts.
+    let (refused, log) = serve_s3(&[&cdn[..], &["--cdn-unsigned"]].concat());
+    assert!(!refused, "a declared public CDN starts: {log}");
+
+    // Presigned URLs (no CDN) cannot outlive 7 days: said at start.
+    let (refused, log) = serve_s3(&["--playback-url-ttl", "30days"]);
+    assert!(refused, "{log}");
+    assert!(
+        log.contains("--playback-url-ttl") && log.contains("7 days"),
+        "{log}"
+    );
+}

@@ -169,7 +169,10 @@ async fn a_constrained_viewer_steps_down_a_rung_and_back_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn past_the_cap_viewers_get_503_and_the_hls_pointer_and_a_killed_viewer_is_reaped() {
-    let server = ServerProcess::start(&["--viewer-adaptation", "false"]);
+    // Per-session metrics are the operator's: behind --metrics-token.
+    const OPERATOR: &str = "operator-token-0123456789";
+    let server =
+        ServerProcess::start(&["--viewer-adaptation", "false", "--metrics-token", OPERATOR]);
     let base = &server.url;
     let alice = token(Role::Instructor, "alice", None);
     let id = session_with(
@@ -308,6 +311,7 @@ async fn past_the_cap_viewers_get_503_and_the_hls_pointer_and_a_killed_viewer_is
     // The same figures in the metrics.
     let metrics = http()
         .get(format!("{base}/metrics"))
+        .bearer_auth(OPERATOR)
         .send()
         .await
         .expect("GET /metrics")

@@ -14,7 +14,7 @@ pub use participants::Participant;
 pub use publish_events::PublishEvent;
 pub use recordings::{Recording, RecordingState};
 pub use sessions::{NewSession, Session, SessionState};
-pub use uploads::{Upload, UploadBacklog, UploadKind};
+pub use uploads::{FailureOutcome, Upload, UploadBacklog, UploadKind};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;

@@ -260,4 +260,53 @@ impl Db {
             .await?;
         Ok(())
     }
+
+    /// Sessions nobody chose to record (no `record` flag, no recording left)
+    /// whose HLS outlived the grace: not live, published at least once, every
+    /// publish stopped before `cutoff_ms`, not expired since the last publish.
+    pub async fn unrecorded_hls_to_expire(&self, cutoff_ms: i64) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query(
+            "SELECT s.id FROM sessions s WHERE s.record = 0 AND s.state <> 'live' \
+             AND EXISTS (SELECT 1 FROM publish_events p WHERE p.session_id = s.id) \
+             AND NOT EXISTS (SELECT 1 FROM publish_events p WHERE p.session_id = s.id \
+                 AND (p.stopped_at IS NULL OR p.stopped_at > $1)) \
+             AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.session_id = s.id \
+                 AND r.state <> 'deleted') \
+             AND (s.hls_expired_at IS NULL OR s.hls_expired_at < \
+                 (SELECT MAX(p.started_at) FROM publish_events p WHERE p.session_id = s.id)) \
+             ORDER BY s.id",
+        )
+        .bind(cutoff_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| get(r, "id")).collect()
+    }
+
+    pub async fn mark_hls_expired(&self, session_id: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE sessions SET hls_expired_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(session_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the session's HLS was deleted as unrecorded (and nothing was
+    /// published since).
+    pub async fn hls_expired(&self, session_id: &str) -> Result<bool, DbError> {
+        let row = sqlx::query(
+            "SELECT s.hls_expired_at AS expired, \
+             (SELECT MAX(p.started_at) FROM publish_events p WHERE p.session_id = s.id) AS last \
+             FROM sessions s WHERE s.id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let expired: Option<i64> = get(&row, "expired")?;
+        let last: Option<i64> = get(&row, "last")?;
+        Ok(matches!((expired, last), (Some(e), l) if l.is_none_or(|l| l <= e)))
+    }
 }

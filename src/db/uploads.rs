@@ -54,6 +54,17 @@ pub struct UploadBacklog {
     pub pending: i64,
     pub oldest_created_at: Option<i64>,
     pub retried: i64,
+    /// Given up (see `upload_failed`); not counted in `pending`.
+    pub failed: i64,
+}
+
+/// What became of a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOutcome {
+    /// Tried again at the given time.
+    Retry,
+    /// Reached the limit of strikes: no more attempts until a restart.
+    GaveUp,
 }
 
 const COLUMNS: &str = "storage_key, seq, group_id, kind, local_path, body, content_type, \
@@ -87,7 +98,8 @@ impl Db {
              ON CONFLICT (storage_key) DO UPDATE SET seq = excluded.seq, \
              group_id = excluded.group_id, kind = excluded.kind, local_path = excluded.local_path, \
              body = excluded.body, content_type = excluded.content_type, \
-             cache_control = excluded.cache_control, recording_id = excluded.recording_id",
+             cache_control = excluded.cache_control, recording_id = excluded.recording_id, \
+             next_attempt_at = 0, strikes = 0, failed_at = NULL",
         )
         .bind(&u.storage_key)
         .bind(u.seq)
@@ -104,11 +116,14 @@ impl Db {
         Ok(())
     }
 
-    /// The oldest waiting uploads, in enqueue order.
-    pub async fn next_uploads(&self, limit: i64) -> Result<Vec<Upload>, DbError> {
+    /// The oldest uploads due at `now_ms` (not waiting out a backoff, not
+    /// given up), in enqueue order.
+    pub async fn next_uploads(&self, limit: i64, now_ms: i64) -> Result<Vec<Upload>, DbError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM uploads ORDER BY seq LIMIT $1"
+            "SELECT {COLUMNS} FROM uploads WHERE failed_at IS NULL AND next_attempt_at <= $1 \
+             ORDER BY seq LIMIT $2"
         ))
+        .bind(now_ms)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
@@ -116,10 +131,11 @@ impl Db {
     }
 
     /// Per group and kind, the oldest waiting sequence number: what ordered
-    /// uploads wait behind.
+    /// uploads wait behind. Given-up uploads hold nothing up.
     pub async fn upload_barriers(&self) -> Result<Vec<(String, UploadKind, i64)>, DbError> {
         let rows = sqlx::query(
-            "SELECT group_id, kind, MIN(seq) AS first_seq FROM uploads GROUP BY group_id, kind",
+            "SELECT group_id, kind, MIN(seq) AS first_seq FROM uploads WHERE failed_at IS NULL \
+             GROUP BY group_id, kind",
         )
         .fetch_all(self.pool())
         .await?;
@@ -144,21 +160,102 @@ impl Db {
         Ok(())
     }
 
-    pub async fn upload_failed(&self, key: &str, error: &str) -> Result<(), DbError> {
+    /// Notes a failed attempt of this version of the upload: next try not
+    /// before `retry_at_ms`; a `strike` (the store worked for others, so the
+    /// fault is this upload's) counts toward `max_strikes`, after which it is
+    /// given up.
+    pub async fn upload_failed(
+        &self,
+        key: &str,
+        seq: i64,
+        error: &str,
+        retry_at_ms: i64,
+        strike: bool,
+        max_strikes: i64,
+    ) -> Result<FailureOutcome, DbError> {
         sqlx::query(
-            "UPDATE uploads SET attempts = attempts + 1, last_error = $1 WHERE storage_key = $2",
+            "UPDATE uploads SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, \
+             strikes = strikes + $3 WHERE storage_key = $4 AND seq = $5",
         )
         .bind(error)
+        .bind(retry_at_ms)
+        .bind(i64::from(strike))
         .bind(key)
+        .bind(seq)
         .execute(self.pool())
         .await?;
-        Ok(())
+        let gave_up = sqlx::query(
+            "UPDATE uploads SET failed_at = $1 WHERE storage_key = $2 AND seq = $3 \
+             AND failed_at IS NULL AND strikes >= $4",
+        )
+        .bind(crate::time::now_ms())
+        .bind(key)
+        .bind(seq)
+        .bind(max_strikes)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(if gave_up > 0 {
+            FailureOutcome::GaveUp
+        } else {
+            FailureOutcome::Retry
+        })
+    }
+
+    /// The store is reachable again: what waited out a backoff because of
+    /// the outage goes now.
+    pub async fn clear_upload_backoff(&self) -> Result<u64, DbError> {
+        Ok(sqlx::query(
+            "UPDATE uploads SET next_attempt_at = 0 WHERE failed_at IS NULL AND next_attempt_at > 0",
+        )
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
+    /// Given-up uploads are tried again (at start-up: the operator may have
+    /// fixed the cause); how many.
+    pub async fn retry_failed_uploads(&self) -> Result<u64, DbError> {
+        Ok(sqlx::query(
+            "UPDATE uploads SET failed_at = NULL, strikes = 0, next_attempt_at = 0 \
+             WHERE failed_at IS NOT NULL",
+        )
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
+    /// Given-up uploads, oldest first: (key, local file, last error).
+    pub async fn failed_uploads(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, Option<String>, Option<String>)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT storage_key, local_path, last_error FROM uploads \
+             WHERE failed_at IS NOT NULL ORDER BY seq LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    get(r, "storage_key")?,
+                    get(r, "local_path")?,
+                    get(r, "last_error")?,
+                ))
+            })
+            .collect()
     }
 
     pub async fn upload_backlog(&self) -> Result<UploadBacklog, DbError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest, \
-             COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) AS retried FROM uploads",
+            "SELECT COALESCE(SUM(CASE WHEN failed_at IS NULL THEN 1 ELSE 0 END), 0) AS pending, \
+             MIN(CASE WHEN failed_at IS NULL THEN created_at END) AS oldest, \
+             COALESCE(SUM(CASE WHEN attempts > 0 AND failed_at IS NULL THEN 1 ELSE 0 END), 0) \
+             AS retried, \
+             COALESCE(SUM(CASE WHEN failed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS failed \
+             FROM uploads",
         )
         .fetch_one(self.pool())
         .await?;
@@ -166,6 +263,7 @@ impl Db {
             pending: get(&row, "pending")?,
             oldest_created_at: get(&row, "oldest")?,
             retried: get(&row, "retried")?,
+            failed: get(&row, "failed")?,
         })
     }
 
@@ -174,5 +272,26 @@ impl Db {
             .fetch_one(self.pool())
             .await?;
         get(&row, "top")
+    }
+
+    /// Drops the waiting uploads of `group` whose keys start with `prefix`
+    /// (their files are being deleted); how many.
+    pub async fn drop_uploads_under(&self, group: &str, prefix: &str) -> Result<u64, DbError> {
+        let rows = sqlx::query("SELECT storage_key FROM uploads WHERE group_id = $1")
+            .bind(group)
+            .fetch_all(self.pool())
+            .await?;
+        let mut dropped = 0;
+        for row in &rows {
+            let key: String = get(row, "storage_key")?;
+            if key.starts_with(prefix) {
+                dropped += sqlx::query("DELETE FROM uploads WHERE storage_key = $1")
+                    .bind(&key)
+                    .execute(self.pool())
+                    .await?
+                    .rows_affected();
+            }
+        }
+        Ok(dropped)
     }
 }

@@ -65,6 +65,9 @@ impl ApiError {
     pub fn unprocessable(msg: impl Into<String>) -> Self {
         ApiError::Status(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
     }
+    pub fn gone(msg: impl Into<String>) -> Self {
+        ApiError::Status(StatusCode::GONE, msg.into())
+    }
 
     pub fn status(&self) -> StatusCode {
         match self {
@@ -78,6 +81,8 @@ impl ApiError {
             ApiError::Storage(StorageError::Remote(_) | StorageError::CloudFront(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            // Said to the instructor: free space is the operator's to fix.
+            ApiError::Recording(RecordingError::LowDisk(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Storage(_) | ApiError::Recording(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Egress(e) => match e {
                 EgressError::Sdp(SdpError::Parse(_)) => StatusCode::BAD_REQUEST,

@@ -1,11 +1,17 @@
+//! `/healthz` and `/metrics`. Anyone may ask whether the server is up; what
+//! went wrong (store error texts) and which sessions run are for the operator:
+//! shown only with the `--metrics-token` as a bearer token, otherwise only in
+//! the log.
+
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::state::AppState;
+use crate::storage::Backlog;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -13,16 +19,67 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Whether the request carries the operator's metrics token.
+fn is_operator(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(expected) = state.settings.metrics_token.as_deref() else {
+        return false;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    constant_time_eq(given.as_bytes(), expected.as_bytes())
+}
+
+/// Compares without stopping at the first difference (no timing oracle).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The spool as anyone may see it: how it goes, not why.
+fn public_storage(b: &Backlog) -> Value {
+    let status = if b.failed > 0 {
+        "degraded"
+    } else if b.consecutive_failures > 0 {
+        "retrying"
+    } else {
+        "ok"
+    };
+    json!({
+        "backend": b.backend,
+        "status": status,
+        "pending": b.pending,
+        "failed": b.failed,
+    })
+}
+
+async fn healthz(State(state): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<Value>) {
     match state.db.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({
-                "status": "ok",
-                "gstreamer": gst::version_string().to_string(),
-                "storage": state.backlog().await,
-            })),
-        ),
+        Ok(()) => {
+            let backlog = state.backlog().await;
+            let disk = state.recorder.disk_status();
+            let operator = is_operator(&state, &headers);
+            let storage = if operator {
+                json!(backlog)
+            } else {
+                public_storage(&backlog)
+            };
+            let disk = if operator {
+                json!(disk)
+            } else {
+                json!({ "status": if disk.low { "low" } else { "ok" } })
+            };
+            (
+                StatusCode::OK,
+                Json(json!({
+                    "status": "ok",
+                    "gstreamer": gst::version_string().to_string(),
+                    "storage": storage,
+                    "disk": disk,
+                })),
+            )
+        }
         Err(e) => {
             tracing::error!("health check: {e}");
             (
@@ -33,8 +90,19 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     }
 }
 
-/// Prometheus text format: the upload spool, which operators alert on.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text format: the upload spool, which operators alert on, and
+/// the audience. Per-session series only for the operator (with
+/// `--metrics-token`, which then guards the whole page); otherwise sums.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let operator = is_operator(&state, &headers);
+    if state.settings.metrics_token.is_some() && !operator {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "metrics need the operator's token (Authorization: Bearer <--metrics-token>)\n",
+        )
+            .into_response();
+    }
     let b = state.backlog().await;
     let lines = [
         (
@@ -79,6 +147,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "Failed upload attempts since start.",
             b.failures as f64,
         ),
+        (
+            "classcast_uploads_failed",
+            "gauge",
+            "Uploads given up after --upload-max-attempts (their files are kept; retried at the next start).",
+            b.failed as f64,
+        ),
     ];
     let mut text = String::new();
     for (name, kind, help, value) in lines {
@@ -86,13 +160,14 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         ));
     }
-    text.push_str(&viewer_metrics(&state));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+    text.push_str(&viewer_metrics(&state, operator));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// Viewers by tier and session, and the WebRTC viewers' traffic summed per
-/// session (label values are session ids: hex, no escaping needed).
-fn viewer_metrics(state: &AppState) -> String {
+/// Viewers by tier, and the WebRTC viewers' traffic: per session for the
+/// operator (label values are session ids: hex, no escaping needed), else
+/// summed over sessions.
+fn viewer_metrics(state: &AppState, per_session: bool) -> String {
     use std::collections::BTreeMap;
     #[derive(Default)]
     struct Sums {
@@ -102,14 +177,25 @@ fn viewer_metrics(state: &AppState) -> String {
         plis: u64,
         dropped: u64,
     }
+    let label = |session: &str| {
+        if per_session {
+            format!("{{session=\"{session}\"}}")
+        } else {
+            String::new()
+        }
+    };
     let mut sessions: BTreeMap<String, Sums> = BTreeMap::new();
     for (session, v) in state.egress.all_viewers() {
-        let s = sessions.entry(session).or_default();
+        let s = sessions.entry(label(&session)).or_default();
         s.viewers += 1;
         s.bytes += v.bytes_sent;
         s.nacks += v.nacks_received;
         s.plis += v.plis_received;
         s.dropped += v.frames_dropped;
+    }
+    if !per_session {
+        // Sums read 0, not absent, when nobody watches.
+        sessions.entry(String::new()).or_default();
     }
     let mut text = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
@@ -121,7 +207,7 @@ fn viewer_metrics(state: &AppState) -> String {
     let per = |f: &dyn Fn(&Sums) -> u64| -> Vec<(String, f64)> {
         sessions
             .iter()
-            .map(|(id, s)| (format!("{{session=\"{id}\"}}"), f(s) as f64))
+            .map(|(labels, s)| (labels.clone(), f(s) as f64))
             .collect()
     };
     family(
@@ -158,12 +244,16 @@ fn viewer_metrics(state: &AppState) -> String {
         "classcast_hls_viewers",
         "gauge",
         "Distinct viewers fetching HLS playlists from this server in the last 30 s.",
-        state
-            .hls_audience
-            .counts()
-            .into_iter()
-            .map(|(id, n)| (format!("{{session=\"{id}\"}}"), n as f64))
-            .collect(),
+        {
+            let mut rows: BTreeMap<String, f64> = BTreeMap::new();
+            if !per_session {
+                rows.insert(String::new(), 0.0);
+            }
+            for (id, n) in state.hls_audience.counts() {
+                *rows.entry(label(&id)).or_default() += n as f64;
+            }
+            rows.into_iter().collect()
+        },
     );
     let totals = state.egress.totals();
     for (name, help, value) in [

@@ -29,11 +29,24 @@ async fn master(
 ) -> Result<Response, ApiError> {
     visible_session(&state, &auth.claims, &session_id).await?;
     let path = state.hls.session_dir(&session_id).join("master.m3u8");
-    let bytes = tokio::fs::read(&path).await.map_err(|_| {
-        ApiError::not_found("no HLS yet: the session has not been live long enough")
-    })?;
+    let Ok(bytes) = tokio::fs::read(&path).await else {
+        expired(&state, &session_id).await?;
+        return Err(ApiError::not_found(
+            "no HLS yet: the session has not been live long enough",
+        ));
+    };
     let token = passed_on_token(&state, &auth, &session_id);
     Ok(playlist_response(bytes, token.as_deref()))
+}
+
+/// 410 when the session's HLS was deleted because nobody recorded it.
+async fn expired(state: &AppState, session_id: &str) -> Result<(), ApiError> {
+    if state.db.hls_expired(session_id).await? {
+        return Err(ApiError::gone(
+            "this class was not recorded: its stream was deleted after it ended",
+        ));
+    }
+    Ok(())
 }
 
 fn valid_name(s: &str) -> bool {
@@ -58,9 +71,10 @@ async fn rung_file(
         return Err(ApiError::not_found("no such file"));
     }
     let path = state.hls.session_dir(&session_id).join(&rung).join(&file);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|_| ApiError::not_found("no such file"))?;
+    let Ok(bytes) = tokio::fs::read(&path).await else {
+        expired(&state, &session_id).await?;
+        return Err(ApiError::not_found("no such file"));
+    };
     if is_playlist {
         // Players poll their media playlist every segment: a head count.
         state.hls_audience.record(&session_id, &auth.claims.sub);

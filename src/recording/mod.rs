@@ -23,4 +23,6 @@ pub enum RecordingError {
     Io(String, std::io::Error),
     #[error("recording configuration: {0}")]
     Config(String),
+    #[error("{0}")]
+    LowDisk(String),
 }

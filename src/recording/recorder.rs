@@ -15,7 +15,7 @@ use super::RecordingError;
 use crate::db::{Db, Recording, RecordingState};
 use crate::hls::playlist::segment_index;
 use crate::hls::{Hls, HlsEvent};
-use crate::storage::{recording_key, ObjectMeta, Storage, Uploads};
+use crate::storage::{recording_key, DiskGuard, DiskStatus, ObjectMeta, Storage, Uploads};
 
 /// How long a stop waits for the segment in progress to be closed.
 const LAST_SEGMENT_WAIT: Duration = Duration::from_secs(12);
@@ -33,6 +33,7 @@ struct Inner {
     /// `<data-dir>`: recordings are written to `<data-dir>/<recording key>`.
     data_dir: PathBuf,
     finalizing: Mutex<HashSet<String>>,
+    disk: DiskGuard,
 }
 
 /// One segment of a recording's range.
@@ -85,10 +86,29 @@ impl Recorder {
                 hls,
                 storage,
                 uploads,
+                disk: DiskGuard::off(data_dir.clone()),
                 data_dir,
                 finalizing: Mutex::new(HashSet::new()),
             }),
         }
+    }
+
+    /// Refuses new recordings while the data directory's disk is low.
+    pub fn with_disk_guard(self, disk: DiskGuard) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.disk = disk;
+                Recorder {
+                    inner: Arc::new(inner),
+                }
+            }
+            // Already shared: keep it as it is (set the guard at construction).
+            Err(inner) => Recorder { inner },
+        }
+    }
+
+    pub fn disk_status(&self) -> DiskStatus {
+        self.inner.disk.status()
     }
 
     /// Starts and ends recordings as ladders come and go.
@@ -134,6 +154,10 @@ impl Recorder {
         if !session.record {
             return Ok(());
         }
+        if let Err(why) = self.inner.disk.check() {
+            tracing::error!(session = %session_id, "recording not started: {why}");
+            return Ok(());
+        }
         if let Some(stale) = db.active_recording(session_id).await? {
             // A ladder restarted without ending (should not happen): close it.
             self.stop_and_finalize(stale, None).await?;
@@ -155,6 +179,10 @@ impl Recorder {
     /// The instructor turns recording on: from the next segment if live, and
     /// for every later publish.
     pub async fn start_now(&self, session_id: &str) -> Result<Option<Recording>, RecordingError> {
+        self.inner.disk.check().map_err(|why| {
+            tracing::warn!(session = %session_id, "record switch refused: {why}");
+            RecordingError::LowDisk(why)
+        })?;
         let db = &self.inner.db;
         db.set_session_record(session_id, true).await?;
         if let Some(active) = db.active_recording(session_id).await? {
@@ -358,10 +386,13 @@ impl Recorder {
         );
     }
 
-    /// After a restart: recordings a crash interrupted are finalized from the
-    /// segments on disk; finished ones waiting for upload are queued again.
+    /// After a restart: remux leftovers are swept, recordings a crash
+    /// interrupted are finalized from the segments on disk, finished ones
+    /// waiting for upload are queued again.
     pub async fn recover(&self) -> Result<(), RecordingError> {
         let db = &self.inner.db;
+        // No remux runs yet: every leftover is from a run that died.
+        super::retention::sweep_partials(&self.inner.data_dir, Duration::ZERO, false).await;
         for rec in db.recordings_in_state(RecordingState::Recording).await? {
             tracing::warn!(recording = %rec.id, session = %rec.session_id, "finalizing a recording interrupted by a restart");
             self.stop_and_finalize(rec, None).await?;

@@ -7,15 +7,17 @@
 pub mod aws;
 pub mod cloudfront;
 mod delivery;
+mod disk;
 mod local;
 mod s3;
 pub mod setup;
 pub mod spool;
 
 pub use delivery::Delivery;
+pub use disk::{DiskGuard, DiskStatus};
 pub use local::LocalStore;
 pub use s3::{S3Settings, S3Store};
-pub use spool::{Backlog, Uploads, UploadsSettings};
+pub use spool::{Backlog, FailedUpload, Uploads, UploadsSettings};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::cloudfront::{Invalidator, UrlSigner};
 use super::{
@@ -30,6 +31,7 @@ pub async fn from_args(args: &StorageArgs, data_dir: &Path) -> Result<StorageSet
     let uploads = UploadsSettings {
         concurrency: args.upload_concurrency.max(1),
         retry_max: args.upload_retry_max,
+        max_attempts: args.upload_max_attempts.max(1),
     };
     if args.storage == StorageBackend::Local {
         return Ok(StorageSetup {
@@ -39,6 +41,7 @@ pub async fn from_args(args: &StorageArgs, data_dir: &Path) -> Result<StorageSet
             uploads,
         });
     }
+    check_delivery(args)?;
     let store = S3Store::new(&S3Settings {
         bucket: args.s3_bucket.clone(),
         prefix: args.s3_prefix.clone(),
@@ -52,20 +55,8 @@ pub async fn from_args(args: &StorageArgs, data_dir: &Path) -> Result<StorageSet
         &args.cloudfront_private_key_file,
     ) {
         (Some(id), Some(file)) => Some(UrlSigner::from_pem_file(id, file)?),
-        (None, None) => None,
-        _ => {
-            return Err(StorageError::Config(
-                "CloudFront signed URLs need both --cloudfront-key-pair-id and \
-                 --cloudfront-private-key-file"
-                    .into(),
-            ))
-        }
+        _ => None,
     };
-    if signer.is_some() && args.cdn_url.is_none() {
-        return Err(StorageError::Config(
-            "CloudFront signed URLs need --cdn-url (the distribution's URL)".into(),
-        ));
-    }
     let invalidator: Option<Arc<dyn Invalidate>> = match &args.cloudfront_distribution_id {
         Some(id) if !id.is_empty() => {
             let sdk = super::aws::sdk_config(args.s3_region.clone()).await;
@@ -87,4 +78,107 @@ pub async fn from_args(args: &StorageArgs, data_dir: &Path) -> Result<StorageSet
         invalidator,
         uploads,
     })
+}
+
+/// The longest an S3 presigned URL may live (SigV4).
+pub const PRESIGN_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Playback settings that would hand out URLs nobody meant: refused at start
+/// rather than discovered by a viewer.
+pub fn check_delivery(args: &StorageArgs) -> Result<(), StorageError> {
+    let key_pair = (
+        args.cloudfront_key_pair_id.is_some(),
+        args.cloudfront_private_key_file.is_some(),
+    );
+    match (args.cdn_url.is_some(), key_pair) {
+        (_, (true, false)) | (_, (false, true)) => Err(StorageError::Config(
+            "CloudFront signed URLs need both --cloudfront-key-pair-id and \
+             --cloudfront-private-key-file"
+                .into(),
+        )),
+        (false, (true, true)) => Err(StorageError::Config(
+            "CloudFront signed URLs need --cdn-url (the distribution's URL)".into(),
+        )),
+        // Unsigned CDN URLs never expire and reach anyone who has them.
+        (true, (false, false)) if !args.cdn_unsigned => Err(StorageError::Config(
+            "--cdn-url without --cloudfront-key-pair-id and --cloudfront-private-key-file \
+             would hand out unsigned playback URLs that never expire; give the key pair, \
+             or --cdn-unsigned if the CDN is meant to be public"
+                .into(),
+        )),
+        // Without a CDN, playback URLs are S3 presigned URLs, which S3 caps.
+        (false, _) if args.playback_url_ttl > PRESIGN_MAX => Err(StorageError::Config(format!(
+            "--playback-url-ttl {} is longer than 7 days, the longest an S3 presigned URL \
+             may live; shorten it, or serve through --cdn-url with CloudFront signed URLs",
+            humantime::format_duration(args.playback_url_ttl)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        storage: StorageArgs,
+    }
+
+    fn args(extra: &[&str]) -> StorageArgs {
+        let mut argv = vec!["t", "--storage", "s3", "--s3-bucket", "b"];
+        argv.extend_from_slice(extra);
+        Wrap::parse_from(argv).storage
+    }
+
+    fn refused(extra: &[&str]) -> String {
+        match check_delivery(&args(extra)) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("{extra:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn a_cdn_without_a_key_pair_needs_an_explicit_flag() {
+        let cdn = ["--cdn-url", "https://d1.cloudfront.net"];
+        let e = refused(&cdn);
+        for flag in [
+            "--cloudfront-key-pair-id",
+            "--cloudfront-private-key-file",
+            "--cdn-unsigned",
+        ] {
+            assert!(e.contains(flag), "{e}");
+        }
+        assert!(check_delivery(&args(&[&cdn[..], &["--cdn-unsigned"]].concat())).is_ok());
+        let signed = [
+            "--cloudfront-key-pair-id",
+            "K1",
+            "--cloudfront-private-key-file",
+            "/k.pem",
+        ];
+        assert!(check_delivery(&args(&[&cdn[..], &signed[..]].concat())).is_ok());
+        assert!(refused(&signed).contains("--cdn-url"));
+        assert!(refused(&[&cdn[..], &signed[..2]].concat()).contains("both"));
+    }
+
+    #[test]
+    fn presigned_urls_live_at_most_seven_days() {
+        assert!(check_delivery(&args(&["--playback-url-ttl", "7days"])).is_ok());
+        let e = refused(&["--playback-url-ttl", "8days"]);
+        assert!(
+            e.contains("--playback-url-ttl") && e.contains("7 days"),
+            "{e}"
+        );
+        // CloudFront signed URLs have no such cap.
+        assert!(check_delivery(&args(&[
+            "--playback-url-ttl",
+            "30days",
+            "--cdn-url",
+            "https://d1.cloudfront.net",
+            "--cdn-unsigned"
+        ]))
+        .is_ok());
+    }
 }

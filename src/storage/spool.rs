@@ -3,8 +3,14 @@
 //! go after the files enqueued before them, so a CDN never lists a segment the
 //! bucket does not have. A store that is down pauses the queue with backoff;
 //! a restarted server picks up where it stopped.
+//!
+//! One upload that keeps failing while others go through (a file the store
+//! refuses, a file that cannot be read) waits out its own backoff and holds up
+//! only the playlists of its own session; after `max_attempts` such failures it
+//! is given up: counted in the backlog (`/healthz`, `/metrics`), its file kept
+//! on disk, and tried again at the next start.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +21,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::{Invalidate, ObjectMeta, Storage, StorageError};
-use crate::db::{Db, DbError, Upload, UploadKind};
+use crate::db::{Db, DbError, FailureOutcome, Upload, UploadKind};
 use crate::time::now_ms;
 
 #[derive(Debug, Clone)]
@@ -24,6 +30,9 @@ pub struct UploadsSettings {
     pub concurrency: usize,
     /// Longest pause between retries while the store is down.
     pub retry_max: Duration,
+    /// Failures of one upload while the store works for others, after which
+    /// it is given up (until the next start).
+    pub max_attempts: u32,
 }
 
 impl Default for UploadsSettings {
@@ -31,9 +40,13 @@ impl Default for UploadsSettings {
         UploadsSettings {
             concurrency: 4,
             retry_max: Duration::from_secs(30),
+            max_attempts: 10,
         }
     }
 }
+
+/// Given-up uploads listed in the backlog, at most.
+const FAILED_LISTED: i64 = 20;
 
 /// First pause after a failure; doubles up to `retry_max`.
 const RETRY_MIN: Duration = Duration::from_millis(500);
@@ -45,6 +58,9 @@ const POLL: Duration = Duration::from_secs(1);
 pub struct Backlog {
     pub backend: String,
     pub pending: i64,
+    /// Uploads given up after too many attempts while the store worked; their
+    /// files stay on disk.
+    pub failed: i64,
     /// Pending uploads that failed at least once.
     pub retried: i64,
     pub oldest_pending_age_ms: Option<i64>,
@@ -56,6 +72,15 @@ pub struct Backlog {
     pub failures: u64,
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
+    /// The given-up uploads (the first few): key, local file, last error.
+    pub failed_uploads: Vec<FailedUpload>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedUpload {
+    pub key: String,
+    pub local_path: Option<String>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +92,14 @@ struct Stats {
     consecutive_failures: u32,
     paused_until: Option<Instant>,
     last_error: Option<String>,
+    /// Uploads done since start: a failure after another upload succeeded is
+    /// the failing upload's fault, not the store's.
+    successes: u64,
+    /// Per failing key, `successes` at its last failure.
+    last_failure_at: HashMap<String, u64>,
+    /// Distinct keys failing since the last success: two or more mean the
+    /// store is down, and the whole queue pauses.
+    failing_keys: HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -93,6 +126,13 @@ impl Uploads {
         settings: UploadsSettings,
     ) -> Result<Self, DbError> {
         let top = db.max_upload_seq().await?;
+        let retried = db.retry_failed_uploads().await?;
+        if retried > 0 {
+            tracing::warn!(
+                retried,
+                "uploads given up by the previous run are tried again"
+            );
+        }
         // Sequence numbers also order work across restarts: start above the
         // spool's highest and above the clock, whichever is larger.
         let seq = top.max(now_ms() * 1000);
@@ -214,15 +254,31 @@ impl Uploads {
     pub async fn backlog(&self) -> Backlog {
         let queued = self.inner.db.upload_backlog().await.unwrap_or_default();
         let in_flight = self.inner.in_flight.lock().map(|s| s.len()).unwrap_or(0);
-        let stats = self.inner.stats.lock();
         let mut b = Backlog {
             backend: self.inner.storage.name().into(),
             pending: queued.pending,
             retried: queued.retried,
             oldest_pending_age_ms: queued.oldest_created_at.map(|t| (now_ms() - t).max(0)),
+            failed: queued.failed,
             in_flight,
             ..Backlog::default()
         };
+        if queued.failed > 0 {
+            b.failed_uploads = self
+                .inner
+                .db
+                .failed_uploads(FAILED_LISTED)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(key, local_path, error)| FailedUpload {
+                    key,
+                    local_path,
+                    error,
+                })
+                .collect();
+        }
+        let stats = self.inner.stats.lock();
         if let Ok(s) = stats {
             b.uploaded_files = s.uploaded_files;
             b.uploaded_bytes = s.uploaded_bytes;
@@ -278,7 +334,7 @@ impl Uploads {
     async fn dispatch(&self, permits: &Arc<Semaphore>) -> Result<(), DbError> {
         let busy = self.inner.in_flight.lock().map(|s| s.len()).unwrap_or(0);
         let batch = (self.inner.settings.concurrency * 4 + busy) as i64;
-        let jobs = self.inner.db.next_uploads(batch).await?;
+        let jobs = self.inner.db.next_uploads(batch, now_ms()).await?;
         if jobs.is_empty() {
             return Ok(());
         }
@@ -347,10 +403,13 @@ impl Uploads {
         let db = &self.inner.db;
         match result {
             Ok(bytes) => {
+                let mut was_down = false;
                 if let Ok(mut s) = self.inner.stats.lock() {
                     s.uploaded_files += 1;
                     s.uploaded_bytes += bytes;
                     s.upload_time += started.elapsed();
+                    s.successes += 1;
+                    was_down = s.failing_keys.len() >= 2;
                     if s.consecutive_failures > 0 {
                         tracing::info!(
                             failures = s.consecutive_failures,
@@ -359,6 +418,14 @@ impl Uploads {
                     }
                     s.consecutive_failures = 0;
                     s.paused_until = None;
+                    s.failing_keys.clear();
+                    s.last_failure_at.remove(&job.storage_key);
+                }
+                // What backed off during the outage need not wait any longer.
+                if was_down {
+                    if let Err(e) = db.clear_upload_backoff().await {
+                        tracing::warn!("upload backoffs not cleared: {e}");
+                    }
                 }
                 if let Err(e) = db.upload_done(&job.storage_key, job.seq).await {
                     tracing::warn!(key = %job.storage_key, "upload done but not recorded: {e}");
@@ -374,29 +441,71 @@ impl Uploads {
                     let _ = db.recording_failed(recording, &e.to_string()).await;
                 }
             }
-            Err(Failure::Retry(e)) => {
-                let message = e.to_string();
-                let pause = if let Ok(mut s) = self.inner.stats.lock() {
-                    s.failures += 1;
-                    s.consecutive_failures += 1;
-                    let exp = s.consecutive_failures.saturating_sub(1).min(16);
-                    let pause = (RETRY_MIN * 2u32.pow(exp)).min(self.inner.settings.retry_max);
-                    s.paused_until = Some(Instant::now() + pause);
-                    if s.consecutive_failures == 1 || s.consecutive_failures % 20 == 0 {
-                        tracing::warn!(
-                            key = %job.storage_key,
-                            failures = s.consecutive_failures,
-                            "upload failed, spooling and retrying in {pause:?}: {message}"
-                        );
-                    }
-                    s.last_error = Some(message.clone());
-                    pause
-                } else {
-                    RETRY_MIN
-                };
-                tracing::debug!(key = %job.storage_key, ?pause, "upload failed: {message}");
-                let _ = db.upload_failed(&job.storage_key, &message).await;
+            Err(Failure::Retry(e)) => self.retry_later(&job, &e).await,
+        }
+    }
+
+    /// A failed attempt: this upload backs off; the whole queue pauses only
+    /// when several keys fail with no success between (the store is down).
+    async fn retry_later(&self, job: &Upload, e: &StorageError) {
+        let message = e.to_string();
+        let retry_max = self.inner.settings.retry_max;
+        let backoff = |n: u32| (RETRY_MIN * 2u32.pow(n.min(16))).min(retry_max);
+        let delay = backoff(u32::try_from(job.attempts).unwrap_or(u32::MAX));
+        // A file we cannot read is never the store's fault.
+        let local = matches!(e, StorageError::Io(..));
+        let mut strike = local;
+        if let Ok(mut s) = self.inner.stats.lock() {
+            s.failures += 1;
+            let successes = s.successes;
+            strike |= s
+                .last_failure_at
+                .insert(job.storage_key.clone(), successes)
+                .is_some_and(|at| successes > at);
+            if !local {
+                s.consecutive_failures += 1;
+                s.failing_keys.insert(job.storage_key.clone());
             }
+            if s.failing_keys.len() >= 2 {
+                let pause = backoff(s.consecutive_failures.saturating_sub(1));
+                s.paused_until = Some(Instant::now() + pause);
+                if s.consecutive_failures == 2 || s.consecutive_failures % 20 == 0 {
+                    tracing::warn!(
+                        key = %job.storage_key,
+                        failures = s.consecutive_failures,
+                        "object store failing, spooling and retrying in {pause:?}: {message}"
+                    );
+                }
+            }
+            s.last_error = Some(message.clone());
+        }
+        tracing::debug!(key = %job.storage_key, ?delay, strike, "upload failed: {message}");
+        let retry_at = now_ms() + delay.as_millis().min(i64::MAX as u128) as i64;
+        let outcome = db_outcome(
+            self.inner
+                .db
+                .upload_failed(
+                    &job.storage_key,
+                    job.seq,
+                    &message,
+                    retry_at,
+                    strike,
+                    i64::from(self.inner.settings.max_attempts.max(1)),
+                )
+                .await,
+        );
+        if outcome == FailureOutcome::GaveUp {
+            if let Ok(mut s) = self.inner.stats.lock() {
+                s.last_failure_at.remove(&job.storage_key);
+                s.failing_keys.remove(&job.storage_key);
+            }
+            tracing::error!(
+                key = %job.storage_key,
+                file = job.local_path.as_deref().unwrap_or("-"),
+                attempts = job.attempts + 1,
+                "upload given up while the store takes others; the file stays, \
+                 the next start tries again: {message}"
+            );
         }
     }
 
@@ -454,6 +563,13 @@ impl Uploads {
             let _ = tokio::fs::remove_file(path).await;
         }
     }
+}
+
+fn db_outcome(r: Result<FailureOutcome, DbError>) -> FailureOutcome {
+    r.unwrap_or_else(|e| {
+        tracing::warn!("upload failure not recorded: {e}");
+        FailureOutcome::Retry
+    })
 }
 
 enum Failure {

@@ -217,6 +217,7 @@ impl TestApp {
                 max_sessions_per_instructor: 50,
                 player_dir: repo_root().join("player"),
                 data_dir,
+                metrics_token: None,
             }),
         };
         TestApp { state, db }
