@@ -1554,10 +1554,10 @@ async fn random_frames_never_break_the_server_or_other_clients() {
 async fn a_long_auth_error_still_closes_with_4401() {
     let server = ServerProcess::start(&[]);
     let base = &server.url;
-    let bob_t = token(Role::Student, "bob", None);
     // 12 bytes of "no session \"" then two-byte characters: 123 bytes falls
     // inside one.
     let long_id = "é".repeat(150);
+    let bob_t = token(Role::Student, "bob", Some(&long_id));
     let encoded: String = long_id.bytes().map(|b| format!("%{b:02X}")).collect();
     let mut ws = Ws::auth(base, &encoded, "bob", &bob_t).await;
     let (code, reason) = ws.expect_close(T).await;
@@ -1582,8 +1582,8 @@ async fn every_refusal_is_logged_without_the_token() {
     let server = ServerProcess::start_logged(&[], &log);
     let base = &server.url;
     let alice_t = token(Role::Instructor, "alice", None);
-    let bob_t = token(Role::Student, "bob-logged", None);
     let id = create_session(base, &alice_t, "Logged").await;
+    let bob_t = token(Role::Student, "bob-logged", Some(&id));
     let (mut bob, _) = Ws::join(base, &id, "bob", &bob_t).await;
     bob.send(json!({"type": "no_such_thing"})).await;
     bob.expect("error", |v| v["code"] == "bad_message", T).await;
@@ -1618,8 +1618,8 @@ async fn a_kicked_student_is_denied_the_same_way_every_time() {
     let server = ServerProcess::start(&[]);
     let base = &server.url;
     let alice_t = token(Role::Instructor, "alice", None);
-    let bob_t = token(Role::Student, "bob", None);
     let id = create_session(base, &alice_t, "Kick").await;
+    let bob_t = token(Role::Student, "bob", Some(&id));
     let (mut alice, _) = Ws::join(base, &id, "alice", &alice_t).await;
     let (mut bob, _) = Ws::join(base, &id, "bob", &bob_t).await;
     alice
@@ -1664,8 +1664,8 @@ async fn hand_and_media_floods_are_limited_and_close_the_socket() {
     let server = ServerProcess::start(&[]);
     let base = &server.url;
     let alice_t = token(Role::Instructor, "alice", None);
-    let bob_t = token(Role::Student, "bob", None);
     let id = create_session(base, &alice_t, "Flood").await;
+    let bob_t = token(Role::Student, "bob", Some(&id));
     let (mut alice, _) = Ws::join(base, &id, "alice", &alice_t).await;
     let (mut bob, _) = Ws::join(base, &id, "bob", &bob_t).await;
     alice
@@ -1708,7 +1708,7 @@ async fn hand_and_media_floods_are_limited_and_close_the_socket() {
         "{updates} updates in {secs:.1} s (bound {bound:.0})"
     );
     // Pings are limited too (answered by the socket itself).
-    let (mut carl, _) = Ws::join(base, &id, "carl", &token(Role::Student, "carl", None)).await;
+    let (mut carl, _) = Ws::join(base, &id, "carl", &token(Role::Student, "carl", Some(&id))).await;
     for i in 0..15 {
         carl.send(json!({"type": "ping", "id": i})).await;
     }
@@ -1725,9 +1725,9 @@ async fn a_restarted_server_restores_polls_and_the_lobby() {
     let data = first.keep_data_dir();
     let base = first.url.clone();
     let alice_t = token(Role::Instructor, "alice", None);
-    let bob_t = token(Role::Student, "bob", None);
-    let carl_t = token(Role::Student, "carl", None);
     let id = create_session(&base, &alice_t, "Restart").await;
+    let bob_t = token(Role::Student, "bob", Some(&id));
+    let carl_t = token(Role::Student, "carl", Some(&id));
     let (mut alice, _) = Ws::join(&base, &id, "alice", &alice_t).await;
     let (mut bob, _) = Ws::join(&base, &id, "bob", &bob_t).await;
     let mut poll_ids = Vec::new();
@@ -1826,8 +1826,9 @@ async fn long_chats_cross_the_broker(broker: &str) {
     let args = ["--database-url", db.url.as_str(), "--broker", broker];
     let a = ServerProcess::start(&args);
     let alice_t = token(Role::Instructor, "alice", None);
-    let bob_t = token(Role::Student, "bob", None);
     let id = create_session(&a.url, &alice_t, "Long chats").await;
+    let bob_t = token(Role::Student, "bob", Some(&id));
+    let carl_t = token(Role::Student, "carl", Some(&id));
     let (mut alice, _) = Ws::join(&a.url, &id, "alice", &alice_t).await;
     let (mut bob, _) = Ws::join(&a.url, &id, "bob", &bob_t).await;
     let texts = ["😀".repeat(2000), "\"".repeat(2000), "\u{1}\\".repeat(1000)];
@@ -1839,7 +1840,6 @@ async fn long_chats_cross_the_broker(broker: &str) {
     }
     // A second process copies the room (its history holds them all).
     let b = ServerProcess::start(&args);
-    let carl_t = token(Role::Student, "carl", None);
     let (_carl, w) = Ws::join(&b.url, &id, "carl", &carl_t).await;
     let chat: Vec<&str> = w["room"]["chat"]
         .as_array()

@@ -184,7 +184,7 @@ async fn a_stalled_body_gets_408() {
     let server = ServerProcess::start(&["--http-body-timeout", "1s"]);
     let teacher = token(Role::Instructor, "t-body", None);
     let session = create_session(&server.url, &teacher, "body").await;
-    let student = token(Role::Student, "s-body", None);
+    let student = token(Role::Student, "s-body", Some(&session));
     let mut c = TcpStream::connect(addr(&server)).await.expect("connect");
     let head = format!(
         "POST /whep/{session} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {student}\r\n\
@@ -274,7 +274,7 @@ async fn rapid_whep_and_whip_posts_from_one_user_get_429_and_others_do_not() {
     let teacher = token(Role::Instructor, "t-rate", None);
     let session = create_session(base, &teacher, "rate").await;
     let whep = format!("/whep/{session}");
-    let alice = token(Role::Student, "alice", None);
+    let alice = token(Role::Student, "alice", Some(&session));
     for i in 0..3 {
         let r = post_offer(base, &whep, &alice, &[]).await;
         // Not live: refused, but not for the rate.
@@ -285,7 +285,7 @@ async fn rapid_whep_and_whip_posts_from_one_user_get_429_and_others_do_not() {
         "alice's 4th WHEP",
     )
     .await;
-    let bob = token(Role::Student, "bob", None);
+    let bob = token(Role::Student, "bob", Some(&session));
     assert_ne!(
         post_offer(base, &whep, &bob, &[]).await.status(),
         429,
@@ -317,7 +317,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_limited() {
     let teacher = token(Role::Instructor, "t-proxy", None);
     let session = create_session(base, &teacher, "proxy").await;
     let whep = format!("/whep/{session}");
-    let student = token(Role::Student, "s-proxy", None);
+    let student = token(Role::Student, "s-proxy", Some(&session));
     let one = [("x-forwarded-for", "198.51.100.1")];
     for _ in 0..2 {
         assert_ne!(post_offer(base, &whep, &student, &one).await.status(), 429);
