@@ -24,7 +24,7 @@ use crate::ingest::{Ingest, IngestEvent, MediaProducers};
 use crate::media::ice::IceServer;
 use crate::media::sdp::{self, Codec, SdpError};
 use crate::media::{MediaError, StreamCounters};
-use crate::rtc::{self, held_by, negotiate_owned, trickle, Registry, Reservation, RtcError};
+use crate::rtc::{self, held_by, negotiate_owned, Registry, Reservation, RtcError};
 use crate::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
@@ -411,18 +411,14 @@ impl Egress {
         if_match: Option<&str>,
         fragment: &str,
     ) -> Result<(), EgressError> {
-        let parsed = trickle::parse_fragment(fragment);
-        let count = parsed.as_ref().map_or(0, |f| f.candidates.len());
-        let viewer = self.inner.viewers.for_trickle(
+        rtc::trickle(
+            &self.inner.viewers,
             session_id,
             resource_id,
-            KIND,
+            (KIND, "view"),
             if_match,
-            count,
-            rtc::MAX_CANDIDATES,
+            fragment,
         )?;
-        let fragment = parsed.map_err(RtcError::from)?;
-        rtc::apply_trickle(&*viewer, &fragment, "view")?;
         Ok(())
     }
 

@@ -279,18 +279,14 @@ impl Ingest {
         if_match: Option<&str>,
         fragment: &str,
     ) -> Result<(), IngestError> {
-        let parsed = trickle::parse_fragment(fragment);
-        let count = parsed.as_ref().map_or(0, |f| f.candidates.len());
-        let publisher = self.inner.slots.for_trickle(
+        rtc::trickle(
+            &self.inner.slots,
             session_id,
             resource_id,
-            KIND,
+            (KIND, "publish"),
             if_match,
-            count,
-            rtc::MAX_CANDIDATES,
+            fragment,
         )?;
-        let fragment = parsed.map_err(RtcError::from)?;
-        rtc::apply_trickle(&*publisher, &fragment, "publish")?;
         Ok(())
     }
 

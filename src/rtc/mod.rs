@@ -70,6 +70,31 @@ pub fn new_etag() -> String {
     format!("\"{}\"", uuid::Uuid::new_v4().simple())
 }
 
+/// A trickle PATCH into a live resource of `registry`: unknown resource,
+/// ETag and the candidate limit are answered before the fragment's own
+/// errors, then new ICE credentials (an ICE restart) are refused. `kind`
+/// names the resource ("WHIP"), `verb` the protocol's action ("publish").
+pub fn trickle<T: Resource>(
+    registry: &Registry<T>,
+    session_id: &str,
+    resource_id: &str,
+    (kind, verb): (&'static str, &'static str),
+    if_match: Option<&str>,
+    fragment: &str,
+) -> Result<(), RtcError> {
+    let parsed = trickle::parse_fragment(fragment);
+    let count = parsed.as_ref().map_or(0, |f| f.candidates.len());
+    let resource = registry.for_trickle(
+        session_id,
+        resource_id,
+        kind,
+        if_match,
+        count,
+        MAX_CANDIDATES,
+    )?;
+    apply_trickle(&*resource, &parsed?, verb)
+}
+
 /// Hands a trickle fragment's candidates to the resource's webrtcbin; new ICE
 /// credentials (an ICE restart) are refused. `kind` names the protocol's verb
 /// for the error ("publish", "view").
