@@ -82,8 +82,11 @@ async fn publish_small(base: &str, id: &str, tok: &str) -> WhipClient {
         "the publish to be live",
         || async {
             let v = get_session(base, tok, id).await;
-            (v["live"] == true && v["media"]["video"]["frames"].as_u64().unwrap_or(0) > 0)
-                .then_some(())
+            // Every offered track flowing: WHEP answers 409 before that.
+            let flowing = |kind: &str| {
+                v["media"][kind].is_null() || v["media"][kind]["frames"].as_u64().unwrap_or(0) > 0
+            };
+            (v["live"] == true && flowing("video") && flowing("audio")).then_some(())
         },
     )
     .await;

@@ -71,6 +71,14 @@ async fn chromium_and_aiortc_view_a_chromium_publish() {
     let page = format!("{base}/player/publish.html#token={alice}&session={id}");
     let mut publisher = ClientProcess::chromium(&page, 40, "auto");
     publisher.expect_event("live", Duration::from_secs(30));
+    // Viewers come once the publisher's video and audio flow (until then
+    // WHEP answers 409 and a player retries; these clients do not).
+    wait_for(Duration::from_secs(20), "the publisher's media", || async {
+        let v = get_session(base, &alice, &id).await;
+        let flowing = |kind: &str| v["media"][kind]["frames"].as_u64().unwrap_or(0) > 0;
+        (flowing("video") && flowing("audio")).then_some(())
+    })
+    .await;
 
     let whep = format!("{base}/whep/{id}");
     let bob = token(Role::Student, "bob", Some(&id));

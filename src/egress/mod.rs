@@ -280,11 +280,10 @@ impl Egress {
 
     /// What the session's viewers can be fed from, if it is live.
     pub fn sources(&self, session_id: &str) -> Option<Sources> {
-        let publisher = self.inner.ingest.publisher(session_id)?;
-        let producers = publisher.producers();
-        if producers.video.is_none() && producers.audio.is_none() {
-            return None;
-        }
+        // Not before every offered track flows: a viewer that came in the
+        // first moments of a publish was planned without the video that had
+        // not arrived yet, and stayed audio-only (they get 409 and retry).
+        let producers = self.inner.ingest.publisher(session_id)?.ready_producers()?;
         Some(Sources::new(
             producers,
             self.inner.hls.rung_outputs(session_id),

@@ -106,6 +106,16 @@ impl Publisher {
         self.producers.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
+    /// The received media once every track the publisher offered flows into
+    /// its producer (the moment `MediaReady` is announced); `None` before.
+    pub fn ready_producers(&self) -> Option<MediaProducers> {
+        let producers = self.producers();
+        let has = |kind| self.plan.media.iter().any(|m| m.kind == kind);
+        let complete = (!has(MediaKind::Video) || producers.video.is_some())
+            && (!has(MediaKind::Audio) || producers.audio.is_some());
+        complete.then_some(producers)
+    }
+
     /// Asks the publisher for a keyframe (PLI/FIR through the RTP session).
     pub fn request_keyframe(&self) {
         let Some((_, producer)) = self.producers().video else {
