@@ -10,21 +10,8 @@ use std::time::{Duration, Instant};
 use classcast::auth::{Claims, Role};
 use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientOptions};
-use common::{get_session, http, token, wait_for, ClientProcess, ServerProcess};
+use common::{get_session, http, session_with, token, wait_for, ClientProcess, ServerProcess};
 use serde_json::{json, Value};
-
-async fn session_with(base: &str, tok: &str, body: Value) -> String {
-    let r = http()
-        .post(format!("{base}/api/sessions"))
-        .bearer_auth(tok)
-        .json(&body)
-        .send()
-        .await
-        .expect("POST /api/sessions");
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.expect("json");
-    v["id"].as_str().expect("id").to_owned()
-}
 
 async fn viewers(base: &str, tok: &str, id: &str) -> Value {
     http()

@@ -420,10 +420,15 @@ pub fn http() -> reqwest::Client {
 }
 
 pub async fn create_session(base: &str, token: &str, title: &str) -> String {
+    session_with(base, token, serde_json::json!({ "title": title })).await
+}
+
+/// A session made from a whole request body (cap, guests, recording…).
+pub async fn session_with(base: &str, token: &str, body: serde_json::Value) -> String {
     let r = http()
         .post(format!("{base}/api/sessions"))
         .bearer_auth(token)
-        .json(&serde_json::json!({ "title": title }))
+        .json(&body)
         .send()
         .await
         .expect("POST /api/sessions");
