@@ -21,6 +21,7 @@ pub mod db;
 pub mod egress;
 pub mod hls;
 pub mod http;
+pub mod ids;
 pub mod ingest;
 pub mod media;
 pub mod recording;
