@@ -108,7 +108,10 @@ mod tests {
         let mut map = HashMap::new();
         map.insert(id.clone(), 1);
         assert_eq!(map.get("s1"), Some(&1));
-        assert_eq!(serde_json::to_string(&id).expect("a string id serializes"), "\"s1\"");
+        assert_eq!(
+            serde_json::to_string(&id).expect("a string id serializes"),
+            "\"s1\""
+        );
         assert_eq!(&*id, "s1");
         assert_eq!(id, "s1");
     }

@@ -27,9 +27,8 @@ pub mod media;
 pub mod recording;
 pub mod rtc;
 pub mod server;
-pub mod state;
 pub mod storage;
 pub mod time;
 
 pub use http::app;
-pub use state::AppState;
+pub use http::AppState;

@@ -12,12 +12,12 @@ use crate::db::{Db, DbError, NewSession};
 use crate::egress::{Egress, EgressConfig};
 use crate::hls::{Audience, Hls, HlsError, LadderConfig};
 use crate::http::serve::ConnLimits;
+use crate::http::state::{AppState, HttpSettings};
 use crate::http::{RateConfig, RateLimits};
 use crate::ingest::{Ingest, IngestConfig};
 use crate::media::ice::{IceServer, IceServerError};
 use crate::media::MediaError;
 use crate::recording::{retention, Recorder, RecordingError};
-use crate::state::{AppState, HttpSettings};
 use crate::storage::{StorageError, Uploads};
 
 #[derive(Debug, thiserror::Error)]

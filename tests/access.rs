@@ -577,7 +577,7 @@ async fn check_sessions_per_instructor_are_capped(app: &TestApp) {
 }
 
 /// The app with other settings.
-struct TestAppView(classcast::state::AppState);
+struct TestAppView(classcast::http::state::AppState);
 
 impl TestAppView {
     async fn create(&self, token: &str) -> (StatusCode, String) {

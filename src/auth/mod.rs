@@ -1,10 +1,8 @@
 //! Tokens: JWTs signed with HS256 (shared secret) or RS256 (key pair).
 
-mod extract;
 pub(crate) mod keys;
 pub mod policy;
 
-pub use extract::{request_token, verify_token, AuthUser, PlayerAuth};
 pub use keys::{Keys, TokenRules};
 
 use std::time::Duration;

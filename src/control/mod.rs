@@ -6,6 +6,5 @@ pub mod broker;
 pub mod hub;
 pub mod protocol;
 pub mod room;
-pub mod ws;
 
 pub use hub::Hub;

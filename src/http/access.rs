@@ -5,7 +5,7 @@
 use crate::auth::policy::{self, Capability, SessionFacts, Standing};
 use crate::auth::{Claims, Role};
 use crate::db::Session;
-use crate::state::AppState;
+use crate::http::state::AppState;
 use crate::time::now_ms;
 
 use super::ApiError;

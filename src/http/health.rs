@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::state::AppState;
+use crate::http::state::AppState;
 use crate::storage::Backlog;
 
 pub fn router() -> Router<AppState> {

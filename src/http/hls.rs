@@ -10,8 +10,9 @@ use axum::Router;
 
 use super::sessions::visible_session;
 use super::ApiError;
-use crate::auth::{Claims, PlayerAuth};
-use crate::state::AppState;
+use crate::auth::Claims;
+use crate::http::state::AppState;
+use crate::http::PlayerAuth;
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const SEGMENT_TYPE: &str = "video/mp2t";

@@ -2,6 +2,7 @@
 
 mod access;
 mod error;
+mod extract;
 mod health;
 mod hls;
 mod limits;
@@ -9,6 +10,8 @@ mod recordings;
 mod report;
 pub mod serve;
 mod sessions;
+mod socket;
+pub mod state;
 mod tokens;
 mod whep;
 mod whip;
@@ -17,6 +20,8 @@ pub use error::ApiError;
 pub use limits::{RateConfig, RateLimits, RateSpec};
 
 pub use access::authorize;
+pub use extract::{request_token, verify_token, AuthUser, PlayerAuth};
+pub use state::{AppState, HttpSettings};
 
 use std::sync::Arc;
 
@@ -29,8 +34,6 @@ use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
-
-use crate::state::AppState;
 
 /// The whole application, ready to serve or to call in tests.
 pub fn app(state: AppState) -> Router {
@@ -55,7 +58,7 @@ pub fn app_with_limits(state: AppState, limits: Option<Arc<RateLimits>>) -> Rout
         .merge(tokens::router().layer(cors()))
         .merge(whip::advertise(whip::router().layer(cors())))
         .merge(whip::advertise(whep::router().layer(cors())))
-        .merge(crate::control::ws::router())
+        .merge(socket::router())
         .nest_service("/player", player)
         .layer(DefaultBodyLimit::max(body_limit));
     // Inside the trace layer, so refusals are traced like other answers.

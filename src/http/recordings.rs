@@ -15,9 +15,10 @@ use super::access::authorize;
 use super::sessions::{owned_session, visible_session};
 use super::ApiError;
 use crate::auth::policy::{Capability, Denied};
-use crate::auth::{AuthUser, Claims, PlayerAuth, Role};
+use crate::auth::{Claims, Role};
 use crate::db::{Participant, Recording, RecordingState, Session};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use crate::http::{AuthUser, PlayerAuth};
 use crate::time::{now_ms, rfc3339};
 
 pub fn router() -> Router<AppState> {

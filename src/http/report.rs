@@ -6,9 +6,9 @@ use axum::{Json, Router};
 
 use super::sessions::owned_session;
 use super::ApiError;
-use crate::auth::AuthUser;
 use crate::db::SessionReport;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use crate::http::AuthUser;
 use crate::time::now_ms;
 
 pub fn router() -> Router<AppState> {

@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::access::authorize;
 use super::ApiError;
 use crate::auth::policy::{self, Capability, Listing};
-use crate::auth::{AuthUser, Claims, Role};
+use crate::auth::{Claims, Role};
 use crate::db::{NewSession, PublishEvent, Session, SessionState};
+use crate::http::state::AppState;
+use crate::http::AuthUser;
 use crate::ingest::PublishStatus;
-use crate::state::AppState;
 use crate::time::{parse_rfc3339, rfc3339};
 
 const MAX_TITLE_CHARS: usize = 200;

@@ -7,8 +7,8 @@ use axum::routing::post;
 use axum::Router;
 
 use super::ApiError;
-use crate::auth::AuthUser;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use crate::http::AuthUser;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/tokens/revoke", post(revoke))

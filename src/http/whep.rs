@@ -16,10 +16,11 @@ use super::sessions::owned_session;
 use super::whip::{require_content_type, value, SDP};
 use super::ApiError;
 use crate::auth::policy::{Capability, Denied};
-use crate::auth::{AuthUser, Claims, Role};
+use crate::auth::{Claims, Role};
 use crate::db::{Session, SessionState};
 use crate::egress::SessionViewers;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use crate::http::AuthUser;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -13,9 +13,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use super::access::authorize;
 use super::ApiError;
 use crate::auth::policy::Capability;
-use crate::auth::{AuthUser, Claims, Role};
+use crate::auth::{Claims, Role};
 use crate::db::{Session, SessionState};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use crate::http::AuthUser;
 
 pub(super) const SDP: &str = "application/sdp";
 pub(super) const TRICKLE: &str = "application/trickle-ice-sdpfrag";

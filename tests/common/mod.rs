@@ -38,9 +38,9 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use classcast::auth::{Claims, Keys, Role};
 use classcast::db::Db;
+use classcast::http::state::{AppState, HttpSettings};
 use classcast::ingest::{Ingest, IngestConfig};
 use classcast::recording::Recorder;
-use classcast::state::{AppState, HttpSettings};
 use classcast::storage::{Delivery, LocalStore, Storage};
 use tower::ServiceExt;
 

@@ -82,7 +82,7 @@ pub async fn limit(State(limits): State<Arc<RateLimits>>, req: Request, next: Ne
     let now = Instant::now();
     let ip = limits.client_ip(&req);
     let (parts, body) = req.into_parts();
-    let token = crate::auth::request_token(&parts);
+    let token = crate::http::request_token(&parts);
     let req = Request::from_parts(parts, body);
     let claims = token.as_deref().map(|t| limits.keys.verify(t).ok());
     if let (Some(None), Some(ip), Some(failures)) = (&claims, ip, &limits.auth_failures) {

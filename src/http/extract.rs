@@ -2,9 +2,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use super::{AuthError, Claims};
-use crate::http::ApiError;
-use crate::state::AppState;
+use super::state::AppState;
+use super::ApiError;
+use crate::auth::{AuthError, Claims};
 
 /// A request with a valid bearer token.
 #[derive(Debug, Clone)]

@@ -16,13 +16,13 @@ use futures::SinkExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::hub::ToSocket;
-use super::protocol::{close_reason, parse, serialize, ClientMessage, ServerMessage};
-use super::room::{take_token, Bucket, CLOSE_DENIED};
+use super::state::AppState;
+use super::ApiError;
 use crate::auth::policy::{Capability, Denied};
 use crate::auth::Claims;
-use crate::http::ApiError;
-use crate::state::AppState;
+use crate::control::hub::ToSocket;
+use crate::control::protocol::{close_reason, parse, serialize, ClientMessage, ServerMessage};
+use crate::control::room::{take_token, Bucket, CLOSE_DENIED};
 
 /// The first message must come this soon.
 const AUTH_WAIT: Duration = Duration::from_secs(5);
@@ -205,16 +205,16 @@ async fn authenticate(
     token: &str,
 ) -> Result<Claims, (u16, String)> {
     let unauthenticated = |e: String| (CLOSE_UNAUTHENTICATED, e);
-    let mut claims = crate::auth::verify_token(state, token)
+    let mut claims = super::verify_token(state, token)
         .await
         .map_err(|e| unauthenticated(e.to_string()))?;
-    match crate::http::authorize(state, &claims, session_id, Capability::See).await {
+    match super::authorize(state, &claims, session_id, Capability::See).await {
         Ok((_, role)) => {
             claims.role = role;
             Ok(claims)
         }
         Err(ApiError::Denied(Denied::Banned)) => Err((
-            super::room::CLOSE_DENIED,
+            crate::control::room::CLOSE_DENIED,
             "you were removed from this session".into(),
         )),
         Err(e) if e.status().is_server_error() => {
