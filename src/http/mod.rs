@@ -13,6 +13,7 @@ mod sessions;
 mod socket;
 pub mod state;
 mod tokens;
+mod webrtc;
 mod whep;
 mod whip;
 
