@@ -21,7 +21,7 @@ pub use error::ApiError;
 pub use limits::{RateConfig, RateLimits, RateSpec};
 
 pub use access::authorize;
-pub use extract::{request_token, verify_token, AuthUser, PlayerAuth};
+pub use extract::{request_token, verify_token, ApiCall, AuthUser, PlayerAuth};
 pub use state::{AppState, HttpSettings};
 
 use std::sync::Arc;

@@ -53,7 +53,7 @@ impl Room {
 
     /// A message from someone not admitted: answered only when they wait in
     /// the lobby (otherwise there is nobody to answer).
-    pub(super) fn from_waiting(&mut self, from: &str, msg: ClientMessage, s: &mut Step) {
+    pub(super) fn message_while_waiting(&mut self, from: &str, msg: ClientMessage, s: &mut Step) {
         if !self.waiting.iter().any(|w| w.who.id == from) {
             return;
         }

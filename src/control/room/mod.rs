@@ -363,7 +363,7 @@ impl Room {
 
     fn on_message(&mut self, from: &str, msg: ClientMessage, id: String, at_ms: i64, s: &mut Step) {
         let Some(m) = self.members.get(from) else {
-            self.from_waiting(from, msg, s);
+            self.message_while_waiting(from, msg, s);
             return;
         };
         let role = normalize_role(&m.participant.role);
