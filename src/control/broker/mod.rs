@@ -476,6 +476,23 @@ mod tests {
         assert!(BrokerConfig::from_url("amqp://h").is_err());
     }
 
+    #[tokio::test]
+    async fn a_lagged_receiver_counts_a_gap_and_goes_on() {
+        let (sender, receiver) = broadcast::channel(2);
+        let gaps = Arc::new(AtomicU64::new(0));
+        let mut stream = payloads(receiver, "c".into(), gaps.clone());
+        for i in 0..5 {
+            sender.send(i.to_string()).expect("a receiver");
+        }
+        // The oldest are lost, counted as one gap (the replica resyncs on
+        // it); the stream goes on with what is left instead of ending.
+        assert_eq!(stream.next().await.as_deref(), Some("3"));
+        assert_eq!(gaps.load(Ordering::Relaxed), 1);
+        assert_eq!(stream.next().await.as_deref(), Some("4"));
+        drop(sender);
+        assert_eq!(stream.next().await, None);
+    }
+
     #[test]
     fn backoff_grows_and_resets() {
         let mut backoff = Backoff::new();
