@@ -46,6 +46,7 @@
 mod local;
 mod postgres;
 mod redis;
+mod remote;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,11 +56,12 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 
 use local::{Hub, LocalBroker};
 use postgres::PostgresBroker;
 use redis::RedisBroker;
+use remote::{remote_subscribe, Command};
 
 /// Channels are `classcast.session.<session_id>`.
 pub const CHANNEL_PREFIX: &str = "classcast.session.";
@@ -228,39 +230,6 @@ fn check_payload(payload: &str) -> Result<(), BrokerError> {
     Ok(())
 }
 
-/// Requests to a remote backend's subscriber task.
-enum Command {
-    /// Make sure the broker connection is subscribed to `channel`; answers
-    /// once the broker confirmed.
-    Subscribe {
-        channel: String,
-        done: oneshot::Sender<Result<(), BrokerError>>,
-    },
-    /// The process's last subscription of `channel` went (ignored when one
-    /// came back since).
-    Unsubscribe { channel: String },
-}
-
-async fn remote_subscribe(
-    session_id: &str,
-    hub: &Arc<Hub>,
-    commands: &mpsc::UnboundedSender<Command>,
-    channel: String,
-) -> Result<Subscription, BrokerError> {
-    // Join the local fan-out first, so nothing the broker delivers after its
-    // confirmation can miss this subscription.
-    let subscription = Subscription::new(session_id, hub, &channel, Some(commands.clone()));
-    let (done, confirmed) = oneshot::channel();
-    commands
-        .send(Command::Subscribe { channel, done })
-        .map_err(|_| BrokerError::Unavailable("subscriber task stopped".into()))?;
-    match confirmed.await {
-        Ok(Ok(())) => Ok(subscription),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(BrokerError::Unavailable("subscriber task stopped".into())),
-    }
-}
-
 /// Payloads of one session's channel, in the broker's order. A
 /// [`futures::Stream`] of `String`s, or use [`Subscription::recv`]. It never
 /// ends on its own: across broker outages it resumes (see the module docs for
@@ -365,61 +334,6 @@ impl Drop for Membership {
     }
 }
 
-/// Exponential reconnection delays: 0, then 100 ms doubling up to 5 s, with
-/// up to 25 % jitter so processes do not reconnect in step.
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(5);
-    /// A connection that lived this long resets the delays.
-    const STABLE: Duration = Duration::from_secs(10);
-
-    fn new() -> Self {
-        Backoff {
-            next: Duration::ZERO,
-        }
-    }
-
-    fn reset(&mut self) {
-        self.next = Duration::ZERO;
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        use rand::Rng;
-        let delay = self.next;
-        self.next = (delay * 2).clamp(Self::FIRST, Self::MAX);
-        let jitter = delay.mul_f64(rand::thread_rng().gen_range(0.0..0.25));
-        delay + jitter
-    }
-}
-
-/// Waits `delay` while refusing subscriptions (the connection is down).
-/// `false` when the broker and all its subscriptions are gone.
-async fn wait_refusing(delay: Duration, commands: &mut mpsc::UnboundedReceiver<Command>) -> bool {
-    let sleep = tokio::time::sleep(delay);
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            _ = &mut sleep => return true,
-            command = commands.recv() => match command {
-                None => return false,
-                Some(command) => refuse(command),
-            },
-        }
-    }
-}
-
-fn refuse(command: Command) {
-    if let Command::Subscribe { done, .. } = command {
-        let _ = done.send(Err(BrokerError::Unavailable(
-            "reconnecting to the broker".into(),
-        )));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,18 +405,5 @@ mod tests {
         assert_eq!(stream.next().await.as_deref(), Some("4"));
         drop(sender);
         assert_eq!(stream.next().await, None);
-    }
-
-    #[test]
-    fn backoff_grows_and_resets() {
-        let mut backoff = Backoff::new();
-        assert_eq!(backoff.next_delay(), Duration::ZERO);
-        let second = backoff.next_delay();
-        assert!(second >= Backoff::FIRST && second < Backoff::FIRST * 2);
-        for _ in 0..20 {
-            assert!(backoff.next_delay() <= Backoff::MAX.mul_f64(1.25));
-        }
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), Duration::ZERO);
     }
 }

@@ -213,6 +213,22 @@ fn lone_room(cluster: &mut Cluster) -> usize {
     a
 }
 
+/// Two processes with the same copy of the room.
+fn two_in_step() -> (Cluster, usize, usize) {
+    let mut cluster = Cluster::new();
+    let a = lone_room(&mut cluster);
+    let b = cluster.start();
+    cluster.settle();
+    assert_eq!(cluster.room(a), cluster.room(b));
+    (cluster, a, b)
+}
+
+/// `b` took one fresh copy, and holds what `a` holds.
+fn assert_resynced(cluster: &Cluster, a: usize, b: usize) {
+    assert_eq!(cluster.processes[b].resynced, 1);
+    assert_eq!(cluster.room(a), cluster.room(b));
+}
+
 fn sync_requests(cluster: &Cluster, p: usize) -> usize {
     cluster.processes[p]
         .inbox
@@ -252,11 +268,7 @@ fn a_joining_process_copies_the_room_and_what_follows_its_request() {
 
 #[test]
 fn a_process_that_misses_events_detects_the_gap_resyncs_and_converges() {
-    let mut cluster = Cluster::new();
-    let a = lone_room(&mut cluster);
-    let b = cluster.start();
-    cluster.settle();
-    assert_eq!(cluster.room(a), cluster.room(b));
+    let (mut cluster, a, b) = two_in_step();
 
     cluster.chat(a, "a", "one");
     cluster.chat(a, "a", "two");
@@ -274,8 +286,7 @@ fn a_process_that_misses_events_detects_the_gap_resyncs_and_converges() {
     // late) reaches b's old copy and, again, its new one.
     cluster.chat(a, "a", "four");
     cluster.settle();
-    assert_eq!(cluster.processes[b].resynced, 1);
-    assert_eq!(cluster.room(a), cluster.room(b));
+    assert_resynced(&cluster, a, b);
     assert_eq!(cluster.chat_texts(b), ["one", "two", "three", "four"]);
     // b's members got the room again.
     assert!(cluster.processes[b].delivered.iter().any(|o| matches!(
@@ -299,16 +310,12 @@ fn a_gap_while_joining_is_resynced_once_live() {
     cluster.tick(b, Duration::from_secs(1));
     assert_eq!(sync_requests(&cluster, a), 1);
     cluster.settle();
-    assert_eq!(cluster.processes[b].resynced, 1);
-    assert_eq!(cluster.room(a), cluster.room(b));
+    assert_resynced(&cluster, a, b);
 }
 
 #[test]
 fn duplicate_and_stale_envelopes_are_ignored() {
-    let mut cluster = Cluster::new();
-    let a = lone_room(&mut cluster);
-    let b = cluster.start();
-    cluster.settle();
+    let (mut cluster, a, b) = two_in_step();
     cluster.chat(a, "a", "hello");
     cluster.settle();
     let before = cluster.room(b);
@@ -368,8 +375,7 @@ fn duplicate_and_stale_envelopes_are_ignored() {
     assert!(!answer.is_empty());
     cluster.processes[b].inbox.extend(answer);
     cluster.settle();
-    assert_eq!(cluster.processes[b].resynced, 1);
-    assert_eq!(cluster.room(a), cluster.room(b));
+    assert_resynced(&cluster, a, b);
 }
 
 #[test]
@@ -415,10 +421,7 @@ fn a_copy_larger_than_one_piece_joins_back_whatever_the_order() {
 
 #[test]
 fn the_publishing_process_tells_the_others_it_is_live() {
-    let mut cluster = Cluster::new();
-    let a = lone_room(&mut cluster);
-    let b = cluster.start();
-    cluster.settle();
+    let (mut cluster, a, b) = two_in_step();
     let (now, at_ms) = (cluster.now, cluster.at_ms);
     let actions = cluster.processes[a].replica.tick(now, at_ms, true);
     assert!(actions
