@@ -21,8 +21,10 @@ impl MediaPlanes {
         MediaPlanes { ingest, egress }
     }
 
-    /// Ends the session's publish if the participant holds it.
-    async fn end_publish_of(&self, session: &SessionId, participant: &ParticipantId, reason: &str) {
+    /// Off the stage: no longer promoted, and the session's publish ends
+    /// if the participant holds it.
+    async fn off_stage(&self, session: &SessionId, participant: &ParticipantId, reason: &str) {
+        self.egress.set_promoted(session, participant, false);
         if let Some(p) = self.ingest.publisher(session) {
             if p.publisher_id() == participant.as_str() {
                 let _ = self.ingest.stop(session, None, reason).await;
@@ -65,11 +67,7 @@ impl MediaControl for MediaPlanes {
         session: &'a SessionId,
         participant: &'a ParticipantId,
     ) -> BoxFuture<'a, ()> {
-        async move {
-            self.egress.set_promoted(session, participant, false);
-            self.end_publish_of(session, participant, "demoted").await;
-        }
-        .boxed()
+        self.off_stage(session, participant, "demoted").boxed()
     }
 
     fn kick<'a>(
@@ -78,8 +76,7 @@ impl MediaControl for MediaPlanes {
         participant: &'a ParticipantId,
     ) -> BoxFuture<'a, ()> {
         async move {
-            self.egress.set_promoted(session, participant, false);
-            self.end_publish_of(session, participant, "kicked").await;
+            self.off_stage(session, participant, "kicked").await;
             self.egress.stop_user(session, participant, "kicked").await;
         }
         .boxed()

@@ -61,7 +61,7 @@ use tokio::sync::{broadcast, mpsc};
 use local::{Hub, LocalBroker};
 use postgres::PostgresBroker;
 use redis::RedisBroker;
-use remote::{remote_subscribe, Command};
+use remote::Command;
 
 /// Channels are `classcast.session.<session_id>`.
 pub const CHANNEL_PREFIX: &str = "classcast.session.";
@@ -185,10 +185,8 @@ impl Broker {
         let channel = channel_name(session_id)?;
         match self {
             Broker::Local(b) => Ok(Subscription::new(session_id, b.hub(), &channel, None)),
-            Broker::Redis(b) => remote_subscribe(session_id, b.hub(), b.commands(), channel).await,
-            Broker::Postgres(b) => {
-                remote_subscribe(session_id, b.hub(), b.commands(), channel).await
-            }
+            Broker::Redis(b) => b.remote().subscribe(session_id, channel).await,
+            Broker::Postgres(b) => b.remote().subscribe(session_id, channel).await,
         }
     }
 
@@ -196,8 +194,8 @@ impl Broker {
     pub fn active_channels(&self) -> usize {
         match self {
             Broker::Local(b) => b.hub().len(),
-            Broker::Redis(b) => b.hub().len(),
-            Broker::Postgres(b) => b.hub().len(),
+            Broker::Redis(b) => b.remote().hub().len(),
+            Broker::Postgres(b) => b.remote().hub().len(),
         }
     }
 }

@@ -7,11 +7,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use super::local::Hub;
-use super::remote::{run_subscriber, Command, Failure, Subscriber};
+use super::remote::{Failure, Remote, Subscriber};
 use super::{BrokerError, OP_TIMEOUT};
 
 #[derive(Clone)]
@@ -23,8 +21,7 @@ struct Inner {
     /// One connection, re-established by the pool when it dies (it is tested
     /// before each use).
     publisher: PgPool,
-    hub: Arc<Hub>,
-    commands: mpsc::UnboundedSender<Command>,
+    remote: Remote,
 }
 
 impl PostgresBroker {
@@ -40,29 +37,14 @@ impl PostgresBroker {
         let listener_options =
             PgConnectOptions::from_str(url)?.application_name("classcast-broker-listener");
         let first = Listener::connect(&listener_options, &[]).await?;
-        let hub = Arc::new(Hub::default());
-        let (commands, requests) = mpsc::unbounded_channel();
-        tokio::spawn(run_subscriber(
-            listener_options,
-            hub.clone(),
-            requests,
-            first,
-        ));
+        let remote = Remote::start(listener_options, first);
         Ok(PostgresBroker {
-            inner: Arc::new(Inner {
-                publisher,
-                hub,
-                commands,
-            }),
+            inner: Arc::new(Inner { publisher, remote }),
         })
     }
 
-    pub(super) fn hub(&self) -> &Arc<Hub> {
-        &self.inner.hub
-    }
-
-    pub(super) fn commands(&self) -> &mpsc::UnboundedSender<Command> {
-        &self.inner.commands
+    pub(super) fn remote(&self) -> &Remote {
+        &self.inner.remote
     }
 
     pub(super) async fn publish(&self, channel: &str, payload: String) -> Result<(), BrokerError> {

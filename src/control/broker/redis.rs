@@ -7,11 +7,10 @@ use std::sync::Arc;
 use ::redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use ::redis::{AsyncConnectionConfig, Client, RedisError};
 use futures::StreamExt;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::Mutex;
 use tokio::time::timeout;
 
-use super::local::Hub;
-use super::remote::{run_subscriber, Command, Failure, Subscriber};
+use super::remote::{Failure, Remote, Subscriber};
 use super::{BrokerError, OP_TIMEOUT};
 
 #[derive(Clone)]
@@ -24,8 +23,7 @@ struct Inner {
     /// The publishing connection, with a generation number so that only the
     /// first publish to see it broken replaces it.
     publisher: Mutex<(u64, Option<MultiplexedConnection>)>,
-    hub: Arc<Hub>,
-    commands: mpsc::UnboundedSender<Command>,
+    remote: Remote,
 }
 
 impl RedisBroker {
@@ -33,30 +31,18 @@ impl RedisBroker {
         let client = Client::open(url)?;
         let publisher = publisher_connection(&client).await?;
         let subscriber = PubSub::connect(&client, &[]).await?;
-        let hub = Arc::new(Hub::default());
-        let (commands, requests) = mpsc::unbounded_channel();
-        tokio::spawn(run_subscriber(
-            client.clone(),
-            hub.clone(),
-            requests,
-            subscriber,
-        ));
+        let remote = Remote::start(client.clone(), subscriber);
         Ok(RedisBroker {
             inner: Arc::new(Inner {
                 client,
                 publisher: Mutex::new((0, Some(publisher))),
-                hub,
-                commands,
+                remote,
             }),
         })
     }
 
-    pub(super) fn hub(&self) -> &Arc<Hub> {
-        &self.inner.hub
-    }
-
-    pub(super) fn commands(&self) -> &mpsc::UnboundedSender<Command> {
-        &self.inner.commands
+    pub(super) fn remote(&self) -> &Remote {
+        &self.inner.remote
     }
 
     pub(super) async fn publish(&self, channel: &str, payload: String) -> Result<(), BrokerError> {

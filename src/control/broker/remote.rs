@@ -5,6 +5,7 @@
 //! wanted. A backend supplies only its connection ([`Subscriber`]).
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,44 +28,69 @@ pub(super) enum Command {
     Unsubscribe { channel: String },
 }
 
-pub(super) async fn remote_subscribe(
-    session_id: &str,
-    hub: &Arc<Hub>,
-    commands: &mpsc::UnboundedSender<Command>,
-    channel: String,
-) -> Result<Subscription, BrokerError> {
-    // Join the local fan-out first, so nothing the broker delivers after its
-    // confirmation can miss this subscription.
-    let subscription = Subscription::new(session_id, hub, &channel, Some(commands.clone()));
-    let (done, confirmed) = oneshot::channel();
-    commands
-        .send(Command::Subscribe { channel, done })
-        .map_err(|_| BrokerError::Unavailable("subscriber task stopped".into()))?;
-    match confirmed.await {
-        Ok(Ok(())) => Ok(subscription),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(BrokerError::Unavailable("subscriber task stopped".into())),
+/// A remote backend's local end: the fan-out its subscriber task feeds,
+/// and the way to that task.
+pub(super) struct Remote {
+    hub: Arc<Hub>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Remote {
+    /// Starts the subscriber task on `first`, a connection subscribed to
+    /// nothing yet.
+    pub(super) fn start<S: Subscriber>(options: S::Options, first: S) -> Self {
+        let hub = Arc::new(Hub::default());
+        let (commands, requests) = mpsc::unbounded_channel();
+        tokio::spawn(run_subscriber(options, hub.clone(), requests, first));
+        Remote { hub, commands }
+    }
+
+    pub(super) fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    pub(super) async fn subscribe(
+        &self,
+        session_id: &str,
+        channel: String,
+    ) -> Result<Subscription, BrokerError> {
+        // Join the local fan-out first, so nothing the broker delivers after
+        // its confirmation can miss this subscription.
+        let subscription =
+            Subscription::new(session_id, &self.hub, &channel, Some(self.commands.clone()));
+        let (done, confirmed) = oneshot::channel();
+        self.commands
+            .send(Command::Subscribe { channel, done })
+            .map_err(|_| BrokerError::Unavailable("subscriber task stopped".into()))?;
+        match confirmed.await {
+            Ok(Ok(())) => Ok(subscription),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(BrokerError::Unavailable("subscriber task stopped".into())),
+        }
     }
 }
 
 /// A backend's subscriber connection, as [`run_subscriber`] drives it.
 /// Every method but `connect` acts on one live connection; an error from
 /// one that [`Failure::fatal`] marks ends the connection.
-pub(super) trait Subscriber: Sized {
+pub(super) trait Subscriber: Sized + Send + 'static {
     /// The backend in logs: `redis broker`.
     const NAME: &'static str;
     /// What connecting takes.
-    type Options;
+    type Options: Send + Sync + 'static;
 
     /// A fresh connection, subscribed to `channels`.
-    async fn connect(options: &Self::Options, channels: &[String]) -> Result<Self, BrokerError>;
+    fn connect(
+        options: &Self::Options,
+        channels: &[String],
+    ) -> impl Future<Output = Result<Self, BrokerError>> + Send;
     /// The next `(channel, payload)`; `Err(reason)` when the connection
     /// failed. Cancel-safe: a payload is either returned or kept.
-    async fn next(&mut self) -> Result<(String, String), String>;
-    async fn subscribe(&mut self, channel: &str) -> Result<(), Failure>;
-    async fn unsubscribe(&mut self, channel: &str) -> Result<(), Failure>;
+    fn next(&mut self) -> impl Future<Output = Result<(String, String), String>> + Send;
+    fn subscribe(&mut self, channel: &str) -> impl Future<Output = Result<(), Failure>> + Send;
+    fn unsubscribe(&mut self, channel: &str) -> impl Future<Output = Result<(), Failure>> + Send;
     /// A round trip on an idle connection.
-    async fn ping(&mut self) -> Result<(), BrokerError>;
+    fn ping(&mut self) -> impl Future<Output = Result<(), BrokerError>> + Send;
     /// Lets the connection go (it failed, or the broker is gone).
     fn close(self) {}
 }
@@ -78,7 +104,7 @@ pub(super) struct Failure {
 
 /// Owns the subscriber connection (`first`, subscribed to nothing yet) until
 /// the broker and all its subscriptions are gone.
-pub(super) async fn run_subscriber<S: Subscriber>(
+async fn run_subscriber<S: Subscriber>(
     options: S::Options,
     hub: Arc<Hub>,
     mut commands: mpsc::UnboundedReceiver<Command>,
