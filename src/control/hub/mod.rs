@@ -4,10 +4,10 @@
 //! included) in the channel's order, and hands each output to the local
 //! sockets it addresses. Effects run in the process the input came from.
 //!
-//! - [`envelope`]: what travels on the channel, in pieces when large;
-//! - [`replication`]: the pure machine that keeps the copy in step;
-//! - [`registry`]: the room's local sockets and delivery to them;
-//! - [`effects`]: storage writes and enforcement on media.
+//! - `envelope`: what travels on the channel, in pieces when large;
+//! - `replication`: the pure machine that keeps the copy in step;
+//! - `registry`: the room's local sockets and delivery to them;
+//! - `effects`: storage writes, and enforcement through `MediaControl`.
 
 mod effects;
 mod envelope;
