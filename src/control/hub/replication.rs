@@ -16,6 +16,7 @@
 //!   room task reports the grown gap count ([`Replica::gaps`]); the machine
 //!   asks for a fresh copy and, once it is in, replaces its own with it.
 
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::super::protocol::ServerMessage;
@@ -24,6 +25,8 @@ use super::envelope::{snapshot_parts, Enforcement, Envelope, Pieces};
 
 /// How long a room waits for another process's copy.
 pub(super) const SYNC_WAIT: Duration = Duration::from_millis(700);
+/// Client messages remembered to recognise one the broker carries twice.
+const RECENT_MESSAGES: usize = 1024;
 
 /// What the room task does for the machine.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +60,32 @@ pub(super) struct Replica {
     cluster_live: bool,
     /// What this process last said about its own publish.
     announced_live: Option<bool>,
+    recent: RecentIds,
+}
+
+/// The ids of the latest client messages applied: a publish retried across
+/// a broker reconnection may arrive twice, and is applied once.
+#[derive(Default)]
+struct RecentIds {
+    order: VecDeque<String>,
+    seen: HashSet<String>,
+}
+
+impl RecentIds {
+    /// `false` when `id` was seen already.
+    fn first_time(&mut self, id: &str) -> bool {
+        if self.seen.contains(id) {
+            return false;
+        }
+        if self.order.len() >= RECENT_MESSAGES {
+            if let Some(oldest) = self.order.pop_front() {
+                self.seen.remove(&oldest);
+            }
+        }
+        self.order.push_back(id.to_owned());
+        self.seen.insert(id.to_owned());
+        true
+    }
 }
 
 enum Phase {
@@ -140,6 +169,7 @@ impl Replica {
             gaps_seen: gaps,
             cluster_live: false,
             announced_live: None,
+            recent: RecentIds::default(),
         };
         (replica, vec![ask])
     }
@@ -201,6 +231,15 @@ impl Replica {
             }
             Phase::Live { room, resync } => (room, resync),
         };
+        if let Envelope::Input {
+            input: Input::Message { id, .. },
+            ..
+        } = &envelope
+        {
+            if !self.recent.first_time(id) {
+                return Vec::new();
+            }
+        }
         let mut actions = Vec::new();
         if let Some(request) = resync {
             match request.answer(&self.session_id, &envelope) {

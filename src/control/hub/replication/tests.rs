@@ -157,7 +157,8 @@ impl Cluster {
         self.input(p, input);
     }
 
-    fn chat(&mut self, p: usize, from: &str, text: &str) {
+    /// Returns the message's id.
+    fn chat(&mut self, p: usize, from: &str, text: &str) -> String {
         // A second apart: under the chat rate limit.
         self.at_ms += 1000;
         let id = self.id();
@@ -167,10 +168,11 @@ impl Cluster {
                 text: text.into(),
                 reply_to: None,
             },
-            id,
+            id: id.clone(),
             at_ms: self.at_ms,
         };
         self.input(p, input);
+        id
     }
 
     fn room(&self, p: usize) -> serde_json::Value {
@@ -376,6 +378,55 @@ fn duplicate_and_stale_envelopes_are_ignored() {
     cluster.processes[b].inbox.extend(answer);
     cluster.settle();
     assert_resynced(&cluster, a, b);
+}
+
+#[test]
+fn an_input_carried_twice_is_applied_once() {
+    let (mut cluster, a, b) = two_in_step();
+    let message_id = cluster.chat(a, "a", "once");
+    cluster.settle();
+    // A reaction toggles: applied twice, it would be undone.
+    cluster.at_ms += 1000;
+    let id = cluster.id();
+    let react = Input::Message {
+        from: "a".into(),
+        msg: ClientMessage::React {
+            message_id,
+            emoji: "👍".into(),
+        },
+        id,
+        at_ms: cluster.at_ms,
+    };
+    cluster.input(a, react);
+    // The broker carries the payload again (a publish retried across a
+    // reconnection).
+    for p in [a, b] {
+        let again = cluster.processes[p]
+            .inbox
+            .back()
+            .cloned()
+            .expect("the reaction");
+        cluster.processes[p].inbox.push_back(again);
+    }
+    cluster.settle();
+    assert_eq!(cluster.room(a), cluster.room(b));
+    let welcome = cluster.processes[a].replica.welcome_again(["a"]);
+    let reacted = welcome.iter().any(|o| {
+        matches!(o, Output::Send { msg: ServerMessage::Welcome { room, .. }, .. }
+            if room.chat.iter().any(|m| m.reactions.contains_key("👍")))
+    });
+    assert!(reacted, "the reaction stands");
+    let stored = cluster.processes[a]
+        .effects
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Effect::StoreReaction { .. } | Effect::RemoveReaction { .. }
+            )
+        })
+        .count();
+    assert_eq!(stored, 1);
 }
 
 #[test]
