@@ -11,6 +11,7 @@ use crate::control::Hub;
 use crate::db::{Db, DbError, NewSession};
 use crate::egress::{Egress, EgressConfig};
 use crate::hls::{Audience, Hls, HlsError, LadderConfig};
+use crate::http::media_control::MediaPlanes;
 use crate::http::serve::ConnLimits;
 use crate::http::state::{AppState, HttpSettings};
 use crate::http::{RateConfig, RateLimits};
@@ -202,8 +203,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
             broker,
             db.clone(),
             keys.clone(),
-            ingest.clone(),
-            egress.clone(),
+            Arc::new(MediaPlanes::new(ingest.clone(), egress.clone())),
             public_url.clone(),
             instance,
         ),

@@ -4,7 +4,9 @@
 
 pub mod broker;
 pub mod hub;
+pub mod media_control;
 pub mod protocol;
 pub mod room;
 
 pub use hub::Hub;
+pub use media_control::{LinkStats, MediaControl};

@@ -6,6 +6,7 @@ mod extract;
 mod health;
 mod hls;
 mod limits;
+pub mod media_control;
 mod recordings;
 mod report;
 pub mod serve;

@@ -193,8 +193,10 @@ impl TestApp {
             broker,
             db.db.clone(),
             Arc::new(keys()),
-            ingest.clone(),
-            egress.clone(),
+            Arc::new(classcast::http::media_control::MediaPlanes::new(
+                ingest.clone(),
+                egress.clone(),
+            )),
             "http://127.0.0.1:9".into(),
             "test".into(),
         );
