@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, Notify};
 use super::broker::{Broker, MAX_PAYLOAD_BYTES};
 use super::protocol::{serialize, ClientMessage, Quality, ServerMessage};
 use super::room::{Effect, Identity, Input, Output, Room, Stored, StoredPoll, Target};
+use super::stored::{chat_row, poll_row};
 use crate::auth::{Claims, Keys, Role};
 use crate::db::Db;
 use crate::egress::Egress;
@@ -450,7 +451,7 @@ impl Hub {
         let db = &self.inner.db;
         let mut stored = Stored::default();
         match db.chat_history(session_id, super::room::HISTORY).await {
-            Ok(chat) => stored.chat = chat,
+            Ok(chat) => stored.chat = chat.into_iter().map(Into::into).collect(),
             Err(e) => tracing::warn!(session = %session_id, "restoring the room's chat: {e}"),
         }
         match tokio::try_join!(db.polls(session_id), db.poll_answers(session_id)) {
@@ -458,9 +459,9 @@ impl Hub {
                 stored.polls = polls
                     .into_iter()
                     .map(|p| StoredPoll {
-                        answers: answers.remove(&p.poll.id).unwrap_or_default(),
+                        answers: answers.remove(&p.id).unwrap_or_default(),
                         closes_at_ms: p.closes_at,
-                        poll: p.poll,
+                        poll: (&p).into(),
                     })
                     .collect();
             }
@@ -686,7 +687,7 @@ impl Hub {
         for effect in effects {
             let at = now_ms();
             let result = match effect {
-                Effect::StoreChat(m) => done(db.store_chat(session_id, &m, at).await),
+                Effect::StoreChat(m) => done(db.store_chat(session_id, &chat_row(&m, at)).await),
                 Effect::DeleteChat { message_id } => done(db.delete_chat(&message_id, at).await),
                 Effect::StoreReaction {
                     message_id,
@@ -731,7 +732,10 @@ impl Hub {
                         .closes_at
                         .as_deref()
                         .and_then(crate::time::parse_rfc3339);
-                    done(db.store_poll(session_id, &poll, at, closes).await)
+                    done(
+                        db.store_poll(&poll_row(session_id, &poll, at, closes))
+                            .await,
+                    )
                 }
                 Effect::StoreAnswer {
                     poll_id,
@@ -742,7 +746,7 @@ impl Hub {
                         .await,
                 ),
                 Effect::ClosePoll { poll, results } => {
-                    done(db.close_poll(&poll.id, &results, at).await)
+                    done(db.close_poll(&poll.id, &(&results).into(), at).await)
                 }
                 Effect::StoreLobby { enabled } => done(db.set_lobby(session_id, enabled, at).await),
                 Effect::Kick { participant_id } => {

@@ -5,6 +5,8 @@
 pub mod broker;
 pub mod hub;
 pub mod protocol;
+pub mod report;
 pub mod room;
+pub mod stored;
 
 pub use hub::Hub;

@@ -41,6 +41,7 @@ mod polls;
 use chat::rate_limited;
 pub(crate) use chat::take_token;
 
+pub use polls::tally;
 use polls::NewPoll;
 #[cfg(test)]
 mod tests;
