@@ -6,7 +6,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::Any;
 
-use super::{Db, DbError};
+use super::{from_json, get, Db, DbError};
 
 /// A value a statement binds: the column types the tables use.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +73,73 @@ pub(super) trait FromRow: Sized {
     fn from_row(row: &AnyRow) -> Result<Self, DbError>;
 }
 
+/// A field read from the column of the same name (see `from_row!`).
+pub(super) trait Column: Sized {
+    fn column(row: &AnyRow, name: &str) -> Result<Self, DbError>;
+}
+
+/// `FromRow` for a struct whose fields are all columns of the same names.
+macro_rules! from_row {
+    ($row:ident { $($field:ident),* $(,)? }) => {
+        impl $crate::db::exec::FromRow for $row {
+            fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, $crate::db::DbError> {
+                use $crate::db::exec::Column;
+                Ok($row {
+                    $($field: Column::column(row, stringify!($field))?),*
+                })
+            }
+        }
+    };
+}
+pub(super) use from_row;
+
+/// Columns the database decodes as they are.
+macro_rules! plain_columns {
+    ($($t:ty),*) => {
+        $(impl Column for $t {
+            fn column(row: &AnyRow, name: &str) -> Result<Self, DbError> {
+                get(row, name)
+            }
+        })*
+    };
+}
+plain_columns!(String, i64, Option<String>, Option<i64>);
+
+/// Booleans are stored as 0 / 1.
+impl Column for bool {
+    fn column(row: &AnyRow, name: &str) -> Result<Self, DbError> {
+        Ok(get::<i64>(row, name)? != 0)
+    }
+}
+
+impl Column for Option<bool> {
+    fn column(row: &AnyRow, name: &str) -> Result<Self, DbError> {
+        Ok(get::<Option<i64>>(row, name)?.map(|v| v != 0))
+    }
+}
+
+/// Counts (`COUNT(*)`): never negative.
+impl Column for u64 {
+    fn column(row: &AnyRow, name: &str) -> Result<Self, DbError> {
+        Ok(get::<i64>(row, name)?.max(0) as u64)
+    }
+}
+
+/// Lists are stored as JSON text.
+impl<T: serde::de::DeserializeOwned> Column for Vec<T> {
+    fn column(row: &AnyRow, name: &str) -> Result<Self, DbError> {
+        from_json(name, &get::<String>(row, name)?)
+    }
+}
+
+/// A row as a tuple of the named columns.
+pub(super) fn columns<A: Column, B: Column, C: Column>(
+    row: &AnyRow,
+    [a, b, c]: [&str; 3],
+) -> Result<(A, B, C), DbError> {
+    Ok((A::column(row, a)?, B::column(row, b)?, C::column(row, c)?))
+}
+
 pub(super) fn bound<'q>(
     sql: &'q str,
     args: impl IntoIterator<Item = Arg<'q>>,
@@ -120,6 +187,19 @@ impl Db {
         args: impl IntoIterator<Item = Arg<'q>>,
     ) -> Result<Option<AnyRow>, DbError> {
         Ok(bound(sql, args).fetch_optional(self.pool()).await?)
+    }
+
+    /// The first row of a query, if any, as a `T`.
+    pub(super) async fn first<'q, T: FromRow>(
+        &self,
+        sql: &'q str,
+        args: impl IntoIterator<Item = Arg<'q>>,
+    ) -> Result<Option<T>, DbError> {
+        self.row(sql, args)
+            .await?
+            .as_ref()
+            .map(T::from_row)
+            .transpose()
     }
 
     /// Every row of a query, as `T`s.

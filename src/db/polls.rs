@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
-use super::exec::{args, FromRow};
+use super::exec::{args, from_row, Column};
 use super::{from_json, get, to_json, Db, DbError};
 
 /// A poll as stored: closed ones carry their final results.
@@ -41,35 +41,21 @@ pub struct AnswerRow {
     pub choices: Vec<usize>,
 }
 
-impl FromRow for PollRow {
-    fn from_row(row: &AnyRow) -> Result<Self, DbError> {
-        let results = get::<Option<String>>(row, "results")?
-            .map(|r| from_json("results", &r))
-            .transpose()?;
-        Ok(PollRow {
-            id: get(row, "id")?,
-            session_id: get(row, "session_id")?,
-            question: get(row, "question")?,
-            options: from_json("options", &get::<String>(row, "options")?)?,
-            multiple: get::<i64>(row, "multiple")? != 0,
-            share_results: get::<i64>(row, "share_results")? != 0,
-            created_at: get(row, "created_at")?,
-            closes_at: get(row, "closes_at")?,
-            closed_at: get(row, "closed_at")?,
-            results,
-        })
+/// Stored as JSON text; `NULL` while the poll is open.
+impl Column for Option<ResultsRow> {
+    fn column(row: &AnyRow, name: &str) -> Result<Self, DbError> {
+        get::<Option<String>>(row, name)?
+            .map(|r| from_json(name, &r))
+            .transpose()
     }
 }
 
-impl FromRow for AnswerRow {
-    fn from_row(row: &AnyRow) -> Result<Self, DbError> {
-        Ok(AnswerRow {
-            poll_id: get(row, "poll_id")?,
-            participant_id: get(row, "participant_id")?,
-            choices: from_json("choices", &get::<String>(row, "choices")?)?,
-        })
-    }
-}
+from_row! { PollRow {
+    id, session_id, question, options, multiple, share_results, created_at, closes_at,
+    closed_at, results,
+} }
+
+from_row! { AnswerRow { poll_id, participant_id, choices } }
 
 impl Db {
     /// Stores a new poll (its `closed_at` and `results` are not read);

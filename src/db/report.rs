@@ -3,7 +3,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::exec::{args, FromRow};
+use super::exec::{args, from_row, Column, FromRow};
 use super::{get, AnswerRow, Db, DbError, PollRow};
 
 /// One stay of a participant, from join to leave.
@@ -43,17 +43,7 @@ pub struct ReportRows {
     pub answers: Vec<AnswerRow>,
 }
 
-impl FromRow for StayRow {
-    fn from_row(row: &AnyRow) -> Result<Self, DbError> {
-        Ok(StayRow {
-            participant_id: get(row, "participant_id")?,
-            name: get(row, "name")?,
-            role: get(row, "role")?,
-            joined_at: get(row, "joined_at")?,
-            left_at: get(row, "left_at")?,
-        })
-    }
-}
+from_row! { StayRow { participant_id, name, role, joined_at, left_at } }
 
 impl FromRow for CountRow {
     /// Columns `participant_id`, `n` and an optional `name`.
@@ -66,7 +56,7 @@ impl FromRow for CountRow {
         Ok(CountRow {
             participant_id: get(row, "participant_id")?,
             name,
-            count: get::<i64>(row, "n")?.max(0) as u64,
+            count: Column::column(row, "n")?,
         })
     }
 }
