@@ -369,6 +369,12 @@ impl Step {
     fn effect(&mut self, effect: Effect) {
         self.fx.push(effect);
     }
+
+    /// Tells everyone and has storage keep it.
+    fn all_and_store(&mut self, msg: ServerMessage, effect: Effect) {
+        self.all(msg);
+        self.effect(effect);
+    }
 }
 
 /// RFC 3339 for any i64 (`time::rfc3339` cannot format past year 9999).

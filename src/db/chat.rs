@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::any::AnyRow;
 
-use super::exec::{args, FromRow};
+use super::exec::{args, from_row, FromRow};
 use super::{from_json, get, to_json, Db, DbError};
 
 /// A chat message as stored, with its reactions when read back.
@@ -45,15 +45,7 @@ struct ReactionRow {
     emoji: String,
 }
 
-impl FromRow for ReactionRow {
-    fn from_row(row: &AnyRow) -> Result<Self, DbError> {
-        Ok(ReactionRow {
-            message_id: get(row, "message_id")?,
-            participant_id: get(row, "participant_id")?,
-            emoji: get(row, "emoji")?,
-        })
-    }
-}
+from_row! { ReactionRow { message_id, participant_id, emoji } }
 
 impl Db {
     /// Stores a chat message (at its `created_at`); false when it was

@@ -140,10 +140,9 @@ pub(super) fn columns<A: Column, B: Column, C: Column>(
     Ok((A::column(row, a)?, B::column(row, b)?, C::column(row, c)?))
 }
 
-pub(super) fn bound<'q>(
-    sql: &'q str,
-    args: impl IntoIterator<Item = Arg<'q>>,
-) -> Query<'q, Any, AnyArguments<'q>> {
+/// The statement with its arguments bound, for a caller that runs it
+/// itself (in a transaction, with `fetch_one`).
+pub(super) fn bound<'q>(sql: &'q str, args: impl Args<'q>) -> Query<'q, Any, AnyArguments<'q>> {
     args.into_iter()
         .fold(sqlx::query(sql), |query, arg| match arg {
             Arg::Text(v) => query.bind(v),
@@ -153,65 +152,54 @@ pub(super) fn bound<'q>(
         })
 }
 
+/// The values a statement binds, in `$1, $2, …` order (what `args!` makes).
+pub(super) trait Args<'q>: IntoIterator<Item = Arg<'q>> {}
+
+impl<'q, T: IntoIterator<Item = Arg<'q>>> Args<'q> for T {}
+
+type Res<T> = Result<T, DbError>;
+
 impl Db {
+    /// Runs a write whose effect the caller does not check.
+    pub(super) async fn run<'q>(&self, sql: &'q str, args: impl Args<'q>) -> Res<()> {
+        self.write(sql, args).await.map(drop)
+    }
+
     /// Runs a write; how many rows it changed.
-    pub(super) async fn write<'q>(
-        &self,
-        sql: &'q str,
-        args: impl IntoIterator<Item = Arg<'q>>,
-    ) -> Result<u64, DbError> {
+    pub(super) async fn write<'q>(&self, sql: &'q str, args: impl Args<'q>) -> Res<u64> {
         Ok(bound(sql, args).execute(self.pool()).await?.rows_affected())
     }
 
     /// Runs a write that may find nothing to do (already done, unknown,
     /// repeated): whether it changed a row.
-    pub(super) async fn changed<'q>(
-        &self,
-        sql: &'q str,
-        args: impl IntoIterator<Item = Arg<'q>>,
-    ) -> Result<bool, DbError> {
+    pub(super) async fn changed<'q>(&self, sql: &'q str, args: impl Args<'q>) -> Res<bool> {
         Ok(self.write(sql, args).await? > 0)
     }
 
-    pub(super) async fn rows<'q>(
-        &self,
-        sql: &'q str,
-        args: impl IntoIterator<Item = Arg<'q>>,
-    ) -> Result<Vec<AnyRow>, DbError> {
+    pub(super) async fn rows<'q>(&self, sql: &'q str, args: impl Args<'q>) -> Res<Vec<AnyRow>> {
         Ok(bound(sql, args).fetch_all(self.pool()).await?)
     }
 
-    pub(super) async fn row<'q>(
-        &self,
-        sql: &'q str,
-        args: impl IntoIterator<Item = Arg<'q>>,
-    ) -> Result<Option<AnyRow>, DbError> {
+    pub(super) async fn row<'q>(&self, sql: &'q str, args: impl Args<'q>) -> Res<Option<AnyRow>> {
         Ok(bound(sql, args).fetch_optional(self.pool()).await?)
     }
 
-    /// The first row of a query, if any, as a `T`.
+    /// The row of a query that finds one at most (by key, `LIMIT 1`), as a `T`.
     pub(super) async fn first<'q, T: FromRow>(
         &self,
         sql: &'q str,
-        args: impl IntoIterator<Item = Arg<'q>>,
-    ) -> Result<Option<T>, DbError> {
-        self.row(sql, args)
-            .await?
-            .as_ref()
-            .map(T::from_row)
-            .transpose()
+        args: impl Args<'q>,
+    ) -> Res<Option<T>> {
+        Ok(self.all(sql, args).await?.into_iter().next())
     }
 
     /// Every row of a query, as `T`s.
     pub(super) async fn all<'q, T: FromRow>(
         &self,
         sql: &'q str,
-        args: impl IntoIterator<Item = Arg<'q>>,
-    ) -> Result<Vec<T>, DbError> {
-        self.rows(sql, args)
-            .await?
-            .iter()
-            .map(T::from_row)
-            .collect()
+        args: impl Args<'q>,
+    ) -> Res<Vec<T>> {
+        let rows = self.rows(sql, args).await?;
+        rows.iter().map(T::from_row).collect()
     }
 }

@@ -11,12 +11,11 @@ impl Db {
         participant_id: &str,
         at_ms: i64,
     ) -> Result<(), DbError> {
-        self.write(
+        self.run(
             "INSERT INTO hand_raises (session_id, participant_id, raised_at) VALUES ($1, $2, $3)",
             args![session_id, participant_id, at_ms],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Refuses the participant's rejoin; false when already banned.

@@ -34,14 +34,13 @@ impl Db {
         role: &str,
     ) -> Result<(), DbError> {
         let now = now_ms();
-        self.write(
+        self.run(
             "INSERT INTO participants (session_id, user_id, name, role, first_seen_at, last_seen_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id, user_id) \
              DO UPDATE SET name = excluded.name, role = excluded.role, last_seen_at = excluded.last_seen_at",
             args![session_id, user_id, name, role, now, now],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     pub async fn set_recording_consent(

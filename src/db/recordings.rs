@@ -179,7 +179,7 @@ impl Db {
         ready: bool,
     ) -> Result<(), DbError> {
         let now = now_ms();
-        self.write(
+        self.run(
             "UPDATE recordings SET last_segment = $1, storage_key = $2, duration_ms = $3, \
              size_bytes = $4, state = $5, ready_at = $6, error = NULL WHERE id = $7",
             args![
@@ -192,56 +192,50 @@ impl Db {
                 id
             ],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The upload finished: the recording can be played.
     pub async fn recording_uploaded(&self, id: &str) -> Result<(), DbError> {
-        self.write(
+        self.run(
             "UPDATE recordings SET state = 'ready', ready_at = $1 \
              WHERE id = $2 AND state = 'processing'",
             args![now_ms(), id],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     pub async fn recording_failed(&self, id: &str, error: &str) -> Result<(), DbError> {
-        self.write(
+        self.run(
             "UPDATE recordings SET state = 'failed', error = $1 WHERE id = $2",
             args![error, id],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     pub async fn recording_deleted(&self, id: &str) -> Result<(), DbError> {
-        self.write(
+        self.run(
             "UPDATE recordings SET state = 'deleted', deleted_at = $1 WHERE id = $2",
             args![now_ms(), id],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Test and retention helper: moves a recording's creation time.
     pub async fn set_recording_created_at(&self, id: &str, created_at: i64) -> Result<(), DbError> {
-        self.write(
+        self.run(
             "UPDATE recordings SET created_at = $1 WHERE id = $2",
             args![created_at, id],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     pub async fn set_session_record(&self, id: &str, record: bool) -> Result<(), DbError> {
-        self.write(
+        self.run(
             "UPDATE sessions SET record = $1, updated_at = $2 WHERE id = $3",
             args![record, now_ms(), id],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Sessions nobody chose to record (no `record` flag, no recording left)
@@ -266,12 +260,11 @@ impl Db {
     }
 
     pub async fn mark_hls_expired(&self, session_id: &str) -> Result<(), DbError> {
-        self.write(
+        self.run(
             "UPDATE sessions SET hls_expired_at = $1 WHERE id = $2",
             args![now_ms(), session_id],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Whether the session's HLS was deleted as unrecorded (and nothing was

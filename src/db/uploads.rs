@@ -86,7 +86,7 @@ impl Db {
     /// Queues an upload; a newer version of the same key (a playlist that
     /// changed again) replaces the waiting one and moves to the back.
     pub async fn enqueue_upload(&self, u: &Upload) -> Result<(), DbError> {
-        self.write(
+        self.run(
             "INSERT INTO uploads (storage_key, seq, group_id, kind, local_path, body, content_type, \
              cache_control, recording_id, attempts, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) \
@@ -108,8 +108,7 @@ impl Db {
                 u.created_at
             ],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The oldest uploads due at `now_ms` (not waiting out a backoff, not
@@ -142,12 +141,11 @@ impl Db {
 
     /// Removes the upload unless a newer version was queued meanwhile.
     pub async fn upload_done(&self, key: &str, seq: i64) -> Result<(), DbError> {
-        self.write(
+        self.run(
             "DELETE FROM uploads WHERE storage_key = $1 AND seq = $2",
             args![key, seq],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Notes a failed attempt of this version of the upload: next try not

@@ -124,14 +124,19 @@ impl Room {
             closes_at: closes_at_ms.map(rfc3339),
             closed: false,
         };
+        self.open_poll(poll, closes_at_ms, s);
+        Ok(())
+    }
+
+    /// Adds a new poll, open, and announces it.
+    fn open_poll(&mut self, poll: Poll, closes_at_ms: Option<i64>, s: &mut Step) {
         self.polls.push(PollState {
             poll: poll.clone(),
             closes_at_ms,
             answers: BTreeMap::new(),
         });
-        s.all(ServerMessage::PollOpened { poll: poll.clone() });
-        s.effect(Effect::StorePoll(poll));
-        Ok(())
+        let stored = Effect::StorePoll(poll.clone());
+        s.all_and_store(ServerMessage::PollOpened { poll }, stored);
     }
 
     pub(super) fn answer_poll(
@@ -199,11 +204,11 @@ impl Room {
         p.poll.closed = true;
         let poll = p.poll.clone();
         let results = p.results();
-        s.all(ServerMessage::PollClosed {
+        let stored = Effect::ClosePoll {
             poll: poll.clone(),
             results: results.clone(),
-        });
-        s.effect(Effect::ClosePoll { poll, results });
+        };
+        s.all_and_store(ServerMessage::PollClosed { poll, results }, stored);
     }
 }
 
