@@ -126,7 +126,7 @@ fn gather(rows: &ReportRows, now_ms: i64) -> BTreeMap<String, Acc> {
         let acc = people.entry(row.participant_id.clone()).or_default();
         acc.chat_messages = row.count;
         if acc.name.is_none() {
-            acc.name = row.name.clone();
+            acc.name = Some(row.name.clone());
         }
     }
     for row in &rows.reactions {

@@ -19,7 +19,7 @@ pub use participants::Participant;
 pub use polls::{AnswerRow, PollRow, ResultsRow};
 pub use publish_events::PublishEvent;
 pub use recordings::{Recording, RecordingState};
-pub use report::{CountRow, ReportRows, StayRow};
+pub use report::{CountRow, ReportRows, SenderRow, StayRow};
 pub use sessions::{NewSession, Session, SessionState};
 pub use uploads::{FailureOutcome, Upload, UploadBacklog, UploadKind};
 

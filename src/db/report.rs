@@ -1,10 +1,8 @@
 //! The queries behind a session's attendance and engagement report; the
 //! arithmetic over their rows is `control::report`'s.
 
-use sqlx::any::AnyRow;
-
-use super::exec::{args, from_row, Column, FromRow};
-use super::{get, AnswerRow, Db, DbError, PollRow};
+use super::exec::{args, from_row};
+use super::{AnswerRow, Db, DbError, PollRow};
 
 /// One stay of a participant, from join to leave.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,12 +15,18 @@ pub struct StayRow {
     pub left_at: Option<i64>,
 }
 
-/// How many of something (messages, reactions, hands) a participant has,
-/// and the name they sent messages under, where the query has one.
+/// How many of something (reactions, hands) a participant has.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CountRow {
     pub participant_id: String,
-    pub name: Option<String>,
+    pub count: u64,
+}
+
+/// How many messages a participant sent, and a name they sent them under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SenderRow {
+    pub participant_id: String,
+    pub name: String,
     pub count: u64,
 }
 
@@ -32,7 +36,7 @@ pub struct ReportRows {
     /// By join time.
     pub stays: Vec<StayRow>,
     /// Messages per sender, deleted ones included, with a name.
-    pub messages: Vec<CountRow>,
+    pub messages: Vec<SenderRow>,
     /// Reactions given, per participant.
     pub reactions: Vec<CountRow>,
     /// Hands raised, per participant.
@@ -45,21 +49,9 @@ pub struct ReportRows {
 
 from_row! { StayRow { participant_id, name, role, joined_at, left_at } }
 
-impl FromRow for CountRow {
-    /// Columns `participant_id`, `n` and an optional `name`.
-    fn from_row(row: &AnyRow) -> Result<Self, DbError> {
-        use sqlx::Row;
-        let name = match row.try_column("name") {
-            Ok(_) => Some(get(row, "name")?),
-            Err(_) => None,
-        };
-        Ok(CountRow {
-            participant_id: get(row, "participant_id")?,
-            name,
-            count: Column::column(row, "n")?,
-        })
-    }
-}
+from_row! { CountRow { participant_id, count } }
+
+from_row! { SenderRow { participant_id, name, count } }
 
 impl Db {
     /// The rows of the session's report, read one query after another.
@@ -74,14 +66,14 @@ impl Db {
                 .await?,
             messages: self
                 .all(
-                    "SELECT sender_id AS participant_id, MAX(sender_name) AS name, COUNT(*) AS n \
+                    "SELECT sender_id AS participant_id, MAX(sender_name) AS name, COUNT(*) AS count \
                      FROM chat_messages WHERE session_id = $1 GROUP BY sender_id",
                     args![session_id],
                 )
                 .await?,
             reactions: self
                 .all(
-                    "SELECT r.participant_id, COUNT(*) AS n FROM chat_reactions r \
+                    "SELECT r.participant_id, COUNT(*) AS count FROM chat_reactions r \
                      JOIN chat_messages m ON m.id = r.message_id WHERE m.session_id = $1 \
                      GROUP BY r.participant_id",
                     args![session_id],
@@ -89,7 +81,7 @@ impl Db {
                 .await?,
             hands: self
                 .all(
-                    "SELECT participant_id, COUNT(*) AS n FROM hand_raises WHERE session_id = $1 \
+                    "SELECT participant_id, COUNT(*) AS count FROM hand_raises WHERE session_id = $1 \
                      GROUP BY participant_id",
                     args![session_id],
                 )

@@ -21,6 +21,7 @@ async fn report(
     Path(id): Path<String>,
 ) -> Result<Json<SessionReport>, ApiError> {
     owned_session(&state, &who, &id).await?;
+    let now = now_ms();
     let rows = state.db.report_rows(&id).await?;
-    Ok(Json(session_report(&id, rows, now_ms())))
+    Ok(Json(session_report(&id, rows, now)))
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::db::{CountRow, ResultsRow, StayRow};
+use crate::db::{CountRow, ResultsRow, SenderRow, StayRow};
 
 const MIN: i64 = 60_000;
 const T0: i64 = 1_800_000_000_000;
@@ -17,7 +17,14 @@ fn stay(who: &str, role: &str, joined: i64, left: Option<i64>) -> StayRow {
 fn count(who: &str, count: u64) -> CountRow {
     CountRow {
         participant_id: who.into(),
-        name: None,
+        count,
+    }
+}
+
+fn sent(who: &str, count: u64) -> SenderRow {
+    SenderRow {
+        participant_id: who.into(),
+        name: format!("{who} as sender"),
         count,
     }
 }
@@ -154,9 +161,9 @@ fn the_last_join_names_and_the_first_orders() {
             },
             stay("bob", "student", T0 + MIN, Some(T0 + 2 * MIN)),
         ],
-        messages: vec![CountRow {
-            name: Some("Eve".into()),
-            ..count("eve", 3)
+        messages: vec![SenderRow {
+            name: "Eve".into(),
+            ..sent("eve", 3)
         }],
         hands: vec![count("alice", 1)],
         ..ReportRows::default()
@@ -192,7 +199,7 @@ fn the_last_join_names_and_the_first_orders() {
 fn counts_add_up_in_the_totals() {
     let rows = ReportRows {
         stays: vec![stay("bob", "student", T0, None)],
-        messages: vec![count("bob", 2), count("alice", 1)],
+        messages: vec![sent("bob", 2), sent("alice", 1)],
         reactions: vec![count("bob", 4)],
         hands: vec![count("bob", 1), count("carol", 2)],
         ..ReportRows::default()
@@ -203,6 +210,8 @@ fn counts_add_up_in_the_totals() {
         (bob.chat_messages, bob.reactions, bob.hand_raises),
         (2, 4, 1)
     );
+    assert_eq!(bob.name, "bob name", "the join's name before the sender's");
+    assert_eq!(person(&r, "alice").name, "alice as sender");
     assert_eq!(r.totals.participants, 3);
     assert_eq!(r.totals.chat_messages, 3);
     assert_eq!(r.totals.reactions, 4);
