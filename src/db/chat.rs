@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::any::AnyRow;
 
-use super::exec::{args, from_row, FromRow};
+use super::columns::{from_row, FromRow};
+use super::exec::args;
 use super::{from_json, get, to_json, Db, DbError};
 
 /// A chat message as stored, with its reactions when read back.

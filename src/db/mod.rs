@@ -3,6 +3,7 @@
 
 mod attendance;
 mod chat;
+mod columns;
 mod exec;
 mod moderation;
 mod participants;

@@ -1,4 +1,5 @@
-use super::exec::{args, from_row};
+use super::columns::from_row;
+use super::exec::args;
 use super::{Db, DbError};
 use crate::time::now_ms;
 use serde::Serialize;

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
-use super::exec::{args, from_row, Column};
+use super::columns::{from_row, Column};
+use super::exec::args;
 use super::{from_json, get, to_json, Db, DbError};
 
 /// A poll as stored: closed ones carry their final results.

@@ -1,7 +1,8 @@
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
-use super::exec::{args, from_row, Column};
+use super::columns::{from_row, Column};
+use super::exec::args;
 use super::{get, Db, DbError};
 use crate::time::now_ms;
 

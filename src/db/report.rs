@@ -1,7 +1,8 @@
 //! The queries behind a session's attendance and engagement report; the
 //! arithmetic over their rows is `control::report`'s.
 
-use super::exec::{args, from_row};
+use super::columns::from_row;
+use super::exec::args;
 use super::{AnswerRow, Db, DbError, PollRow};
 
 /// One stay of a participant, from join to leave.

@@ -1,6 +1,7 @@
 use sqlx::any::AnyRow;
 
-use super::exec::{args, bound, columns, from_row, Column};
+use super::columns::{columns, from_row, Column};
+use super::exec::{args, bound};
 use super::{get, Db, DbError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
