@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::super::protocol::ServerMessage;
 use super::super::room::Effect;
+use super::super::stored::{chat_row, poll_row};
 use super::envelope::{Enforcement, Envelope};
 use super::Hub;
 use crate::auth::{Claims, Role};
@@ -54,7 +55,7 @@ impl Hub {
         for effect in effects {
             let at = now_ms();
             let result = match effect {
-                Effect::StoreChat(m) => done(db.store_chat(session_id, &m, at).await),
+                Effect::StoreChat(m) => done(db.store_chat(session_id, &chat_row(&m, at)).await),
                 Effect::DeleteChat { message_id } => done(db.delete_chat(&message_id, at).await),
                 Effect::StoreReaction {
                     message_id,
@@ -99,7 +100,10 @@ impl Hub {
                         .closes_at
                         .as_deref()
                         .and_then(crate::time::parse_rfc3339);
-                    done(db.store_poll(session_id, &poll, at, closes).await)
+                    done(
+                        db.store_poll(&poll_row(session_id, &poll, at, closes))
+                            .await,
+                    )
                 }
                 Effect::StoreAnswer {
                     poll_id,
@@ -110,7 +114,7 @@ impl Hub {
                         .await,
                 ),
                 Effect::ClosePoll { poll, results } => {
-                    done(db.close_poll(&poll.id, &results, at).await)
+                    done(db.close_poll(&poll.id, &(&results).into(), at).await)
                 }
                 Effect::StoreLobby { enabled } => done(db.set_lobby(session_id, enabled, at).await),
                 Effect::Kick { participant_id } => {

@@ -348,7 +348,7 @@ impl Hub {
         let db = &self.inner.db;
         let mut stored = Stored::default();
         match db.chat_history(session_id, super::room::HISTORY).await {
-            Ok(chat) => stored.chat = chat,
+            Ok(chat) => stored.chat = chat.into_iter().map(Into::into).collect(),
             Err(e) => tracing::warn!(session = %session_id, "restoring the room's chat: {e}"),
         }
         match tokio::try_join!(db.polls(session_id), db.poll_answers(session_id)) {
@@ -356,9 +356,9 @@ impl Hub {
                 stored.polls = polls
                     .into_iter()
                     .map(|p| StoredPoll {
-                        answers: answers.remove(&p.poll.id).unwrap_or_default(),
+                        answers: answers.remove(&p.id).unwrap_or_default(),
                         closes_at_ms: p.closes_at,
-                        poll: p.poll,
+                        poll: (&p).into(),
                     })
                     .collect();
             }

@@ -53,6 +53,7 @@ mod tick;
 use chat::rate_limited;
 pub(crate) use chat::take_token;
 pub use persist::{Stored, StoredPoll};
+pub use polls::tally;
 
 use polls::NewPoll;
 use step::{forbidden, invalid, not_found, refusal, refuse, Handled, Refusal, Step};

@@ -64,6 +64,12 @@ impl Step {
         self.fx.push(effect);
     }
 
+    /// Tells everyone and has storage keep it.
+    pub(super) fn all_and_store(&mut self, msg: ServerMessage, effect: Effect) {
+        self.all(msg);
+        self.effect(effect);
+    }
+
     /// Refuses a joiner entry (banned, or denied from the lobby) and closes
     /// their connection.
     pub(super) fn deny(&mut self, participant_id: &str, connection: &str, reason: &str) {
