@@ -1,11 +1,10 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 
 use super::{AuthError, Claims};
-use crate::cli::AuthArgs;
 
 const SECRET_FILE: &str = "jwt-secret";
 /// Clock skew allowed on `exp`, `nbf` and the lifetime check, in seconds.
@@ -31,6 +30,18 @@ impl Default for TokenRules {
             audience: None,
         }
     }
+}
+
+/// How tokens are signed and checked: RS256 when a key file is given, else
+/// HS256 with the secret (or one generated once into the data directory).
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub jwt_secret: Option<String>,
+    /// RS256: PEM private key, used to sign tokens.
+    pub jwt_key_file: Option<PathBuf>,
+    /// RS256: PEM public key, used to verify tokens.
+    pub jwt_public_key_file: Option<PathBuf>,
+    pub rules: TokenRules,
 }
 
 /// Signing and verification keys for one algorithm.
@@ -70,19 +81,14 @@ impl Keys {
         &self.rules
     }
 
-    /// Keys and rules from the command line.
-    pub fn from_args(args: &AuthArgs, data_dir: &Path) -> Result<Self, AuthError> {
-        let rules = TokenRules {
-            max_lifetime: args.jwt_max_lifetime,
-            issuer: args.jwt_issuer.clone().filter(|s| !s.is_empty()),
-            audience: args.jwt_audience.clone().filter(|s| !s.is_empty()),
-        };
-        Ok(Self::keys_from_args(args, data_dir)?.with_rules(rules))
+    /// Keys and rules from the configuration.
+    pub fn from_config(config: &AuthConfig, data_dir: &Path) -> Result<Self, AuthError> {
+        Ok(Self::keys_from_config(config, data_dir)?.with_rules(config.rules.clone()))
     }
 
-    /// Keys from the command line: RS256 when key files are given, else HS256
-    /// from the configured secret or one generated once into the data directory.
-    fn keys_from_args(args: &AuthArgs, data_dir: &Path) -> Result<Self, AuthError> {
+    /// RS256 when key files are given, else HS256 from the configured secret
+    /// or one generated once into the data directory.
+    fn keys_from_config(args: &AuthConfig, data_dir: &Path) -> Result<Self, AuthError> {
         if args.jwt_key_file.is_some() || args.jwt_public_key_file.is_some() {
             let read = |p: &Path| {
                 std::fs::read(p).map_err(|e| AuthError::Config(format!("{}: {e}", p.display())))
@@ -307,8 +313,8 @@ mod tests {
     #[test]
     fn generated_secret_is_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let a = Keys::from_args(&AuthArgs::default(), dir.path()).expect("keys");
-        let b = Keys::from_args(&AuthArgs::default(), dir.path()).expect("keys");
+        let a = Keys::from_config(&AuthConfig::default(), dir.path()).expect("keys");
+        let b = Keys::from_config(&AuthConfig::default(), dir.path()).expect("keys");
         let claims = Claims::new("u", "u", Role::Guest, None, Duration::from_secs(60));
         let token = a.sign(&claims).expect("sign");
         assert!(b.verify(&token).is_ok());

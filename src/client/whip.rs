@@ -3,9 +3,10 @@ use std::time::Duration;
 use gst::prelude::*;
 use gst_webrtc::WebRTCRTPTransceiverDirection;
 
-use crate::cli::VideoCodecPref;
 use crate::media::webrtc::{apply_answer, create_offer};
-use crate::media::{description, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
+use crate::media::{
+    description, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline, VideoCodecPref,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WhipClientError {
