@@ -414,9 +414,10 @@ fn rs256_tokens_from_key_files() {
             .success();
     assert!(ok, "openssl could not make a key pair");
     let args = classcast::auth::AuthConfig {
-        jwt_secret: None,
-        jwt_key_file: Some(private),
-        jwt_public_key_file: Some(public),
+        keys: classcast::auth::KeySource::Rsa {
+            private_key: Some(private),
+            public_key: Some(public),
+        },
         ..Default::default()
     };
     let keys = Keys::from_config(&args, dir.path()).expect("RS256 keys");

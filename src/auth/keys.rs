@@ -32,16 +32,26 @@ impl Default for TokenRules {
     }
 }
 
-/// How tokens are signed and checked: RS256 when a key file is given, else
-/// HS256 with the secret (or one generated once into the data directory).
+/// How tokens are signed and checked.
 #[derive(Debug, Clone, Default)]
 pub struct AuthConfig {
-    pub jwt_secret: Option<String>,
-    /// RS256: PEM private key, used to sign tokens.
-    pub jwt_key_file: Option<PathBuf>,
-    /// RS256: PEM public key, used to verify tokens.
-    pub jwt_public_key_file: Option<PathBuf>,
+    pub keys: KeySource,
     pub rules: TokenRules,
+}
+
+/// Where the signing and verification keys come from.
+#[derive(Debug, Clone, Default)]
+pub enum KeySource {
+    /// HS256 with a secret generated once into the data directory.
+    #[default]
+    Generated,
+    /// HS256 with this shared secret (at least 16 characters).
+    Secret(String),
+    /// RS256: the PEM private key signs, the PEM public key verifies.
+    Rsa {
+        private_key: Option<PathBuf>,
+        public_key: Option<PathBuf>,
+    },
 }
 
 /// Signing and verification keys for one algorithm.
@@ -81,48 +91,37 @@ impl Keys {
         &self.rules
     }
 
+    /// RS256: the private key signs, the public key verifies.
+    fn rsa(private_key: Option<&Path>, public_key: Option<&Path>) -> Result<Self, AuthError> {
+        Ok(Keys {
+            algorithm: Algorithm::RS256,
+            encoding: private_key
+                .map(|p| read_pem(p, EncodingKey::from_rsa_pem))
+                .transpose()?,
+            decoding: public_key
+                .map(|p| read_pem(p, DecodingKey::from_rsa_pem))
+                .transpose()?,
+            rules: TokenRules::default(),
+        })
+    }
+
     /// Keys and rules from the configuration.
     pub fn from_config(config: &AuthConfig, data_dir: &Path) -> Result<Self, AuthError> {
         Ok(Self::keys_from_config(config, data_dir)?.with_rules(config.rules.clone()))
     }
 
-    /// RS256 when key files are given, else HS256 from the configured secret
-    /// or one generated once into the data directory.
-    fn keys_from_config(args: &AuthConfig, data_dir: &Path) -> Result<Self, AuthError> {
-        if args.jwt_key_file.is_some() || args.jwt_public_key_file.is_some() {
-            let read = |p: &Path| {
-                std::fs::read(p).map_err(|e| AuthError::Config(format!("{}: {e}", p.display())))
-            };
-            let encoding = match &args.jwt_key_file {
-                Some(p) => Some(
-                    EncodingKey::from_rsa_pem(&read(p)?)
-                        .map_err(|e| AuthError::Config(format!("{}: {e}", p.display())))?,
-                ),
-                None => None,
-            };
-            let decoding = match &args.jwt_public_key_file {
-                Some(p) => Some(
-                    DecodingKey::from_rsa_pem(&read(p)?)
-                        .map_err(|e| AuthError::Config(format!("{}: {e}", p.display())))?,
-                ),
-                None => None,
-            };
-            return Ok(Keys {
-                algorithm: Algorithm::RS256,
-                encoding,
-                decoding,
-                rules: TokenRules::default(),
-            });
+    fn keys_from_config(config: &AuthConfig, data_dir: &Path) -> Result<Self, AuthError> {
+        match &config.keys {
+            KeySource::Rsa {
+                private_key,
+                public_key,
+            } => Self::rsa(private_key.as_deref(), public_key.as_deref()),
+            KeySource::Secret(secret) if secret.len() < 16 => Err(AuthError::Config(
+                "the JWT secret must be at least 16 characters".into(),
+            )),
+            KeySource::Secret(secret) => Ok(Self::hs256(secret.as_bytes())),
+            KeySource::Generated => Ok(Self::hs256(&load_or_create_secret(data_dir)?)),
         }
-        if let Some(secret) = &args.jwt_secret {
-            if secret.len() < 16 {
-                return Err(AuthError::Config(
-                    "the JWT secret must be at least 16 characters".into(),
-                ));
-            }
-            return Ok(Self::hs256(secret.as_bytes()));
-        }
-        Ok(Self::hs256(&load_or_create_secret(data_dir)?))
     }
 
     pub fn can_verify(&self) -> bool {
@@ -197,6 +196,16 @@ impl Keys {
         }
         Ok(())
     }
+}
+
+/// A PEM key file, parsed; errors name the file.
+fn read_pem<K>(
+    path: &Path,
+    parse: impl FnOnce(&[u8]) -> Result<K, jsonwebtoken::errors::Error>,
+) -> Result<K, AuthError> {
+    let failed = |e: &dyn std::fmt::Display| AuthError::Config(format!("{}: {e}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| failed(&e))?;
+    parse(&pem).map_err(|e| failed(&e))
 }
 
 /// The embedded default: a random secret made on first start and kept, so tokens

@@ -1,6 +1,6 @@
 //! The one place where flags become each layer's configuration.
 
-use crate::auth::{AuthConfig, TokenRules};
+use crate::auth::{AuthConfig, KeySource, TokenRules};
 use crate::control::broker::BrokerConfig;
 use crate::egress::EgressConfig;
 use crate::http::serve::ConnLimits;
@@ -8,8 +8,10 @@ use crate::http::RateConfig;
 use crate::ingest::IngestConfig;
 use crate::media::ice::IceServer;
 use crate::media::VideoCodecPref;
-use crate::server::{Config, HttpConfig, Retention, ServerError};
-use crate::storage::{Backend, CdnConfig, S3Settings, StorageConfig, UploadsSettings};
+use crate::server::{Config, HlsSetup, HttpConfig, Retention, ServerError, Site};
+use crate::storage::{
+    Backend, CdnConfig, Invalidation, S3Settings, StorageConfig, UploadsSettings,
+};
 
 use super::{AuthArgs, ServeArgs, StorageArgs, StorageBackend, StoreArgs, VideoCodec};
 
@@ -38,10 +40,21 @@ fn non_empty(value: &Option<String>) -> Option<String> {
 
 impl From<&AuthArgs> for AuthConfig {
     fn from(args: &AuthArgs) -> Self {
+        // Key files win over a secret.
+        let keys = match (
+            &args.jwt_key_file,
+            &args.jwt_public_key_file,
+            &args.jwt_secret,
+        ) {
+            (None, None, Some(secret)) => KeySource::Secret(secret.clone()),
+            (None, None, None) => KeySource::Generated,
+            (private_key, public_key, _) => KeySource::Rsa {
+                private_key: private_key.clone(),
+                public_key: public_key.clone(),
+            },
+        };
         AuthConfig {
-            jwt_secret: args.jwt_secret.clone(),
-            jwt_key_file: args.jwt_key_file.clone(),
-            jwt_public_key_file: args.jwt_public_key_file.clone(),
+            keys,
             rules: TokenRules {
                 max_lifetime: args.jwt_max_lifetime,
                 issuer: non_empty(&args.jwt_issuer),
@@ -71,9 +84,11 @@ impl From<&StorageArgs> for StorageConfig {
                 url: args.cdn_url.clone(),
                 key_pair_id: args.cloudfront_key_pair_id.clone(),
                 private_key_file: args.cloudfront_private_key_file.clone(),
-                distribution_id: args.cloudfront_distribution_id.clone(),
-                endpoint: args.cloudfront_endpoint.clone(),
                 unsigned: args.cdn_unsigned,
+                invalidation: non_empty(&args.cloudfront_distribution_id).map(|id| Invalidation {
+                    distribution_id: id,
+                    endpoint: args.cloudfront_endpoint.clone(),
+                }),
             },
             playback_url_ttl: args.playback_url_ttl,
         }
@@ -131,11 +146,15 @@ impl TryFrom<&ServeArgs> for Config {
                 ..EgressConfig::default()
             },
             broker: BrokerConfig::from_url(&args.broker)?,
-            listen: args.listen,
-            public_url: args.public_url.clone(),
-            instance: args.instance.clone(),
-            ladder: args.ladder.clone(),
-            disable_hls: args.disable_hls,
+            site: Site {
+                listen: args.listen,
+                public_url: args.public_url.clone(),
+                instance: args.instance.clone(),
+            },
+            hls: HlsSetup {
+                enabled: !args.disable_hls,
+                ladder: args.ladder.clone(),
+            },
             demo: args.demo,
             http: HttpConfig {
                 max_sdp_bytes: args.max_sdp_bytes,

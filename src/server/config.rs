@@ -27,22 +27,34 @@ pub struct Config {
     pub min_free_disk: u64,
     pub ingest: IngestConfig,
     pub egress: EgressConfig,
+    pub hls: HlsSetup,
     /// Where session events cross server processes.
     pub broker: BrokerConfig,
+    pub site: Site,
+    /// A session `demo` with a test pattern published into it.
+    pub demo: bool,
+    pub http: HttpConfig,
+}
+
+/// Where this server listens, how clients reach it, what it is called.
+#[derive(Debug, Clone)]
+pub struct Site {
     pub listen: SocketAddr,
     /// Base URL clients use to reach this server; `None`: `http://<listen>`.
     pub public_url: Option<String>,
     /// Names this server among several sharing a database; `None`: the host
     /// and the listen address.
     pub instance: Option<String>,
-    /// The HLS ladder definition; `None`: `pipelines/ladder.toml` when
-    /// present, else the built-in copy.
+}
+
+/// Whether publishes are transcoded into HLS, and into which ladder.
+#[derive(Debug, Clone)]
+pub struct HlsSetup {
+    /// `false`: WebRTC only.
+    pub enabled: bool,
+    /// The ladder definition; `None`: `pipelines/ladder.toml` when present,
+    /// else the built-in copy.
     pub ladder: Option<PathBuf>,
-    /// Do not transcode publishes into HLS (WebRTC-only nodes).
-    pub disable_hls: bool,
-    /// A session `demo` with a test pattern published into it.
-    pub demo: bool,
-    pub http: HttpConfig,
 }
 
 /// How long stored media is kept.

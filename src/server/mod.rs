@@ -5,7 +5,7 @@ mod config;
 mod demo;
 mod services;
 
-pub use config::{Config, HttpConfig, Retention};
+pub use config::{Config, HlsSetup, HttpConfig, Retention, Site};
 pub use services::Services;
 
 use crate::auth::AuthError;
@@ -18,6 +18,8 @@ use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
     #[error(transparent)]
     Media(#[from] MediaError),
     #[error(transparent)]
@@ -34,19 +36,19 @@ pub enum ServerError {
     Recording(#[from] RecordingError),
     #[error(transparent)]
     Broker(#[from] crate::control::broker::BrokerError),
-    #[error("{0}: {1}")]
-    Io(String, std::io::Error),
 }
 
 pub async fn serve(mut config: Config) -> Result<(), ServerError> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listen = config.site.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| ServerError::Io(config.listen.to_string(), e))?;
+        .map_err(|e| ServerError::Io(listen.to_string(), e))?;
     let local = listener
         .local_addr()
-        .map_err(|e| ServerError::Io(config.listen.to_string(), e))?;
+        .map_err(|e| ServerError::Io(listen.to_string(), e))?;
     // Bound first: with port 0 the URL clients use is known only now.
     config
+        .site
         .public_url
         .get_or_insert_with(|| format!("http://{local}"));
     let mut services = Services::start(&config).await?;

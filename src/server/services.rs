@@ -55,7 +55,7 @@ impl Services {
         }
         let db = open_db(&config.database_url).await?;
         let ingest = Ingest::new(config.ingest.clone(), db.clone());
-        let ladder_path = config.ladder.clone().or_else(|| {
+        let ladder_path = config.hls.ladder.clone().or_else(|| {
             let default = PathBuf::from("pipelines/ladder.toml");
             default.exists().then_some(default)
         });
@@ -96,15 +96,16 @@ impl Services {
         }
         recorder.recover().await?;
         let recorder_follower = recorder.follow();
-        let hls_follower = (!config.disable_hls).then(|| hls.follow(&ingest));
+        let hls_follower = config.hls.enabled.then(|| hls.follow(&ingest));
         let egress = Egress::new(config.egress.clone(), ingest.clone(), hls.clone());
         let egress_follower = egress.follow(&ingest);
         let broker = Broker::connect(&config.broker).await?;
         tracing::info!(broker = broker.name(), "session events");
-        let instance = config
+        let site = &config.site;
+        let instance = site
             .instance
             .clone()
-            .unwrap_or_else(|| default_instance(config.listen));
+            .unwrap_or_else(|| default_instance(site.listen));
         let closed_attendance = db
             .close_open_attendance(&instance, crate::time::now_ms())
             .await?;
@@ -130,10 +131,10 @@ impl Services {
             invalidations = setup.invalidator.is_some(),
             "storage"
         );
-        let public_url = config
+        let public_url = site
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", config.listen))
+            .unwrap_or_else(|| format!("http://{}", site.listen))
             .trim_end_matches('/')
             .to_owned();
         let http = &config.http;

@@ -19,19 +19,25 @@ pub enum Backend {
     S3,
 }
 
-/// The CDN (CloudFront) in front of the bucket and how its URLs are signed.
+/// The CDN (CloudFront) in front of the bucket: its URL (without it,
+/// playback URLs are S3 presigned URLs), the key pair that signs them (or
+/// `unsigned`: the CDN is meant to be public, its URLs never expire), and the
+/// distribution to invalidate when a publish ends.
 #[derive(Debug, Clone, Default)]
 pub struct CdnConfig {
-    /// Without it, playback URLs are S3 presigned URLs.
     pub url: Option<String>,
     pub key_pair_id: Option<String>,
     pub private_key_file: Option<PathBuf>,
-    /// Invalidated when a publish ends.
-    pub distribution_id: Option<String>,
-    /// Custom CloudFront API endpoint (tests).
-    pub endpoint: Option<String>,
-    /// `url` is meant to be public: unsigned URLs that never expire.
     pub unsigned: bool,
+    pub invalidation: Option<Invalidation>,
+}
+
+/// A CloudFront distribution to invalidate, through the API at `endpoint`
+/// (tests) or AWS's.
+#[derive(Debug, Clone)]
+pub struct Invalidation {
+    pub distribution_id: String,
+    pub endpoint: Option<String>,
 }
 
 /// Object storage, the CDN in front of it and the upload spool.
@@ -86,16 +92,16 @@ pub async fn from_config(
         (Some(id), Some(file)) => Some(UrlSigner::from_pem_file(id, file)?),
         _ => None,
     };
-    let invalidator: Option<Arc<dyn Invalidate>> = match &cdn.distribution_id {
-        Some(id) if !id.is_empty() => {
+    let invalidator: Option<Arc<dyn Invalidate>> = match &cdn.invalidation {
+        Some(target) => {
             let sdk = super::aws::sdk_config(config.s3.region.clone()).await;
             Some(Arc::new(Invalidator::new(
                 &sdk,
-                id.clone(),
-                cdn.endpoint.clone(),
+                target.distribution_id.clone(),
+                target.endpoint.clone(),
             )))
         }
-        _ => None,
+        None => None,
     };
     Ok(StorageSetup {
         storage: Storage::S3(Arc::new(store)),

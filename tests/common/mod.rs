@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use classcast::auth::{AuthConfig, Claims, Keys, Role};
+use classcast::auth::{AuthConfig, Claims, KeySource, Keys, Role};
 use classcast::control::broker::BrokerConfig;
 use classcast::db::Db;
 use classcast::egress::EgressConfig;
@@ -43,7 +43,7 @@ use classcast::http::serve::ConnLimits;
 use classcast::http::state::AppState;
 use classcast::http::{RateConfig, RateSpec};
 use classcast::ingest::IngestConfig;
-use classcast::server::{Config, HttpConfig, Services};
+use classcast::server::{Config, HlsSetup, HttpConfig, Services, Site};
 use classcast::storage::StorageConfig;
 use tower::ServiceExt;
 
@@ -157,7 +157,7 @@ fn test_config(db: &TestDb) -> Config {
         data_dir: db._dir.path().to_path_buf(),
         database_url: db.url.clone(),
         auth: AuthConfig {
-            jwt_secret: Some(SECRET.into()),
+            keys: KeySource::Secret(SECRET.into()),
             ..AuthConfig::default()
         },
         storage: StorageConfig {
@@ -169,11 +169,15 @@ fn test_config(db: &TestDb) -> Config {
         ingest: IngestConfig::default(),
         egress: EgressConfig::default(),
         broker: BrokerConfig::Local,
-        listen: "127.0.0.1:9".parse().expect("address"),
-        public_url: Some("http://127.0.0.1:9".into()),
-        instance: Some("test".into()),
-        ladder: None,
-        disable_hls: false,
+        site: Site {
+            listen: "127.0.0.1:9".parse().expect("address"),
+            public_url: Some("http://127.0.0.1:9".into()),
+            instance: Some("test".into()),
+        },
+        hls: HlsSetup {
+            enabled: true,
+            ladder: None,
+        },
         demo: false,
         http: HttpConfig {
             max_sdp_bytes: 64 * 1024,
