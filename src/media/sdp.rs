@@ -3,7 +3,7 @@
 
 use gst_sdp::{SDPMediaRef, SDPMessage};
 
-use crate::cli::VideoCodecPref;
+use super::VideoCodecPref;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SdpError {
