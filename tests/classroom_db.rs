@@ -319,22 +319,28 @@ async fn check_attendance(app: &TestApp) {
         .collect();
     assert_eq!(who, ["bob", "carol", "dave"], "by first join");
     let bob = &r.participants[0];
-    assert_eq!(bob.attendance_minutes, 25.0, "10 + 5 + 10 (open)");
-    assert_eq!(bob.joins, 3);
+    assert_eq!(
+        bob.attendance.attendance_minutes, 25.0,
+        "10 + 5 + 10 (open)"
+    );
+    assert_eq!(bob.attendance.joins, 3);
     assert_eq!(bob.name, "Bobby", "the last join's name");
     assert_eq!(bob.role, "student");
-    assert_eq!(bob.first_join.as_deref(), Some(rfc3339(T0).as_str()));
-    assert_eq!(bob.last_leave, None, "still present");
-    assert!(bob.present);
-    let carol = &r.participants[1];
-    assert_eq!(carol.attendance_minutes, 12.0);
-    assert_eq!(carol.joins, 1);
     assert_eq!(
-        carol.last_leave.as_deref(),
+        bob.attendance.first_join.as_deref(),
+        Some(rfc3339(T0).as_str())
+    );
+    assert_eq!(bob.attendance.last_leave, None, "still present");
+    assert!(bob.attendance.present);
+    let carol = &r.participants[1];
+    assert_eq!(carol.attendance.attendance_minutes, 12.0);
+    assert_eq!(carol.attendance.joins, 1);
+    assert_eq!(
+        carol.attendance.last_leave.as_deref(),
         Some(rfc3339(T0 + 17 * MIN).as_str())
     );
-    assert!(!carol.present);
-    assert_eq!(r.participants[2].attendance_minutes, 0.0);
+    assert!(!carol.attendance.present);
+    assert_eq!(r.participants[2].attendance.attendance_minutes, 0.0);
     assert_eq!(r.totals.participants, 3);
 
     // Another server process (instance) holds a stay of erin's.
@@ -364,7 +370,7 @@ async fn check_attendance(app: &TestApp) {
         .iter()
         .find(|p| p.participant_id == "erin")
         .expect("erin");
-    assert!(erin.present, "node-z's stay is still open");
+    assert!(erin.attendance.present, "node-z's stay is still open");
     db.attendance_leave(&sid, "erin", T0 + 50 * MIN)
         .await
         .expect("leave");
@@ -373,10 +379,10 @@ async fn check_attendance(app: &TestApp) {
         .await
         .expect("report");
     let bob = &r.participants[0];
-    assert_eq!(bob.attendance_minutes, 30.0, "10 + 5 + 15");
-    assert!(!bob.present);
+    assert_eq!(bob.attendance.attendance_minutes, 30.0, "10 + 5 + 15");
+    assert!(!bob.attendance.present);
     assert_eq!(
-        bob.last_leave.as_deref(),
+        bob.attendance.last_leave.as_deref(),
         Some(rfc3339(T0 + 45 * MIN).as_str())
     );
 }
@@ -474,8 +480,8 @@ async fn check_hands_polls_and_bans(app: &TestApp) {
         .iter()
         .find(|p| p.participant_id == "bob")
         .expect("bob, without attendance");
-    assert_eq!(bob.hand_raises, 2);
-    assert_eq!(bob.polls_answered, 2);
+    assert_eq!(bob.activity.hand_raises, 2);
+    assert_eq!(bob.activity.polls_answered, 2);
     assert_eq!(bob.role, "unknown");
 
     // Bans: once, per session.

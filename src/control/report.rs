@@ -19,6 +19,15 @@ pub struct ParticipantReport {
     /// instructor | student | guest (as of the last join); `unknown` when
     /// the participant has no attendance row.
     pub role: String,
+    #[serde(flatten)]
+    pub attendance: Attendance,
+    #[serde(flatten)]
+    pub activity: Activity,
+}
+
+/// When and how long a participant was in the session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attendance {
     /// Time in the session (overlapping stays counted once; a stay still open
     /// counts up to the report's time), in minutes with two decimals.
     pub attendance_minutes: f64,
@@ -28,6 +37,11 @@ pub struct ParticipantReport {
     /// RFC 3339; `None` while present (or never joined).
     pub last_leave: Option<String>,
     pub present: bool,
+}
+
+/// What a participant did in the session, counted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Activity {
     /// Messages sent, including ones the instructor deleted later.
     pub chat_messages: u64,
     /// Reactions given to the session's messages.
@@ -80,10 +94,7 @@ struct Acc {
     first_join: Option<i64>,
     last_leave: Option<i64>,
     present: bool,
-    chat_messages: u64,
-    reactions: u64,
-    hand_raises: u64,
-    polls_answered: u64,
+    activity: Activity,
 }
 
 /// The report as of `now_ms`: stays still open count up to then.
@@ -124,7 +135,7 @@ fn gather(rows: &ReportRows, now_ms: i64) -> BTreeMap<String, Acc> {
     }
     for row in &rows.messages {
         let acc = people.entry(row.participant_id.clone()).or_default();
-        acc.chat_messages = row.count;
+        acc.activity.chat_messages = row.count;
         if acc.name.is_none() {
             acc.name = Some(row.name.clone());
         }
@@ -133,18 +144,21 @@ fn gather(rows: &ReportRows, now_ms: i64) -> BTreeMap<String, Acc> {
         people
             .entry(row.participant_id.clone())
             .or_default()
+            .activity
             .reactions = row.count;
     }
     for row in &rows.hands {
         people
             .entry(row.participant_id.clone())
             .or_default()
+            .activity
             .hand_raises = row.count;
     }
     for answer in &rows.answers {
         people
             .entry(answer.participant_id.clone())
             .or_default()
+            .activity
             .polls_answered += 1;
     }
     people
@@ -196,19 +210,18 @@ fn participant_report(id: String, acc: Acc) -> ParticipantReport {
     ParticipantReport {
         name: acc.name.unwrap_or_else(|| id.clone()),
         role: acc.role.unwrap_or_else(|| "unknown".into()),
-        attendance_minutes: minutes(covered_ms(acc.stays)),
-        joins,
-        first_join: acc.first_join.map(rfc3339),
-        last_leave: if acc.present {
-            None
-        } else {
-            acc.last_leave.map(rfc3339)
+        attendance: Attendance {
+            attendance_minutes: minutes(covered_ms(acc.stays)),
+            joins,
+            first_join: acc.first_join.map(rfc3339),
+            last_leave: if acc.present {
+                None
+            } else {
+                acc.last_leave.map(rfc3339)
+            },
+            present: acc.present,
         },
-        present: acc.present,
-        chat_messages: acc.chat_messages,
-        reactions: acc.reactions,
-        hand_raises: acc.hand_raises,
-        polls_answered: acc.polls_answered,
+        activity: acc.activity,
         participant_id: id,
     }
 }
@@ -216,13 +229,13 @@ fn participant_report(id: String, acc: Acc) -> ParticipantReport {
 fn totals(participants: &[ParticipantReport], polls: Vec<PollReport>) -> ReportTotals {
     let students = participants.iter().filter(|p| p.role == "student");
     let (students, answered) = students.fold((0u64, 0u64), |(s, a), p| {
-        (s + 1, a + u64::from(p.polls_answered > 0))
+        (s + 1, a + u64::from(p.activity.polls_answered > 0))
     });
     ReportTotals {
         participants: participants.len() as u64,
-        chat_messages: participants.iter().map(|p| p.chat_messages).sum(),
-        reactions: participants.iter().map(|p| p.reactions).sum(),
-        hand_raises: participants.iter().map(|p| p.hand_raises).sum(),
+        chat_messages: participants.iter().map(|p| p.activity.chat_messages).sum(),
+        reactions: participants.iter().map(|p| p.activity.reactions).sum(),
+        hand_raises: participants.iter().map(|p| p.activity.hand_raises).sum(),
         polls,
         poll_participation: if students == 0 {
             0.0

@@ -79,13 +79,13 @@ fn overlapping_joins_from_two_tabs_count_once() {
     };
     let r = session_report("s", rows, T0 + 30 * MIN);
     let bob = person(&r, "bob");
-    assert_eq!(bob.attendance_minutes, 20.0);
-    assert_eq!(bob.joins, 2);
+    assert_eq!(bob.attendance.attendance_minutes, 20.0);
+    assert_eq!(bob.attendance.joins, 2);
     assert_eq!(
-        bob.last_leave.as_deref(),
+        bob.attendance.last_leave.as_deref(),
         Some(rfc3339(T0 + 20 * MIN).as_str())
     );
-    assert!(!bob.present);
+    assert!(!bob.attendance.present);
 }
 
 #[test]
@@ -99,10 +99,13 @@ fn a_missing_leave_counts_up_to_now_and_means_present() {
     };
     let r = session_report("s", rows, T0 + 25 * MIN);
     let bob = person(&r, "bob");
-    assert_eq!(bob.attendance_minutes, 15.0);
-    assert!(bob.present);
-    assert_eq!(bob.last_leave, None, "still present");
-    assert_eq!(bob.first_join.as_deref(), Some(rfc3339(T0).as_str()));
+    assert_eq!(bob.attendance.attendance_minutes, 15.0);
+    assert!(bob.attendance.present);
+    assert_eq!(bob.attendance.last_leave, None, "still present");
+    assert_eq!(
+        bob.attendance.first_join.as_deref(),
+        Some(rfc3339(T0).as_str())
+    );
 }
 
 #[test]
@@ -112,7 +115,7 @@ fn a_leave_before_its_join_counts_zero() {
         ..ReportRows::default()
     };
     let r = session_report("s", rows, T0 + 9 * MIN);
-    assert_eq!(person(&r, "dave").attendance_minutes, 0.0);
+    assert_eq!(person(&r, "dave").attendance.attendance_minutes, 0.0);
 }
 
 #[test]
@@ -134,9 +137,9 @@ fn a_zero_length_stay_is_a_join_of_zero_minutes() {
     };
     let r = session_report("s", rows, T0);
     let bob = person(&r, "bob");
-    assert_eq!(bob.attendance_minutes, 0.0);
-    assert_eq!(bob.joins, 1);
-    assert!(bob.present);
+    assert_eq!(bob.attendance.attendance_minutes, 0.0);
+    assert_eq!(bob.attendance.joins, 1);
+    assert!(bob.attendance.present);
 }
 
 #[test]
@@ -192,7 +195,7 @@ fn the_last_join_names_and_the_first_orders() {
         "alice",
         "no name anywhere: the id"
     );
-    assert_eq!(person(&r, "alice").first_join, None);
+    assert_eq!(person(&r, "alice").attendance.first_join, None);
 }
 
 #[test]
@@ -207,7 +210,11 @@ fn counts_add_up_in_the_totals() {
     let r = session_report("s", rows, T0 + MIN);
     let bob = person(&r, "bob");
     assert_eq!(
-        (bob.chat_messages, bob.reactions, bob.hand_raises),
+        (
+            bob.activity.chat_messages,
+            bob.activity.reactions,
+            bob.activity.hand_raises
+        ),
         (2, 4, 1)
     );
     assert_eq!(bob.name, "bob name", "the join's name before the sender's");
@@ -256,7 +263,7 @@ fn closed_polls_keep_their_results_open_ones_are_tallied() {
     assert_eq!(polls[1].results.counts, [1, 1, 2]);
     assert_eq!(polls[1].results.poll_id, "p2");
     assert!((polls[1].results.percentages[2] - 200.0 / 3.0).abs() < 1e-9);
-    assert_eq!(person(&r, "bob").polls_answered, 2);
+    assert_eq!(person(&r, "bob").activity.polls_answered, 2);
     // bob and carol of three students answered.
     assert!((r.totals.poll_participation - 2.0 / 3.0).abs() < 1e-12);
 }
