@@ -464,7 +464,7 @@ async fn check_hands_polls_and_bans(app: &TestApp) {
     // The report: stored results for the closed poll, a live tally for the
     // open one.
     let r = db.session_report(&sid, T0 + 3 * MIN).await.expect("report");
-    assert_eq!(r.totals.hand_raises, 3);
+    assert_eq!(r.totals.engagement.hand_raises, 3);
     assert_eq!(r.totals.polls.len(), 2);
     assert_eq!(r.totals.polls[0].id, "p1");
     assert_eq!(r.totals.polls[0].respondents, 2);
@@ -480,8 +480,8 @@ async fn check_hands_polls_and_bans(app: &TestApp) {
         .iter()
         .find(|p| p.participant_id == "bob")
         .expect("bob, without attendance");
-    assert_eq!(bob.activity.hand_raises, 2);
-    assert_eq!(bob.activity.polls_answered, 2);
+    assert_eq!(bob.engagement.hand_raises, 2);
+    assert_eq!(bob.polls_answered, 2);
     assert_eq!(bob.role, "unknown");
 
     // Bans: once, per session.

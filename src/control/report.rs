@@ -22,7 +22,8 @@ pub struct ParticipantReport {
     #[serde(flatten)]
     pub attendance: Attendance,
     #[serde(flatten)]
-    pub activity: Activity,
+    pub engagement: Engagement,
+    pub polls_answered: u64,
 }
 
 /// When and how long a participant was in the session.
@@ -39,15 +40,25 @@ pub struct Attendance {
     pub present: bool,
 }
 
-/// What a participant did in the session, counted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Activity {
+/// What was said and signalled in the session: by one participant, or by
+/// all of them in the totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Engagement {
     /// Messages sent, including ones the instructor deleted later.
     pub chat_messages: u64,
     /// Reactions given to the session's messages.
     pub reactions: u64,
     pub hand_raises: u64,
-    pub polls_answered: u64,
+}
+
+impl std::iter::Sum for Engagement {
+    fn sum<I: Iterator<Item = Self>>(all: I) -> Self {
+        all.fold(Engagement::default(), |t, e| Engagement {
+            chat_messages: t.chat_messages + e.chat_messages,
+            reactions: t.reactions + e.reactions,
+            hand_raises: t.hand_raises + e.hand_raises,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -64,9 +75,8 @@ pub struct PollReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportTotals {
     pub participants: u64,
-    pub chat_messages: u64,
-    pub reactions: u64,
-    pub hand_raises: u64,
+    #[serde(flatten)]
+    pub engagement: Engagement,
     pub polls: Vec<PollReport>,
     /// Share of the students who answered at least one poll, 0–1 (0 without
     /// students).
@@ -94,7 +104,8 @@ struct Acc {
     first_join: Option<i64>,
     last_leave: Option<i64>,
     present: bool,
-    activity: Activity,
+    engagement: Engagement,
+    polls_answered: u64,
 }
 
 /// The report as of `now_ms`: stays still open count up to then.
@@ -135,33 +146,26 @@ fn gather(rows: &ReportRows, now_ms: i64) -> BTreeMap<String, Acc> {
     }
     for row in &rows.messages {
         let acc = people.entry(row.participant_id.clone()).or_default();
-        acc.activity.chat_messages = row.count;
+        acc.engagement.chat_messages = row.count;
         if acc.name.is_none() {
             acc.name = Some(row.name.clone());
         }
     }
     for row in &rows.reactions {
-        people
-            .entry(row.participant_id.clone())
-            .or_default()
-            .activity
-            .reactions = row.count;
+        engagement(&mut people, &row.participant_id).reactions = row.count;
     }
     for row in &rows.hands {
-        people
-            .entry(row.participant_id.clone())
-            .or_default()
-            .activity
-            .hand_raises = row.count;
+        engagement(&mut people, &row.participant_id).hand_raises = row.count;
     }
     for answer in &rows.answers {
-        people
-            .entry(answer.participant_id.clone())
-            .or_default()
-            .activity
-            .polls_answered += 1;
+        let acc = people.entry(answer.participant_id.clone()).or_default();
+        acc.polls_answered += 1;
     }
     people
+}
+
+fn engagement<'p>(people: &'p mut BTreeMap<String, Acc>, id: &str) -> &'p mut Engagement {
+    &mut people.entry(id.to_owned()).or_default().engagement
 }
 
 /// Closed polls with their stored results, open ones tallied from their
@@ -221,7 +225,8 @@ fn participant_report(id: String, acc: Acc) -> ParticipantReport {
             },
             present: acc.present,
         },
-        activity: acc.activity,
+        engagement: acc.engagement,
+        polls_answered: acc.polls_answered,
         participant_id: id,
     }
 }
@@ -229,13 +234,11 @@ fn participant_report(id: String, acc: Acc) -> ParticipantReport {
 fn totals(participants: &[ParticipantReport], polls: Vec<PollReport>) -> ReportTotals {
     let students = participants.iter().filter(|p| p.role == "student");
     let (students, answered) = students.fold((0u64, 0u64), |(s, a), p| {
-        (s + 1, a + u64::from(p.activity.polls_answered > 0))
+        (s + 1, a + u64::from(p.polls_answered > 0))
     });
     ReportTotals {
         participants: participants.len() as u64,
-        chat_messages: participants.iter().map(|p| p.activity.chat_messages).sum(),
-        reactions: participants.iter().map(|p| p.activity.reactions).sum(),
-        hand_raises: participants.iter().map(|p| p.activity.hand_raises).sum(),
+        engagement: participants.iter().map(|p| p.engagement).sum(),
         polls,
         poll_participation: if students == 0 {
             0.0

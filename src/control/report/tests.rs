@@ -211,18 +211,18 @@ fn counts_add_up_in_the_totals() {
     let bob = person(&r, "bob");
     assert_eq!(
         (
-            bob.activity.chat_messages,
-            bob.activity.reactions,
-            bob.activity.hand_raises
+            bob.engagement.chat_messages,
+            bob.engagement.reactions,
+            bob.engagement.hand_raises
         ),
         (2, 4, 1)
     );
     assert_eq!(bob.name, "bob name", "the join's name before the sender's");
     assert_eq!(person(&r, "alice").name, "alice as sender");
     assert_eq!(r.totals.participants, 3);
-    assert_eq!(r.totals.chat_messages, 3);
-    assert_eq!(r.totals.reactions, 4);
-    assert_eq!(r.totals.hand_raises, 3);
+    assert_eq!(r.totals.engagement.chat_messages, 3);
+    assert_eq!(r.totals.engagement.reactions, 4);
+    assert_eq!(r.totals.engagement.hand_raises, 3);
 }
 
 #[test]
@@ -263,7 +263,7 @@ fn closed_polls_keep_their_results_open_ones_are_tallied() {
     assert_eq!(polls[1].results.counts, [1, 1, 2]);
     assert_eq!(polls[1].results.poll_id, "p2");
     assert!((polls[1].results.percentages[2] - 200.0 / 3.0).abs() < 1e-9);
-    assert_eq!(person(&r, "bob").activity.polls_answered, 2);
+    assert_eq!(person(&r, "bob").polls_answered, 2);
     // bob and carol of three students answered.
     assert!((r.totals.poll_participation - 2.0 / 3.0).abs() < 1e-12);
 }
