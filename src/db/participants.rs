@@ -1,4 +1,6 @@
-use super::columns::from_row;
+use sqlx::any::AnyRow;
+
+use super::columns::{from_row, Column, FromRow};
 use super::exec::args;
 use super::{Db, DbError};
 use crate::time::now_ms;
@@ -11,16 +13,30 @@ pub struct Participant {
     pub user_id: String,
     pub name: String,
     pub role: String,
-    /// `None`: not answered yet.
-    pub recording_consent: Option<bool>,
-    pub consent_at: Option<i64>,
+    #[serde(flatten)]
+    pub consent: Consent,
     pub first_seen_at: i64,
     pub last_seen_at: i64,
 }
 
-from_row! { Participant {
-    session_id, user_id, name, role, recording_consent, consent_at, first_seen_at, last_seen_at,
-} }
+/// A participant's answer about being recorded, and when they gave it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Consent {
+    /// `None`: not answered yet.
+    pub recording_consent: Option<bool>,
+    pub consent_at: Option<i64>,
+}
+
+from_row! { Participant { session_id, user_id, name, role, consent, first_seen_at, last_seen_at } }
+
+from_row! { Consent { recording_consent, consent_at } }
+
+/// Read from its own columns, which stand in the participant's row.
+impl Column for Consent {
+    fn column(row: &AnyRow, _group: &str) -> Result<Self, DbError> {
+        Consent::from_row(row)
+    }
+}
 
 const COLUMNS: &str = "session_id, user_id, name, role, recording_consent, consent_at, \
                        first_seen_at, last_seen_at";

@@ -228,7 +228,7 @@ async fn participants(call: ApiCall) -> Result<Json<ParticipantList>, ApiError> 
     let participants = state.db.participants(&id).await?;
     let without_recording_consent = participants
         .iter()
-        .filter(|p| p.user_id != session.instructor_id && p.recording_consent != Some(true))
+        .filter(|p| p.user_id != session.instructor_id && p.consent.recording_consent != Some(true))
         .cloned()
         .collect();
     Ok(Json(ParticipantList {
