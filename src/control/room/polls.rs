@@ -1,6 +1,7 @@
 //! Polls: creation, answers, live results, closing.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use super::super::protocol::{Poll, PollResults, ServerMessage};
 use super::{
@@ -8,12 +9,12 @@ use super::{
     Target, STUDENT,
 };
 
-const MAX_QUESTION_CHARS: usize = 500;
-const MAX_OPTION_CHARS: usize = 200;
-const MIN_OPTIONS: usize = 2;
-const MAX_OPTIONS: usize = 6;
-const MIN_DURATION_S: u32 = 5;
-const MAX_DURATION_S: u32 = 3600;
+/// What a poll may be: characters of its question and of each option, how
+/// many options, how long its timer runs.
+const QUESTION_CHARS: RangeInclusive<usize> = 1..=500;
+const OPTION_CHARS: RangeInclusive<usize> = 1..=200;
+const OPTIONS: RangeInclusive<usize> = 2..=6;
+const DURATION_S: RangeInclusive<u32> = 5..=3600;
 
 /// A `create_poll` message's fields.
 pub(super) struct NewPoll {
@@ -82,30 +83,37 @@ impl Room {
         s: &mut Step,
     ) -> Handled {
         let question = new.question.trim().to_owned();
-        let q_chars = question.chars().count();
-        if q_chars == 0 || q_chars > MAX_QUESTION_CHARS {
+        if !QUESTION_CHARS.contains(&question.chars().count()) {
             return Err(invalid(format!(
-                "The question is 1 to {MAX_QUESTION_CHARS} characters."
+                "The question is {} to {} characters.",
+                QUESTION_CHARS.start(),
+                QUESTION_CHARS.end()
             )));
         }
-        if !(MIN_OPTIONS..=MAX_OPTIONS).contains(&new.options.len()) {
+        if !OPTIONS.contains(&new.options.len()) {
             return Err(invalid(format!(
-                "A poll has {MIN_OPTIONS} to {MAX_OPTIONS} options."
+                "A poll has {} to {} options.",
+                OPTIONS.start(),
+                OPTIONS.end()
             )));
         }
         let options: Vec<String> = new.options.iter().map(|o| o.trim().to_owned()).collect();
         if options
             .iter()
-            .any(|o| o.is_empty() || o.chars().count() > MAX_OPTION_CHARS)
+            .any(|o| !OPTION_CHARS.contains(&o.chars().count()))
         {
             return Err(invalid(format!(
-                "Each option is 1 to {MAX_OPTION_CHARS} characters."
+                "Each option is {} to {} characters.",
+                OPTION_CHARS.start(),
+                OPTION_CHARS.end()
             )));
         }
         if let Some(d) = new.duration_s {
-            if !(MIN_DURATION_S..=MAX_DURATION_S).contains(&d) {
+            if !DURATION_S.contains(&d) {
                 return Err(invalid(format!(
-                    "A poll's timer is {MIN_DURATION_S} to {MAX_DURATION_S} seconds."
+                    "A poll's timer is {} to {} seconds.",
+                    DURATION_S.start(),
+                    DURATION_S.end()
                 )));
             }
         }
