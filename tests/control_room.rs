@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use classcast::control::protocol::{ClientMessage, Participant, Quality, ServerMessage};
 use classcast::control::room::{
-    Effect, Identity, Input, Output, Room, Target, CLOSE_DENIED, CLOSE_KICKED, CLOSE_REPLACED,
-    HISTORY, QUIET_MS,
+    Effect, Identity, Input, Output, Reaction, Room, Target, CLOSE_DENIED, CLOSE_KICKED,
+    CLOSE_REPLACED, HISTORY, QUIET_MS,
 };
 
 const T0: i64 = 1_700_000_000_000;
@@ -866,11 +866,11 @@ fn reactions_toggle() {
     );
     assert_eq!(
         step.1,
-        vec![Effect::StoreReaction {
+        vec![Effect::StoreReaction(Reaction {
             message_id: "m1".into(),
             participant_id: "s1".into(),
             emoji: "👍".into()
-        }]
+        })]
     );
     let step = t.msg("teacher", react("👍"));
     expected.insert("👍".to_owned(), vec!["s1".to_owned(), "teacher".to_owned()]);
@@ -893,11 +893,11 @@ fn reactions_toggle() {
     );
     assert_eq!(
         step.1,
-        vec![Effect::RemoveReaction {
+        vec![Effect::RemoveReaction(Reaction {
             message_id: "m1".into(),
             participant_id: "s1".into(),
             emoji: "👍".into()
-        }]
+        })]
     );
     let step = t.msg("teacher", react("👍"));
     assert_eq!(

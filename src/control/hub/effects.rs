@@ -57,20 +57,12 @@ impl Hub {
             let result = match effect {
                 Effect::StoreChat(m) => done(db.store_chat(session_id, &chat_row(&m, at)).await),
                 Effect::DeleteChat { message_id } => done(db.delete_chat(&message_id, at).await),
-                Effect::StoreReaction {
-                    message_id,
-                    participant_id,
-                    emoji,
-                } => done(
-                    db.store_reaction(&message_id, &participant_id, &emoji, at)
+                Effect::StoreReaction(r) => done(
+                    db.store_reaction(&r.message_id, &r.participant_id, &r.emoji, at)
                         .await,
                 ),
-                Effect::RemoveReaction {
-                    message_id,
-                    participant_id,
-                    emoji,
-                } => done(
-                    db.remove_reaction(&message_id, &participant_id, &emoji)
+                Effect::RemoveReaction(r) => done(
+                    db.remove_reaction(&r.message_id, &r.participant_id, &r.emoji)
                         .await,
                 ),
                 Effect::Joined { who, at_ms } => done(

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use super::super::protocol::{ChatMessage, ServerMessage, MAX_CHAT_CHARS};
 use super::{
-    forbidden, invalid, not_found, refusal, rfc3339, Bucket, Ctx, Effect, Handled, Member, Refusal,
-    Room, Step, CHAT_BURST, CHAT_RATE_PER_S, GUEST, HISTORY,
+    forbidden, invalid, not_found, refusal, rfc3339, Bucket, Ctx, Effect, Handled, Member,
+    Reaction, Refusal, Room, Step, CHAT_BURST, CHAT_RATE_PER_S, GUEST, HISTORY,
 };
 
 /// Longest reaction, in characters.
@@ -132,19 +132,16 @@ impl Room {
             message_id: message_id.to_owned(),
             reactions,
         });
-        if adding {
-            s.effect(Effect::StoreReaction {
-                message_id: message_id.to_owned(),
-                participant_id: c.from.to_owned(),
-                emoji,
-            });
+        let reaction = Reaction {
+            message_id: message_id.to_owned(),
+            participant_id: c.from.to_owned(),
+            emoji,
+        };
+        s.effect(if adding {
+            Effect::StoreReaction(reaction)
         } else {
-            s.effect(Effect::RemoveReaction {
-                message_id: message_id.to_owned(),
-                participant_id: c.from.to_owned(),
-                emoji,
-            });
-        }
+            Effect::RemoveReaction(reaction)
+        });
         Ok(())
     }
 

@@ -130,6 +130,14 @@ pub enum Output {
     },
 }
 
+/// One participant's emoji on one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reaction {
+    pub message_id: String,
+    pub participant_id: String,
+    pub emoji: String,
+}
+
 /// Side effects for the process that owns the input (see the module doc).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -137,17 +145,9 @@ pub enum Effect {
     DeleteChat {
         message_id: String,
     },
-    StoreReaction {
-        message_id: String,
-        participant_id: String,
-        emoji: String,
-    },
+    StoreReaction(Reaction),
     /// A participant took their reaction back.
-    RemoveReaction {
-        message_id: String,
-        participant_id: String,
-        emoji: String,
-    },
+    RemoveReaction(Reaction),
     /// Attendance: joined (admitted) or left.
     Joined {
         who: Identity,

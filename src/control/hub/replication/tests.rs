@@ -419,12 +419,7 @@ fn an_input_carried_twice_is_applied_once() {
     let stored = cluster.processes[a]
         .effects
         .iter()
-        .filter(|e| {
-            matches!(
-                e,
-                Effect::StoreReaction { .. } | Effect::RemoveReaction { .. }
-            )
-        })
+        .filter(|e| matches!(e, Effect::StoreReaction(_) | Effect::RemoveReaction(_)))
         .count();
     assert_eq!(stored, 1);
 }
