@@ -8,7 +8,9 @@ pub mod sdp;
 pub mod webrtc;
 
 pub use counters::{StreamCounters, StreamStats};
-pub use pipeline::{bin_from_file, description, spawn_bus_watch, BusEvent, OwnedPipeline};
+pub use pipeline::{
+    bin_from_file, description, fill, launch, spawn_bus_watch, BusEvent, OwnedPipeline,
+};
 
 use std::sync::OnceLock;
 

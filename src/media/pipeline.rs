@@ -47,6 +47,24 @@ pub fn description(name: &str) -> Result<String, MediaError> {
         .join("\n"))
 }
 
+/// `template` with each `@KEY@` replaced by its value.
+pub fn fill(template: &str, values: &[(&str, String)]) -> String {
+    values.iter().fold(template.to_owned(), |t, (k, v)| {
+        t.replace(&format!("@{k}@"), v)
+    })
+}
+
+/// A pipeline launched from `text`, named `name` in errors.
+pub fn launch(name: &str, text: &str) -> Result<gst::Pipeline, MediaError> {
+    gst::parse::launch(text)
+        .map_err(|e| MediaError::Description {
+            name: name.into(),
+            message: e.to_string(),
+        })?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| MediaError::Gst(format!("{name} is not a pipeline")))
+}
+
 /// A bin built from a description, with its unlinked pads ghosted.
 pub fn bin_from_file(name: &str) -> Result<gst::Bin, MediaError> {
     gst::parse::bin_from_description(&description(name)?, true).map_err(|e| {
