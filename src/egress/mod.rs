@@ -15,12 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::broadcast;
 
 use crate::auth::{Claims, Role};
 use crate::db::Session;
 use crate::hls::{Hls, RungOutput};
+use crate::ids::{ResourceId, SessionId};
 use crate::ingest::{Ingest, IngestEvent, MediaProducers};
+use crate::media::follow::{self, Heard};
 use crate::media::ice::IceServer;
 use crate::media::sdp::{self, Codec, SdpError};
 use crate::media::{MediaError, StreamCounters};
@@ -91,8 +92,10 @@ impl VideoLevel {
 const SOURCE_BITRATE_GUESS: u64 = 1_500_000;
 
 /// What a session's viewers can be fed from right now.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Sources {
+    /// The publish (its WHIP resource) the media comes from.
+    pub publish_id: ResourceId,
     pub video: Option<(Codec, gst_utils::StreamProducer)>,
     pub audio: Option<(Codec, gst_utils::StreamProducer)>,
     pub video_counters: Option<Arc<StreamCounters>>,
@@ -100,8 +103,9 @@ pub struct Sources {
 }
 
 impl Sources {
-    fn new(producers: MediaProducers, rungs: Vec<RungOutput>) -> Self {
+    fn new(publish_id: ResourceId, producers: MediaProducers, rungs: Vec<RungOutput>) -> Self {
         Sources {
+            publish_id,
             video: producers.video,
             audio: producers.audio,
             video_counters: producers.video_counters,
@@ -283,8 +287,10 @@ impl Egress {
         // Not before every offered track flows: a viewer that came in the
         // first moments of a publish was planned without the video that had
         // not arrived yet, and stayed audio-only (they get 409 and retry).
-        let producers = self.inner.ingest.publisher(session_id)?.ready_producers()?;
+        let publisher = self.inner.ingest.publisher(session_id)?;
+        let producers = publisher.ready_producers()?;
         Some(Sources::new(
+            publisher.resource_id().into(),
             producers,
             self.inner.hls.rung_outputs(session_id),
         ))
@@ -335,9 +341,10 @@ impl Egress {
                 Ok(())
             })?;
         let info = ViewerInfo {
-            resource_id: seat.resource_id().to_owned(),
-            session_id: session.id.clone(),
-            user_id: who.sub.clone(),
+            resource_id: seat.resource_id().into(),
+            session_id: session.id.as_str().into(),
+            publish_id: sources.publish_id.clone(),
+            user_id: who.sub.as_str().into(),
             user_name: who.name.clone(),
             role: who.role,
             audio_only,
@@ -471,19 +478,59 @@ impl Egress {
         let egress = self.clone();
         let mut events = ingest.subscribe();
         tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(IngestEvent::Stopped { session_id, .. }) => {
+            while let Some(heard) = follow::next(&mut events).await {
+                match heard {
+                    Heard::Event(IngestEvent::Stopped { session_id, .. }) => {
                         egress.stop_session(&session_id, "publisher-left").await;
                     }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!("egress missed {n} ingest events");
+                    Heard::Event(_) => {}
+                    Heard::Lagged { missed } => {
+                        tracing::warn!("egress missed {missed} ingest events; reconciling");
+                        egress.reconcile().await;
                     }
-                    Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
         })
+    }
+
+    /// Closes the viewers of publishes that ended (a missed stop, or a
+    /// reconnect whose new publish they do not follow).
+    async fn reconcile(&self) {
+        let publishes = self.inner.ingest.publishers().into_iter().map(|p| {
+            (
+                SessionId::from(p.session_id()),
+                ResourceId::from(p.resource_id()),
+            )
+        });
+        let followed: Vec<(SessionId, ResourceId, ResourceId)> = self
+            .viewers()
+            .iter()
+            .flat_map(|(session, slots)| {
+                slots.values().filter_map(move |e| {
+                    let v = e.live()?;
+                    let info = &v.info;
+                    Some((
+                        session.as_str().into(),
+                        info.publish_id.clone(),
+                        info.resource_id.clone(),
+                    ))
+                })
+            })
+            .collect();
+        let plan = follow::reconcile(
+            publishes,
+            followed
+                .iter()
+                .map(|(s, publish, _)| (s.clone(), publish.clone())),
+        );
+        for (session_id, publish_id, resource_id) in &followed {
+            if plan
+                .stop
+                .contains(&(session_id.clone(), publish_id.clone()))
+            {
+                let _ = self.stop(session_id, resource_id, "publisher-left").await;
+            }
+        }
     }
 
     /// The session's viewers and their figures.

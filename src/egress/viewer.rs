@@ -15,6 +15,7 @@ use super::adapt::{Adapter, Level};
 use super::feedback::{self, Remb};
 use super::{EgressConfig, EgressError, Sources};
 use crate::auth::Role;
+use crate::ids::{ParticipantId, ResourceId, SessionId};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 use crate::media::webrtc::{
     answer_offer, call_with_promise, connection_state, gathering_state, local_sdp, set_ice_servers,
@@ -26,9 +27,11 @@ use crate::time::{now_ms, rfc3339};
 /// Who watches, and how.
 #[derive(Debug, Clone)]
 pub struct ViewerInfo {
-    pub resource_id: String,
-    pub session_id: String,
-    pub user_id: String,
+    pub resource_id: ResourceId,
+    pub session_id: SessionId,
+    /// The publish whose media it receives.
+    pub publish_id: ResourceId,
+    pub user_id: ParticipantId,
     pub user_name: String,
     pub role: Role,
     pub audio_only: bool,
@@ -252,8 +255,8 @@ impl Viewer {
             .ok_or_else(|| MediaError::Negotiation("no local description".into()))?;
 
         let stats = ViewerStats {
-            resource_id: info.resource_id.clone(),
-            user_id: info.user_id.clone(),
+            resource_id: info.resource_id.to_string(),
+            user_id: info.user_id.to_string(),
             user_name: info.user_name.clone(),
             role: info.role.as_str().into(),
             started_at: rfc3339(started_ms as i64),

@@ -18,6 +18,7 @@ use tokio::sync::broadcast;
 use crate::auth::Claims;
 use crate::cli::VideoCodecPref;
 use crate::db::{Db, DbError, PublishEvent, Session};
+use crate::ids::{ResourceId, SessionId};
 use crate::media::ice::IceServer;
 use crate::media::sdp::{self, SdpError};
 use crate::media::{MediaError, StreamStats};
@@ -68,16 +69,17 @@ impl Default for IngestConfig {
 #[derive(Debug, Clone)]
 pub enum IngestEvent {
     /// A publish was answered (201).
-    Started {
-        session_id: String,
-    },
+    Started { session_id: SessionId },
     /// Every track the publisher offered is flowing into its producer.
     MediaReady {
-        session_id: String,
+        session_id: SessionId,
+        /// The publish's WHIP resource: a reconnect has a new one.
+        resource_id: ResourceId,
         producers: MediaProducers,
     },
     Stopped {
-        session_id: String,
+        session_id: SessionId,
+        resource_id: ResourceId,
         reason: String,
     },
 }
@@ -147,6 +149,16 @@ impl Ingest {
             .get(session_id)?
             .values()
             .find_map(|e| e.live().cloned())
+    }
+
+    /// Every live publish (for followers reconciling after a lag).
+    pub fn publishers(&self) -> Vec<Arc<Publisher>> {
+        self.inner
+            .slots
+            .lock()
+            .values()
+            .flat_map(|slots| slots.values().filter_map(|e| e.live().cloned()))
+            .collect()
     }
 
     pub fn status(&self, session_id: &str) -> Option<PublishStatus> {
@@ -232,10 +244,12 @@ impl Ingest {
             stopped_at: None,
         };
         let events = self.inner.events.clone();
-        let ready_session = session.id.clone();
+        let ready_session = SessionId::from(session.id.as_str());
+        let ready_resource = ResourceId::from(resource_id.as_str());
         let on_ready: OnMediaReady = Box::new(move |producers| {
             let _ = events.send(IngestEvent::MediaReady {
                 session_id: ready_session.clone(),
+                resource_id: ready_resource.clone(),
                 producers,
             });
         });
@@ -262,7 +276,7 @@ impl Ingest {
         );
         watchdog::spawn(self.clone(), &publisher);
         let _ = self.inner.events.send(IngestEvent::Started {
-            session_id: session.id.clone(),
+            session_id: session.id.as_str().into(),
         });
         Ok(PublishAnswer {
             resource_id,
@@ -311,7 +325,8 @@ impl Ingest {
             .ok_or(IngestError::NotFound)?;
         tracing::info!(session = %session_id, resource = %publisher.resource_id(), reason, "publish stopped");
         let _ = self.inner.events.send(IngestEvent::Stopped {
-            session_id: session_id.to_owned(),
+            session_id: session_id.into(),
+            resource_id: publisher.resource_id().into(),
             reason: reason.to_owned(),
         });
         publisher.shutdown().await;

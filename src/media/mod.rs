@@ -1,6 +1,7 @@
 //! GStreamer glue shared by every media stage.
 
 mod counters;
+pub mod follow;
 pub mod ice;
 pub mod keyframes;
 mod pipeline;
