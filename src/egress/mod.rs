@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::auth::{Claims, Role};
 use crate::db::Session;
 use crate::hls::{Hls, RungOutput};
-use crate::ids::{ResourceId, SessionId};
+use crate::ids::{ParticipantId, ResourceId, SessionId};
 use crate::ingest::{Ingest, IngestEvent, MediaProducers};
 use crate::media::follow::{self, Heard};
 use crate::media::ice::IceServer;
@@ -167,12 +167,7 @@ impl Sources {
 }
 
 /// The answer to a successful WHEP POST.
-#[derive(Debug, Clone)]
-pub struct ViewAnswer {
-    pub resource_id: String,
-    pub etag: String,
-    pub sdp: String,
-}
+pub type ViewAnswer = rtc::Answer;
 
 /// A session's viewers, as the API shows them.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -211,7 +206,7 @@ struct Inner {
     viewers: Registry<Viewer>,
     /// session → participants on stage (called on by the instructor):
     /// like the instructor, they always get a WebRTC seat.
-    promoted: Mutex<HashMap<String, std::collections::HashSet<String>>>,
+    promoted: Mutex<HashMap<SessionId, std::collections::HashSet<ParticipantId>>>,
     started: AtomicU64,
     reaped: AtomicU64,
     refused_full: AtomicU64,
@@ -245,9 +240,9 @@ impl Egress {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if promoted {
-            all.entry(session_id.to_owned())
+            all.entry(session_id.into())
                 .or_default()
-                .insert(user_id.to_owned());
+                .insert(user_id.into());
         } else if let Some(users) = all.get_mut(session_id) {
             users.remove(user_id);
             if users.is_empty() {
@@ -322,7 +317,7 @@ impl Egress {
             .inner
             .viewers
             .reserve(&session.id, &who.sub, capped, |all| {
-                let slots = all.get(&session.id);
+                let slots = all.get(session.id.as_str());
                 if held_by(all, &who.sub, Some(&session.id)) >= max_per_user {
                     return Err(RtcError::PerUserLimit {
                         max: max_per_user,
@@ -380,7 +375,7 @@ impl Egress {
             info.user_id.clone(),
             info.audio_only,
         );
-        let resource_id = seat.resource_id().to_owned();
+        let resource_id = ResourceId::from(seat.resource_id());
         let (viewer, sdp) =
             viewer::Viewer::negotiate(&self.inner.config, info, offer, plan).await?;
         let etag = viewer.etag();
@@ -407,7 +402,10 @@ impl Egress {
     /// Whose the resource is: its viewer (`may_change` also lets the
     /// session's instructor act on it).
     pub fn owner_of(&self, session_id: &str, resource_id: &str) -> Option<String> {
-        self.inner.viewers.owner_of(session_id, resource_id)
+        self.inner
+            .viewers
+            .owner_of(session_id, resource_id)
+            .map(String::from)
     }
 
     pub fn patch(
@@ -537,7 +535,7 @@ impl Egress {
     pub fn session_viewers(&self, session: &Session) -> SessionViewers {
         let slots: Vec<(bool, Option<ViewerStats>)> = self
             .viewers()
-            .get(&session.id)
+            .get(session.id.as_str())
             .map(|s| {
                 s.values()
                     .map(|e| (e.capped, e.live().map(|v| v.stats())))
@@ -574,7 +572,7 @@ impl Egress {
     }
 
     /// Every live viewer's figures, by session (for the metrics).
-    pub fn all_viewers(&self) -> Vec<(String, ViewerStats)> {
+    pub fn all_viewers(&self) -> Vec<(SessionId, ViewerStats)> {
         self.viewers()
             .iter()
             .flat_map(|(session, slots)| {

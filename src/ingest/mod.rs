@@ -85,12 +85,7 @@ pub enum IngestEvent {
 }
 
 /// The answer to a successful WHIP POST.
-#[derive(Debug, Clone)]
-pub struct PublishAnswer {
-    pub resource_id: String,
-    pub etag: String,
-    pub sdp: String,
-}
+pub type PublishAnswer = rtc::Answer;
 
 /// A live publish as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -187,7 +182,7 @@ impl Ingest {
             .inner
             .slots
             .reserve(&session.id, &who.sub, false, |all| {
-                if all.get(&session.id).is_some_and(|s| !s.is_empty()) {
+                if all.get(session.id.as_str()).is_some_and(|s| !s.is_empty()) {
                     return Err(IngestError::Busy(session.id.clone()));
                 }
                 if held_by(all, &who.sub, None) >= max {
@@ -226,11 +221,11 @@ impl Ingest {
         offer: gst_sdp::SDPMessage,
         plan: sdp::OfferPlan,
     ) -> Result<PublishAnswer, IngestError> {
-        let resource_id = seat.resource_id().to_owned();
+        let resource_id = ResourceId::from(seat.resource_id());
         let event = PublishEvent {
             id: uuid::Uuid::new_v4().simple().to_string(),
             session_id: session.id.clone(),
-            resource_id: resource_id.clone(),
+            resource_id: resource_id.to_string(),
             publisher_id: who.sub.clone(),
             publisher_name: who.name.clone(),
             video_codec: plan
@@ -245,7 +240,7 @@ impl Ingest {
         };
         let events = self.inner.events.clone();
         let ready_session = SessionId::from(session.id.as_str());
-        let ready_resource = ResourceId::from(resource_id.as_str());
+        let ready_resource = resource_id.clone();
         let on_ready: OnMediaReady = Box::new(move |producers| {
             let _ = events.send(IngestEvent::MediaReady {
                 session_id: ready_session.clone(),

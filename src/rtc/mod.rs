@@ -25,7 +25,16 @@ pub use trickle::{FragmentError, TrickleFragment, MAX_CANDIDATES};
 
 use gst::prelude::*;
 
+use crate::ids::ResourceId;
 use crate::media::sdp::OfferPlan;
+
+/// The answer to a successful WHIP or WHEP POST.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub resource_id: ResourceId,
+    pub etag: String,
+    pub sdp: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RtcError {
