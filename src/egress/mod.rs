@@ -25,7 +25,7 @@ use crate::media::follow::{self, Heard};
 use crate::media::ice::IceServer;
 use crate::media::sdp::{self, Codec, SdpError};
 use crate::media::{MediaError, StreamCounters};
-use crate::rtc::{self, held_by, negotiate_owned, Registry, Reservation, RtcError};
+use crate::rtc::{self, answer_owned, held_by, Registry, Reservation, RtcError};
 use crate::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
@@ -348,19 +348,16 @@ impl Egress {
         let egress = self.clone();
         let undo = self.clone();
         let session_id = session.id.clone();
-        negotiate_owned(
+        answer_owned(
             async move { egress.start_viewer(seat, info, offer, plan).await },
-            move |result| async move {
-                if let Ok(answer) = result {
-                    tracing::debug!(session = %session_id, resource = %answer.resource_id, "WHEP client left before its answer");
-                    let _ = undo
-                        .stop(&session_id, &answer.resource_id, "abandoned")
-                        .await;
-                }
+            move |answer| async move {
+                tracing::debug!(session = %session_id, resource = %answer.resource_id, "WHEP client left before its answer");
+                let _ = undo
+                    .stop(&session_id, &answer.resource_id, "abandoned")
+                    .await;
             },
         )
         .await
-        .map_err(|_| RtcError::Abandoned)?
     }
 
     async fn start_viewer(

@@ -18,8 +18,8 @@ use crate::auth::Role;
 use crate::ids::{ParticipantId, ResourceId, SessionId};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 use crate::media::webrtc::{
-    answer_offer, call_with_promise, connection_state, gathering_state, local_sdp, set_ice_servers,
-    wait_gathered,
+    answer_offer, call_with_promise, connection_state, gathering_state, local_sdp, wait_gathered,
+    webrtc_pipeline,
 };
 use crate::media::{bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
 use crate::time::{now_ms, rfc3339};
@@ -147,9 +147,9 @@ impl Viewer {
                 link.disconnect();
             }
         }
-        if let Err(e) = self.pipeline.set_state(gst::State::Null).await {
-            tracing::warn!(resource = %self.info.resource_id, "viewer teardown: {e}");
-        }
+        self.pipeline
+            .tear_down(&self.info.resource_id, "viewer teardown")
+            .await;
     }
 
     /// Builds the pipeline and answers the offer.
@@ -162,15 +162,11 @@ impl Viewer {
         let started = Instant::now();
         // The offer's arrival: `first_frame_ms` counts from here.
         let started_ms = now_ms() as u64;
-        let pipeline = gst::Pipeline::with_name(&format!("whep-{}", info.resource_id));
-
-        let webrtcbin = gst::ElementFactory::make("webrtcbin")
-            .name("webrtc")
-            .property_from_str("bundle-policy", "max-bundle")
-            .build()
-            .map_err(MediaError::from)?;
-        set_ice_servers(&webrtcbin, &config.ice_servers);
-        pipeline.add(&webrtcbin).map_err(MediaError::from)?;
+        let (pipeline, webrtcbin) = webrtc_pipeline(
+            &format!("whep-{}", info.resource_id),
+            &config.ice_servers,
+            None,
+        )?;
 
         let mut video_src = None;
         let mut audio_src = None;

@@ -22,7 +22,7 @@ use crate::ids::{ResourceId, SessionId};
 use crate::media::ice::IceServer;
 use crate::media::sdp::{self, SdpError};
 use crate::media::{MediaError, StreamStats};
-use crate::rtc::{self, held_by, negotiate_owned, Registry, Reservation, RtcError};
+use crate::rtc::{self, answer_owned, held_by, Registry, Reservation, RtcError};
 use crate::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
@@ -198,19 +198,16 @@ impl Ingest {
         let undo = self.clone();
         let (session, who) = (session.clone(), who.clone());
         let session_id = session.id.clone();
-        negotiate_owned(
+        answer_owned(
             async move { ingest.start_publisher(seat, &session, &who, offer, plan).await },
-            move |result| async move {
-                if let Ok(answer) = result {
-                    tracing::info!(session = %session_id, resource = %answer.resource_id, "WHIP client left before its answer");
-                    let _ = undo
-                        .stop(&session_id, Some(&answer.resource_id), "abandoned")
-                        .await;
-                }
+            move |answer| async move {
+                tracing::info!(session = %session_id, resource = %answer.resource_id, "WHIP client left before its answer");
+                let _ = undo
+                    .stop(&session_id, Some(&answer.resource_id), "abandoned")
+                    .await;
             },
         )
         .await
-        .map_err(|_| RtcError::Abandoned)?
     }
 
     async fn start_publisher(

@@ -115,6 +115,14 @@ impl OwnedPipeline {
             .await
             .map_err(|e| MediaError::StateChange(e.to_string()))?
     }
+
+    /// Sets `Null` at a resource's end; a failure is logged as `what` for
+    /// `resource`, since the teardown goes on regardless.
+    pub async fn tear_down(&self, resource: &str, what: &str) {
+        if let Err(e) = self.set_state(gst::State::Null).await {
+            tracing::warn!(resource, "{what}: {e}");
+        }
+    }
 }
 
 /// The one place a pipeline's state changes.

@@ -19,7 +19,7 @@ mod negotiation;
 mod registry;
 pub mod trickle;
 
-pub use negotiation::{negotiate_owned, Abandoned};
+pub use negotiation::{answer_owned, negotiate_owned, Abandoned};
 pub use registry::{held_by, Entry, Registry, Reservation, Sessions, MAX_NEGOTIATING};
 pub use trickle::{FragmentError, TrickleFragment, MAX_CANDIDATES};
 
