@@ -5,8 +5,10 @@
 pub mod adapt;
 mod feedback;
 mod monitor;
+mod sources;
 mod viewer;
 
+pub use sources::{Sources, VideoLevel};
 pub use viewer::{Viewer, ViewerInfo, ViewerStats};
 
 use std::collections::HashMap;
@@ -18,15 +20,14 @@ use serde::Serialize;
 
 use crate::auth::{Claims, Role};
 use crate::db::Session;
-use crate::hls::{Hls, RungOutput};
+use crate::hls::Hls;
 use crate::ids::{ParticipantId, ResourceId, SessionId};
-use crate::ingest::{Ingest, IngestEvent, MediaProducers};
+use crate::ingest::{Ingest, IngestEvent};
 use crate::media::follow::{self, Heard};
 use crate::media::ice::IceServer;
-use crate::media::sdp::{self, Codec, SdpError};
-use crate::media::{MediaError, StreamCounters};
+use crate::media::sdp::{self, SdpError};
+use crate::media::MediaError;
 use crate::rtc::{self, answer_owned, held_by, Registry, Reservation, RtcError};
-use crate::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EgressError {
@@ -68,101 +69,6 @@ impl Default for EgressConfig {
             adapt: true,
             max_views_per_user: 2,
         }
-    }
-}
-
-/// One quality a viewer's video can come from.
-#[derive(Clone)]
-pub struct VideoLevel {
-    pub name: String,
-    pub bitrate_bps: u64,
-    pub producer: gst_utils::StreamProducer,
-}
-
-impl VideoLevel {
-    pub fn level(&self) -> adapt::Level {
-        adapt::Level {
-            name: self.name.clone(),
-            bitrate_bps: self.bitrate_bps,
-        }
-    }
-}
-
-/// A source's bitrate before it was measured (the publisher ramps up).
-const SOURCE_BITRATE_GUESS: u64 = 1_500_000;
-
-/// What a session's viewers can be fed from right now.
-#[derive(Clone)]
-pub struct Sources {
-    /// The publish (its WHIP resource) the media comes from.
-    pub publish_id: ResourceId,
-    pub video: Option<(Codec, gst_utils::StreamProducer)>,
-    pub audio: Option<(Codec, gst_utils::StreamProducer)>,
-    pub video_counters: Option<Arc<StreamCounters>>,
-    pub rungs: Vec<RungOutput>,
-}
-
-impl Sources {
-    fn new(publish_id: ResourceId, producers: MediaProducers, rungs: Vec<RungOutput>) -> Self {
-        Sources {
-            publish_id,
-            video: producers.video,
-            audio: producers.audio,
-            video_counters: producers.video_counters,
-            rungs,
-        }
-    }
-
-    /// Video codecs we can send, the publisher's own first.
-    fn video_codecs(&self) -> Vec<Codec> {
-        let mut codecs: Vec<Codec> = self.video.iter().map(|(c, _)| *c).collect();
-        if !self.rungs.is_empty() && !codecs.contains(&Codec::H264) {
-            codecs.push(Codec::H264);
-        }
-        codecs
-    }
-
-    /// The levels for a viewer receiving `codec`, best first: the source
-    /// (when in that codec), then the rungs smaller than the source.
-    pub fn video_levels(&self, codec: Option<Codec>) -> Vec<VideoLevel> {
-        let Some(codec) = codec else {
-            return Vec::new();
-        };
-        let stats = self
-            .video_counters
-            .as_ref()
-            .map(|c| c.stats(now_ms() as u64));
-        let source_height = stats.as_ref().and_then(|s| s.height);
-        let mut levels = Vec::new();
-        let mut source_present = false;
-        if let Some((c, producer)) = &self.video {
-            if *c == codec {
-                let measured = stats.as_ref().map(|s| s.bitrate_bps).unwrap_or(0);
-                levels.push(VideoLevel {
-                    name: "source".into(),
-                    bitrate_bps: if measured > 0 {
-                        measured
-                    } else {
-                        SOURCE_BITRATE_GUESS
-                    },
-                    producer: producer.clone(),
-                });
-                source_present = true;
-            }
-        }
-        if codec == Codec::H264 {
-            for r in &self.rungs {
-                if source_present && source_height.is_none_or(|h| r.height >= h) {
-                    continue;
-                }
-                levels.push(VideoLevel {
-                    name: r.name.clone(),
-                    bitrate_bps: r.bitrate_bps,
-                    producer: r.producer.clone(),
-                });
-            }
-        }
-        levels
     }
 }
 
