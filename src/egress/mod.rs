@@ -411,7 +411,7 @@ impl Egress {
                     let v = e.live()?;
                     let info = &v.info;
                     Some((
-                        session.as_str().into(),
+                        session.clone(),
                         info.publish_id.clone(),
                         info.resource_id.clone(),
                     ))
