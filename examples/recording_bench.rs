@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientOptions};
+use classcast::media::VideoCodecPref;
 use classcast::storage::{ObjectMeta, S3Settings, S3Store, Storage, Uploads, UploadsSettings};
 
 type Error = Box<dyn std::error::Error>;

@@ -29,6 +29,7 @@ use gst_video::prelude::*;
 use gst_webrtc::WebRTCRTPTransceiverDirection;
 
 use classcast::auth::{Claims, Keys, Role};
+use classcast::client::WhipClient;
 use classcast::media::webrtc::{apply_answer, create_offer, set_ice_servers};
 use classcast::media::OwnedPipeline;
 
@@ -204,48 +205,22 @@ fn make_pipeline(text: &str) -> Result<(gst::Pipeline, gst::Element), Error> {
     Ok((pipeline, webrtcbin))
 }
 
-fn sendonly(webrtcbin: &gst::Element) {
-    for pad in webrtcbin.sink_pads() {
-        if pad.has_property("transceiver", None) {
-            let t = pad.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
-            t.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
-        }
-    }
-}
-
 const OPUS_OUT: &str = "rtpopuspay pt=111 mtu=1200 \
     ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! webrtc.";
 const H264_OUT: &str = "rtph264pay pt=96 mtu=1200 config-interval=-1 aggregate-mode=zero-latency \
     ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,\
 packetization-mode=(string)1 ! webrtc.";
 
-/// A WHIP publish (its pipeline and resource).
-struct Publish {
-    pipeline: OwnedPipeline,
-    location: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Publish {
-    async fn start(pipeline: gst::Pipeline, url: &str, token: &str) -> Result<Self, Error> {
-        let webrtcbin = pipeline.by_name("webrtc").ok_or("no webrtcbin")?;
-        sendonly(&webrtcbin);
-        let pipeline = OwnedPipeline::new(pipeline);
-        pipeline.set_state(gst::State::Playing).await?;
-        let http = reqwest::Client::new();
-        let (location, _, _) = negotiate(&webrtcbin, &http, url, token).await?;
-        Ok(Publish {
-            pipeline,
-            location,
-            token: token.to_owned(),
-            http,
-        })
-    }
-
-    async fn stop(self) {
-        end_resource(&self.http, &self.location, &self.token, &self.pipeline).await;
-    }
+/// Publishes `pipeline` over WHIP with the crate's client, without ICE
+/// servers (which also turns off UPnP: SSDP on a loopback netns).
+async fn whip_publish(
+    pipeline: gst::Pipeline,
+    url: &str,
+    token: &str,
+) -> Result<WhipClient, Error> {
+    let webrtcbin = pipeline.by_name("webrtc").ok_or("no webrtcbin")?;
+    set_ice_servers(&webrtcbin, &[]);
+    Ok(WhipClient::publish_pipeline(pipeline, url, token).await?)
 }
 
 /// Capture times by PTS, and capture → encoded delays, of the stamp publisher.
@@ -264,7 +239,7 @@ async fn stamp_publisher(
     url: &str,
     token: &str,
     threads: u32,
-) -> Result<(Publish, Arc<Mutex<EncodeClock>>), Error> {
+) -> Result<(WhipClient, Arc<Mutex<EncodeClock>>), Error> {
     let text = format!(
         "webrtcbin name=webrtc bundle-policy=max-bundle \
          videotestsrc is-live=true pattern=smpte horizontal-speed=4 \
@@ -332,7 +307,7 @@ async fn stamp_publisher(
             }
             gst::PadProbeReturn::Ok
         });
-    Ok((Publish::start(pipeline, url, token).await?, clock))
+    Ok((whip_publish(pipeline, url, token).await?, clock))
 }
 
 /// One decoded frame at the viewer.
@@ -860,7 +835,8 @@ async fn latency_and_joins(
         }
         result = Some(r);
     }
-    publish.stop().await;
+    // The bench measured what it came for; a failed DELETE changes nothing.
+    let _ = publish.stop().await;
     server.stop();
     Ok((latency, result))
 }
@@ -1088,7 +1064,7 @@ async fn fanout(
                 let mut server =
                     Server::start(&work.join(format!("fanout-classcast-{n}")), &args).await?;
                 let id = server.create_session().await?;
-                let publish = Publish::start(
+                let publish = whip_publish(
                     make_pipeline(&relay_pipeline(RELAY_VIDEO_PORT, RELAY_AUDIO_PORT))?.0,
                     &format!("{}/whip/{id}", server.base),
                     &server.instructor,
@@ -1170,7 +1146,7 @@ async fn fanout(
                         ("AUDIO_PORT", aport.as_str()),
                     ],
                 );
-                publish.stop().await;
+                let _ = publish.stop().await;
                 server.stop();
                 r?
             };

@@ -7,8 +7,8 @@ use std::time::Duration;
 #[path = "common/report.rs"]
 mod report;
 
-use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientOptions};
+use classcast::media::VideoCodecPref;
 
 const RUNS: usize = 10;
 

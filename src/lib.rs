@@ -1,17 +1,29 @@
 //! classcast: a live-class broadcast server. Instructors publish over WHIP; the
 //! server fans the stream out over WebRTC and HLS and records it.
 //!
-//! Layers, from the outside in:
-//! - [`http`]: axum routers (sessions API, WHIP, health, static player) and the
-//!   one place where errors become status codes.
-//! - [`auth`]: JWT keys, claims and the extractors that check them.
-//! - [`ingest`]: one WHIP publisher per session, feeding [`media`] producers.
-//! - [`media`]: GStreamer glue (init, pipeline descriptions, SDP analysis,
-//!   producers that later stages subscribe to).
-//! - [`rtc`]: the WebRTC-resource lifecycle WHIP and WHEP share (registry,
-//!   owned negotiation, trickle, limits).
-//! - [`db`]: sessions and publish events in SQLite or PostgreSQL.
-//! - [`client`]: a WHIP publisher built on webrtcbin (demo and tests).
+//! Layers, from the top down (a module imports only from layers below it):
+//! - `main`, then [`cli`]: the flags (the only module that knows clap), turned
+//!   into each layer's own configuration.
+//! - [`server`]: the composition root. [`server::Services`] builds and stops
+//!   everything below; `serve` binds and serves it; the demo publisher.
+//! - [`http`]: axum routers (sessions API, WHIP/WHEP, HLS, recordings, health,
+//!   static player), the classroom socket handler, `AppState`, the auth
+//!   extractors, rate and connection limits, and the one place where errors
+//!   become status codes.
+//! - Side by side below http, neither importing the other:
+//!   - [`control`]: the classroom (rooms, hub, protocol, cross-process broker).
+//!   - the media group, each importing only those after it: [`egress`] (WHEP
+//!     viewers) → [`recording`] → [`hls`] (the ladder) → [`ingest`] (WHIP
+//!     publishers) → [`rtc`] (the WebRTC-resource lifecycle WHIP and WHEP
+//!     share) → [`media`] (GStreamer glue: pipelines, SDP, producers).
+//! - [`storage`]: local disk or S3, the CDN, the upload spool.
+//! - [`db`]: sessions, publishes, recordings and the classroom in SQLite or
+//!   PostgreSQL.
+//! - [`auth`]: JWT keys, claims and the access policy.
+//! - [`ids`] and [`time`]: typed ids and clocks, used by every layer.
+//!
+//! [`client`] stands beside [`server`]: a WHIP publisher built on webrtcbin
+//! (demo, tests, benchmarks), importing only [`media`] and below.
 
 pub mod auth;
 pub mod cli;

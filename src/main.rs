@@ -8,6 +8,7 @@ use classcast::auth::{Claims, Keys};
 use classcast::cli::{Cli, Command, RecordingsCommand};
 use classcast::client::{WhipClient, WhipClientOptions};
 use classcast::db::Db;
+use classcast::server::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -35,9 +36,18 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve(args) => classcast::server::serve(*args)
-            .await
-            .map_err(|e| e.to_string()),
+        Command::Serve(args) => {
+            if classcast::cli::secret_on_command_line() {
+                tracing::warn!(
+                    "--jwt-secret on the command line is visible to every user of this host \
+                     (ps, /proc): set CLASSCAST_JWT_SECRET instead"
+                );
+            }
+            let config = Config::try_from(&*args).map_err(|e| e.to_string())?;
+            classcast::server::serve(config)
+                .await
+                .map_err(|e| e.to_string())
+        }
         Command::Migrate(store) => {
             let db = Db::connect(&store.database_url())
                 .await
@@ -48,8 +58,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Token(args) => {
-            let keys =
-                Keys::from_args(&args.auth, &args.store.data_dir).map_err(|e| e.to_string())?;
+            let keys = Keys::from_config(&(&args.auth).into(), &args.store.data_dir)
+                .map_err(|e| e.to_string())?;
             let name = args.name.as_deref().unwrap_or(&args.user);
             let claims = Claims::new(&args.user, name, args.role, args.session.clone(), args.ttl);
             println!("{}", keys.sign(&claims).map_err(|e| e.to_string())?);
@@ -60,9 +70,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             db.migrate().await.map_err(|e| e.to_string())?;
-            let setup = classcast::storage::setup::from_args(&args.storage, &args.store.data_dir)
-                .await
-                .map_err(|e| e.to_string())?;
+            let setup = classcast::storage::setup::from_config(
+                &(&args.storage).into(),
+                &args.store.data_dir,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             let report = classcast::recording::retention::prune(
                 &db,
                 &setup.storage,
@@ -90,7 +103,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let options = WhipClientOptions {
                 whip_url: args.whip_url,
                 token: args.token,
-                codec: args.codec,
+                codec: args.codec.into(),
                 width: args.width,
                 height: args.height,
                 fps: args.fps,

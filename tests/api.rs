@@ -413,13 +413,14 @@ fn rs256_tokens_from_key_files() {
             .expect("openssl")
             .success();
     assert!(ok, "openssl could not make a key pair");
-    let args = classcast::cli::AuthArgs {
-        jwt_secret: None,
-        jwt_key_file: Some(private),
-        jwt_public_key_file: Some(public),
+    let args = classcast::auth::AuthConfig {
+        keys: classcast::auth::KeySource::Rsa {
+            private_key: Some(private),
+            public_key: Some(public),
+        },
         ..Default::default()
     };
-    let keys = Keys::from_args(&args, dir.path()).expect("RS256 keys");
+    let keys = Keys::from_config(&args, dir.path()).expect("RS256 keys");
     let claims = Claims::new(
         "alice",
         "Alice",

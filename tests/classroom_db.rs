@@ -5,17 +5,89 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 
 use axum::http::{Method, StatusCode};
 use classcast::auth::Role;
 use classcast::control::protocol::{ChatMessage, Poll, PollResults};
-use classcast::db::Db;
+use classcast::control::report::{session_report, SessionReport};
+use classcast::control::stored::{chat_row, poll_row};
+use classcast::db::{Db, DbError};
 use classcast::time::{now_ms, rfc3339};
 use common::{token, Backend, TestApp};
 
 const MIN: i64 = 60_000;
 /// A fixed origin for the times the tests store.
 const T0: i64 = 1_800_000_000_000;
+
+/// The database through the control plane's types, the way the room and
+/// the report endpoint use it (storage has its own row types).
+struct Classroom<'a>(&'a Db);
+
+impl Deref for Classroom<'_> {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        self.0
+    }
+}
+
+/// A poll as stored, in the socket's types.
+struct StoredPoll {
+    poll: Poll,
+    created_at: i64,
+    closes_at: Option<i64>,
+    closed_at: Option<i64>,
+    results: Option<PollResults>,
+}
+
+impl Classroom<'_> {
+    async fn store_chat(&self, sid: &str, msg: &ChatMessage, at_ms: i64) -> Result<bool, DbError> {
+        self.0.store_chat(sid, &chat_row(msg, at_ms)).await
+    }
+
+    async fn chat_history(&self, sid: &str, limit: usize) -> Result<Vec<ChatMessage>, DbError> {
+        let rows = self.0.chat_history(sid, limit).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn store_poll(
+        &self,
+        sid: &str,
+        poll: &Poll,
+        created_at_ms: i64,
+        closes_at_ms: Option<i64>,
+    ) -> Result<bool, DbError> {
+        let row = poll_row(sid, poll, created_at_ms, closes_at_ms);
+        self.0.store_poll(&row).await
+    }
+
+    async fn close_poll(
+        &self,
+        poll_id: &str,
+        results: &PollResults,
+        at_ms: i64,
+    ) -> Result<bool, DbError> {
+        self.0.close_poll(poll_id, &results.into(), at_ms).await
+    }
+
+    async fn polls(&self, sid: &str) -> Result<Vec<StoredPoll>, DbError> {
+        let rows = self.0.polls(sid).await?;
+        Ok(rows
+            .into_iter()
+            .map(|p| StoredPoll {
+                poll: (&p).into(),
+                created_at: p.created_at,
+                closes_at: p.closes_at,
+                closed_at: p.closed_at,
+                results: p.results.map(Into::into),
+            })
+            .collect())
+    }
+
+    async fn session_report(&self, sid: &str, now_ms: i64) -> Result<SessionReport, DbError> {
+        Ok(session_report(sid, self.0.report_rows(sid).await?, now_ms))
+    }
+}
 
 async fn session(app: &TestApp) -> String {
     let alice = token(Role::Instructor, "alice", None);
@@ -65,7 +137,7 @@ fn ids(history: &[ChatMessage]) -> Vec<&str> {
 }
 
 async fn check_chat_history(app: &TestApp) {
-    let db: &Db = &app.state.db;
+    let db = &Classroom(&app.state.db);
     let sid = session(app).await;
     let other = session(app).await;
 
@@ -115,7 +187,7 @@ async fn check_chat_history(app: &TestApp) {
 }
 
 async fn check_reactions(app: &TestApp) {
-    let db = &app.state.db;
+    let db = &Classroom(&app.state.db);
     let sid = session(app).await;
     for (i, id) in ["m1", "m2", "m3"].into_iter().enumerate() {
         let at = T0 + i as i64 * 1000;
@@ -182,7 +254,7 @@ async fn check_reactions(app: &TestApp) {
 }
 
 async fn check_attendance(app: &TestApp) {
-    let db = &app.state.db;
+    let db = &Classroom(&app.state.db);
     let sid = session(app).await;
     let other = session(app).await;
 
@@ -310,7 +382,7 @@ async fn check_attendance(app: &TestApp) {
 }
 
 async fn check_hands_polls_and_bans(app: &TestApp) {
-    let db = &app.state.db;
+    let db = &Classroom(&app.state.db);
     let sid = session(app).await;
 
     // Hands: every raise counts.
@@ -417,7 +489,7 @@ async fn check_hands_polls_and_bans(app: &TestApp) {
 }
 
 async fn check_report_endpoint(app: &TestApp) {
-    let db = &app.state.db;
+    let db = &Classroom(&app.state.db);
     let alice = token(Role::Instructor, "alice", None);
     let sid = app.create_session(&alice, "Report").await;
     let now = now_ms();
@@ -587,7 +659,7 @@ async fn check_report_endpoint(app: &TestApp) {
 /// What a room is restored from (issue 13): the lobby setting (the latest
 /// write wins, whatever order writes arrive in), every poll answer, the bans.
 async fn check_room_restore_reads(app: &TestApp) {
-    let db = &app.state.db;
+    let db = &Classroom(&app.state.db);
     let sid = session(app).await;
     assert!(!db.lobby_enabled(&sid).await.expect("lobby"));
     assert!(db.set_lobby(&sid, true, T0 + 2000).await.expect("set"));

@@ -12,9 +12,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use classcast::auth::Role;
-use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientOptions};
 use classcast::control::protocol::{ClientMessage, MAX_FRAME_BYTES};
+use classcast::media::VideoCodecPref;
 use common::{
     create_session, get_session, http, pg_admin_url, token, wait_for, Backend, ServerProcess,
     TestDb, SECRET,

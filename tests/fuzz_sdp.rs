@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use classcast::cli::VideoCodecPref;
 use classcast::ingest::trickle::parse_fragment;
 use classcast::media::sdp::{
     self, parse, plan_offer, plan_view_offer, unbundle_if_mixed_credentials, Codec,
 };
+use classcast::media::VideoCodecPref;
 use proptest::prelude::*;
 
 /// The server's default `--max-sdp-bytes`: the largest body a client can send.

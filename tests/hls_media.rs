@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use classcast::auth::Role;
-use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientOptions};
+use classcast::media::VideoCodecPref;
 use common::{create_session, get_session, http, token, wait_for, ClientProcess, ServerProcess};
 use serde_json::Value;
 

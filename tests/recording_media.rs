@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use classcast::auth::Role;
-use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientOptions};
+use classcast::media::VideoCodecPref;
 use common::s3::{
     assert_faststart, aws_test_env, create_bucket, create_distribution, get, invalidated_paths,
     keys, probe_mp4, s3_client, BUCKET,

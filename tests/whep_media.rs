@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use classcast::auth::{Claims, Role};
-use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientOptions};
+use classcast::media::VideoCodecPref;
 use common::{get_session, http, session_with, token, wait_for, ClientProcess, ServerProcess};
 use serde_json::{json, Value};
 

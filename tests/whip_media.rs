@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use classcast::auth::Role;
-use classcast::cli::VideoCodecPref;
 use classcast::client::{WhipClient, WhipClientError, WhipClientOptions};
+use classcast::media::VideoCodecPref;
 use common::{create_session, get_session, http, token, wait_for, ClientProcess, ServerProcess};
 use serde_json::Value;
 

@@ -67,7 +67,8 @@ pub fn serve_in_process(port: u16, data_dir: &std::path::Path, extra: &[&str]) {
     let classcast::cli::Command::Serve(args) = cli.command else {
         unreachable!("parsed a serve command")
     };
-    tokio::spawn(classcast::server::serve(*args));
+    let config = classcast::server::Config::try_from(&*args).expect("valid serve flags");
+    tokio::spawn(classcast::server::serve(config));
 }
 
 /// The JWT secret both benchmarks start their server with.

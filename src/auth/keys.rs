@@ -1,11 +1,10 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 
 use super::{AuthError, Claims};
-use crate::cli::AuthArgs;
 
 const SECRET_FILE: &str = "jwt-secret";
 /// Clock skew allowed on `exp`, `nbf` and the lifetime check, in seconds.
@@ -31,6 +30,28 @@ impl Default for TokenRules {
             audience: None,
         }
     }
+}
+
+/// How tokens are signed and checked.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub keys: KeySource,
+    pub rules: TokenRules,
+}
+
+/// Where the signing and verification keys come from.
+#[derive(Debug, Clone, Default)]
+pub enum KeySource {
+    /// HS256 with a secret generated once into the data directory.
+    #[default]
+    Generated,
+    /// HS256 with this shared secret (at least 16 characters).
+    Secret(String),
+    /// RS256: the PEM private key signs, the PEM public key verifies.
+    Rsa {
+        private_key: Option<PathBuf>,
+        public_key: Option<PathBuf>,
+    },
 }
 
 /// Signing and verification keys for one algorithm.
@@ -70,53 +91,37 @@ impl Keys {
         &self.rules
     }
 
-    /// Keys and rules from the command line.
-    pub fn from_args(args: &AuthArgs, data_dir: &Path) -> Result<Self, AuthError> {
-        let rules = TokenRules {
-            max_lifetime: args.jwt_max_lifetime,
-            issuer: args.jwt_issuer.clone().filter(|s| !s.is_empty()),
-            audience: args.jwt_audience.clone().filter(|s| !s.is_empty()),
-        };
-        Ok(Self::keys_from_args(args, data_dir)?.with_rules(rules))
+    /// RS256: the private key signs, the public key verifies.
+    fn rsa(private_key: Option<&Path>, public_key: Option<&Path>) -> Result<Self, AuthError> {
+        Ok(Keys {
+            algorithm: Algorithm::RS256,
+            encoding: private_key
+                .map(|p| read_pem(p, EncodingKey::from_rsa_pem))
+                .transpose()?,
+            decoding: public_key
+                .map(|p| read_pem(p, DecodingKey::from_rsa_pem))
+                .transpose()?,
+            rules: TokenRules::default(),
+        })
     }
 
-    /// Keys from the command line: RS256 when key files are given, else HS256
-    /// from the configured secret or one generated once into the data directory.
-    fn keys_from_args(args: &AuthArgs, data_dir: &Path) -> Result<Self, AuthError> {
-        if args.jwt_key_file.is_some() || args.jwt_public_key_file.is_some() {
-            let read = |p: &Path| {
-                std::fs::read(p).map_err(|e| AuthError::Config(format!("{}: {e}", p.display())))
-            };
-            let encoding = match &args.jwt_key_file {
-                Some(p) => Some(
-                    EncodingKey::from_rsa_pem(&read(p)?)
-                        .map_err(|e| AuthError::Config(format!("{}: {e}", p.display())))?,
-                ),
-                None => None,
-            };
-            let decoding = match &args.jwt_public_key_file {
-                Some(p) => Some(
-                    DecodingKey::from_rsa_pem(&read(p)?)
-                        .map_err(|e| AuthError::Config(format!("{}: {e}", p.display())))?,
-                ),
-                None => None,
-            };
-            return Ok(Keys {
-                algorithm: Algorithm::RS256,
-                encoding,
-                decoding,
-                rules: TokenRules::default(),
-            });
+    /// Keys and rules from the configuration.
+    pub fn from_config(config: &AuthConfig, data_dir: &Path) -> Result<Self, AuthError> {
+        Ok(Self::keys_from_config(config, data_dir)?.with_rules(config.rules.clone()))
+    }
+
+    fn keys_from_config(config: &AuthConfig, data_dir: &Path) -> Result<Self, AuthError> {
+        match &config.keys {
+            KeySource::Rsa {
+                private_key,
+                public_key,
+            } => Self::rsa(private_key.as_deref(), public_key.as_deref()),
+            KeySource::Secret(secret) if secret.len() < 16 => Err(AuthError::Config(
+                "the JWT secret must be at least 16 characters".into(),
+            )),
+            KeySource::Secret(secret) => Ok(Self::hs256(secret.as_bytes())),
+            KeySource::Generated => Ok(Self::hs256(&load_or_create_secret(data_dir)?)),
         }
-        if let Some(secret) = &args.jwt_secret {
-            if secret.len() < 16 {
-                return Err(AuthError::Config(
-                    "the JWT secret must be at least 16 characters".into(),
-                ));
-            }
-            return Ok(Self::hs256(secret.as_bytes()));
-        }
-        Ok(Self::hs256(&load_or_create_secret(data_dir)?))
     }
 
     pub fn can_verify(&self) -> bool {
@@ -191,6 +196,16 @@ impl Keys {
         }
         Ok(())
     }
+}
+
+/// A PEM key file, parsed; errors name the file.
+fn read_pem<K>(
+    path: &Path,
+    parse: impl FnOnce(&[u8]) -> Result<K, jsonwebtoken::errors::Error>,
+) -> Result<K, AuthError> {
+    let failed = |e: &dyn std::fmt::Display| AuthError::Config(format!("{}: {e}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| failed(&e))?;
+    parse(&pem).map_err(|e| failed(&e))
 }
 
 /// The embedded default: a random secret made on first start and kept, so tokens
@@ -307,8 +322,8 @@ mod tests {
     #[test]
     fn generated_secret_is_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let a = Keys::from_args(&AuthArgs::default(), dir.path()).expect("keys");
-        let b = Keys::from_args(&AuthArgs::default(), dir.path()).expect("keys");
+        let a = Keys::from_config(&AuthConfig::default(), dir.path()).expect("keys");
+        let b = Keys::from_config(&AuthConfig::default(), dir.path()).expect("keys");
         let claims = Claims::new("u", "u", Role::Guest, None, Duration::from_secs(60));
         let token = a.sign(&claims).expect("sign");
         assert!(b.verify(&token).is_ok());

@@ -3,7 +3,7 @@
 pub(crate) mod keys;
 pub mod policy;
 
-pub use keys::{Keys, TokenRules};
+pub use keys::{AuthConfig, KeySource, Keys, TokenRules};
 
 use std::time::Duration;
 

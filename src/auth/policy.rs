@@ -167,6 +167,11 @@ mod tests {
         }
     }
 
+    /// `decide` for someone neither banned nor on stage, at `NOW`.
+    fn decide_now(who: &Claims, s: &SessionFacts<'_>, cap: Capability) -> Result<Role, Denied> {
+        decide(who, s, Standing::default(), cap, NOW)
+    }
+
     fn claims(sub: &str, role: Role, session: Option<&str>) -> Claims {
         Claims::new(
             sub,
@@ -188,13 +193,7 @@ mod tests {
             Capability::Replay,
         ] {
             assert_eq!(
-                decide(
-                    &alice,
-                    &session(Some(0), false),
-                    Standing::default(),
-                    cap,
-                    NOW
-                ),
+                decide_now(&alice, &session(Some(0), false), cap),
                 Ok(Role::Instructor)
             );
         }
@@ -206,13 +205,7 @@ mod tests {
             let mallory = claims("mallory", Role::Instructor, token_session);
             for cap in [Capability::See, Capability::Own, Capability::Publish] {
                 assert_eq!(
-                    decide(
-                        &mallory,
-                        &session(None, true),
-                        Standing::default(),
-                        cap,
-                        NOW
-                    ),
+                    decide_now(&mallory, &session(None, true), cap),
                     Err(Denied::NotOwner)
                 );
             }
@@ -235,13 +228,7 @@ mod tests {
         assert_eq!(scope(&guest, "s1", Capability::See), Err(Denied::Unscoped));
         let alice_elsewhere = claims("alice", Role::Instructor, Some("other"));
         assert_eq!(
-            decide(
-                &alice_elsewhere,
-                &session(None, false),
-                Standing::default(),
-                Capability::Own,
-                NOW
-            ),
+            decide_now(&alice_elsewhere, &session(None, false), Capability::Own),
             Err(Denied::OtherSession)
         );
     }
@@ -250,12 +237,9 @@ mod tests {
     fn students_watch_and_publish_only_on_stage() {
         let bob = claims("bob", Role::Student, Some("s1"));
         let s = session(None, false);
+        assert_eq!(decide_now(&bob, &s, Capability::Watch), Ok(Role::Student));
         assert_eq!(
-            decide(&bob, &s, Standing::default(), Capability::Watch, NOW),
-            Ok(Role::Student)
-        );
-        assert_eq!(
-            decide(&bob, &s, Standing::default(), Capability::Publish, NOW),
+            decide_now(&bob, &s, Capability::Publish),
             Err(Denied::NotOnStage)
         );
         let on_stage = Standing {
@@ -274,22 +258,12 @@ mod tests {
         let mut stage_token = bob.clone();
         stage_token.stage = true;
         assert_eq!(
-            decide(
-                &stage_token,
-                &s,
-                Standing::default(),
-                Capability::Publish,
-                NOW
-            ),
+            decide_now(&stage_token, &s, Capability::Publish),
             Err(Denied::NotOnStage)
         );
         let guest = claims("gina", Role::Guest, Some("s1"));
-        let stage = Standing {
-            banned: false,
-            on_stage: true,
-        };
         assert_eq!(
-            decide(&guest, &s, stage, Capability::Publish, NOW),
+            decide(&guest, &s, on_stage, Capability::Publish, NOW),
             Err(Denied::NotOnStage)
         );
     }
@@ -318,23 +292,11 @@ mod tests {
     fn guests_need_the_webrtc_switch() {
         let gina = claims("gina", Role::Guest, Some("s1"));
         assert_eq!(
-            decide(
-                &gina,
-                &session(None, false),
-                Standing::default(),
-                Capability::Watch,
-                NOW
-            ),
+            decide_now(&gina, &session(None, false), Capability::Watch),
             Err(Denied::GuestsUseHls)
         );
         assert_eq!(
-            decide(
-                &gina,
-                &session(None, true),
-                Standing::default(),
-                Capability::Watch,
-                NOW
-            ),
+            decide_now(&gina, &session(None, true), Capability::Watch),
             Ok(Role::Guest)
         );
     }
@@ -345,19 +307,19 @@ mod tests {
         let bob = claims("bob", Role::Student, Some("s1"));
         let gina = claims("gina", Role::Guest, Some("s1"));
         assert_eq!(
-            decide(&bob, &ended, Standing::default(), Capability::See, NOW),
+            decide_now(&bob, &ended, Capability::See),
             Err(Denied::JoinClosed)
         );
         assert_eq!(
-            decide(&bob, &ended, Standing::default(), Capability::Replay, NOW),
+            decide_now(&bob, &ended, Capability::Replay),
             Ok(Role::Student)
         );
         assert_eq!(
-            decide(&gina, &ended, Standing::default(), Capability::Replay, NOW),
+            decide_now(&gina, &ended, Capability::Replay),
             Err(Denied::JoinClosed)
         );
         let in_grace = session(Some(NOW - JOIN_GRACE_MS + 1), false);
-        assert!(decide(&gina, &in_grace, Standing::default(), Capability::See, NOW).is_ok());
+        assert!(decide_now(&gina, &in_grace, Capability::See).is_ok());
     }
 
     #[test]
@@ -365,25 +327,19 @@ mod tests {
         let mut bob = claims("bob", Role::Student, Some("s1"));
         bob.replay = true;
         let s = session(None, true);
-        assert_eq!(
-            decide(&bob, &s, Standing::default(), Capability::Replay, NOW),
-            Ok(Role::Student)
-        );
+        assert_eq!(decide_now(&bob, &s, Capability::Replay), Ok(Role::Student));
         for cap in [
             Capability::See,
             Capability::Watch,
             Capability::Publish,
             Capability::Own,
         ] {
-            assert_eq!(
-                decide(&bob, &s, Standing::default(), cap, NOW),
-                Err(Denied::ReplayOnly)
-            );
+            assert_eq!(decide_now(&bob, &s, cap), Err(Denied::ReplayOnly));
         }
         let mut alice = claims("alice", Role::Instructor, Some("s1"));
         alice.replay = true;
         assert_eq!(
-            decide(&alice, &s, Standing::default(), Capability::Own, NOW),
+            decide_now(&alice, &s, Capability::Own),
             Err(Denied::ReplayOnly)
         );
         assert_eq!(listing(&alice), Err(Denied::ReplayOnly));

@@ -3,9 +3,10 @@ use std::time::Duration;
 use gst::prelude::*;
 use gst_webrtc::WebRTCRTPTransceiverDirection;
 
-use crate::cli::VideoCodecPref;
 use crate::media::webrtc::{apply_answer, create_offer};
-use crate::media::{description, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
+use crate::media::{
+    description, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline, VideoCodecPref,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WhipClientError {
@@ -85,9 +86,19 @@ impl WhipClient {
             ],
         );
         let pipeline = crate::media::launch("test-publisher", &text)?;
+        Self::publish_pipeline(pipeline, &opts.whip_url, &opts.token).await
+    }
+
+    /// Publishes what `pipeline` sends into its webrtcbin named `webrtc` (a
+    /// benchmark's own sources, say): offer, WHIP POST, answer.
+    pub async fn publish_pipeline(
+        pipeline: gst::Pipeline,
+        whip_url: &str,
+        token: &str,
+    ) -> Result<Self, WhipClientError> {
         let webrtcbin = pipeline
             .by_name("webrtc")
-            .ok_or_else(|| MediaError::Gst("test-publisher: no webrtcbin named webrtc".into()))?;
+            .ok_or_else(|| MediaError::Gst("publisher: no webrtcbin named webrtc".into()))?;
         // Request pads made transceivers for each stream; we only send.
         for pad in webrtcbin.sink_pads() {
             if pad.has_property("transceiver", None) {
@@ -106,8 +117,8 @@ impl WhipClient {
             .build()?;
         let posted = std::time::Instant::now();
         let response = http
-            .post(&opts.whip_url)
-            .bearer_auth(&opts.token)
+            .post(whip_url)
+            .bearer_auth(token)
             .header("content-type", "application/sdp")
             .body(offer_sdp)
             .send()
@@ -132,7 +143,7 @@ impl WhipClient {
             });
         }
         let location = location.ok_or_else(|| WhipClientError::Answer("no Location".into()))?;
-        let location = reqwest::Url::parse(&opts.whip_url)
+        let location = reqwest::Url::parse(whip_url)
             .and_then(|base| base.join(&location))
             .map_err(|e| WhipClientError::Answer(format!("Location: {e}")))?
             .to_string();
@@ -140,7 +151,7 @@ impl WhipClient {
         Ok(WhipClient {
             pipeline: owned,
             http,
-            token: opts.token.clone(),
+            token: token.to_owned(),
             location,
             etag,
             post_to_answer,

@@ -4,7 +4,11 @@
 
 pub mod broker;
 pub mod hub;
+pub mod media_control;
 pub mod protocol;
+pub mod report;
 pub mod room;
+pub mod stored;
 
 pub use hub::Hub;
+pub use media_control::{LinkStats, MediaControl};

@@ -1,18 +1,26 @@
 //! Metadata in SQLite (embedded default) or PostgreSQL, through sqlx's `Any`
 //! driver with runtime queries so one code path serves both.
 
-mod classroom;
+mod attendance;
+mod chat;
+mod columns;
+mod exec;
+mod moderation;
 mod participants;
+mod polls;
 mod publish_events;
 mod recordings;
+mod report;
 mod sessions;
 mod tokens;
 mod uploads;
 
-pub use classroom::{ParticipantReport, PollReport, ReportTotals, SessionReport, StoredPoll};
+pub use chat::ChatRow;
 pub use participants::Participant;
+pub use polls::{AnswerRow, PollRow, ResultsRow};
 pub use publish_events::PublishEvent;
 pub use recordings::{Recording, RecordingState};
+pub use report::{CountRow, ReportRows, SenderRow, StayRow};
 pub use sessions::{NewSession, Session, SessionState};
 pub use uploads::{FailureOutcome, Upload, UploadBacklog, UploadKind};
 
@@ -126,4 +134,12 @@ where
     use sqlx::Row;
     row.try_get(column)
         .map_err(|e| DbError::Corrupt(format!("{column}: {e}")))
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(|e| DbError::Corrupt(format!("JSON: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, DbError> {
+    serde_json::from_str(text).map_err(|e| DbError::Corrupt(format!("{column}: {e}")))
 }

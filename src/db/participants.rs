@@ -1,8 +1,8 @@
-use serde::Serialize;
-use sqlx::any::AnyRow;
-
-use super::{get, Db, DbError};
+use super::columns::from_row;
+use super::exec::args;
+use super::{Db, DbError};
 use crate::time::now_ms;
+use serde::Serialize;
 
 /// Someone who joined a session, and their answer about being recorded.
 #[derive(Debug, Clone, Serialize)]
@@ -18,18 +18,12 @@ pub struct Participant {
     pub last_seen_at: i64,
 }
 
-fn from_row(row: &AnyRow) -> Result<Participant, DbError> {
-    Ok(Participant {
-        session_id: get(row, "session_id")?,
-        user_id: get(row, "user_id")?,
-        name: get(row, "name")?,
-        role: get(row, "role")?,
-        recording_consent: get::<Option<i64>>(row, "recording_consent")?.map(|c| c != 0),
-        consent_at: get(row, "consent_at")?,
-        first_seen_at: get(row, "first_seen_at")?,
-        last_seen_at: get(row, "last_seen_at")?,
-    })
-}
+from_row! { Participant {
+    session_id, user_id, name, role, recording_consent, consent_at, first_seen_at, last_seen_at,
+} }
+
+const COLUMNS: &str = "session_id, user_id, name, role, recording_consent, consent_at, \
+                       first_seen_at, last_seen_at";
 
 impl Db {
     /// Notes that a user is in the session (first and last seen).
@@ -41,20 +35,13 @@ impl Db {
         role: &str,
     ) -> Result<(), DbError> {
         let now = now_ms();
-        sqlx::query(
+        self.run(
             "INSERT INTO participants (session_id, user_id, name, role, first_seen_at, last_seen_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id, user_id) \
              DO UPDATE SET name = excluded.name, role = excluded.role, last_seen_at = excluded.last_seen_at",
+            args![session_id, user_id, name, role, now, now],
         )
-        .bind(session_id)
-        .bind(user_id)
-        .bind(name)
-        .bind(role)
-        .bind(now)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
     }
 
     pub async fn set_recording_consent(
@@ -67,35 +54,23 @@ impl Db {
     ) -> Result<Participant, DbError> {
         self.touch_participant(session_id, user_id, name, role)
             .await?;
-        sqlx::query(
+        self.write(
             "UPDATE participants SET recording_consent = $1, consent_at = $2 \
              WHERE session_id = $3 AND user_id = $4",
+            args![consent, now_ms(), session_id, user_id],
         )
-        .bind(i64::from(consent))
-        .bind(now_ms())
-        .bind(session_id)
-        .bind(user_id)
-        .execute(self.pool())
         .await?;
-        let row = sqlx::query(
-            "SELECT session_id, user_id, name, role, recording_consent, consent_at, first_seen_at, \
-             last_seen_at FROM participants WHERE session_id = $1 AND user_id = $2",
-        )
-        .bind(session_id)
-        .bind(user_id)
-        .fetch_one(self.pool())
-        .await?;
-        from_row(&row)
+        let sql =
+            format!("SELECT {COLUMNS} FROM participants WHERE session_id = $1 AND user_id = $2");
+        self.first(&sql, args![session_id, user_id])
+            .await?
+            .ok_or_else(|| DbError::Sqlx(sqlx::Error::RowNotFound))
     }
 
     pub async fn participants(&self, session_id: &str) -> Result<Vec<Participant>, DbError> {
-        let rows = sqlx::query(
-            "SELECT session_id, user_id, name, role, recording_consent, consent_at, first_seen_at, \
-             last_seen_at FROM participants WHERE session_id = $1 ORDER BY first_seen_at",
-        )
-        .bind(session_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(from_row).collect()
+        let sql = format!(
+            "SELECT {COLUMNS} FROM participants WHERE session_id = $1 ORDER BY first_seen_at"
+        );
+        self.all(&sql, args![session_id]).await
     }
 }

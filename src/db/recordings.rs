@@ -1,6 +1,8 @@
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
+use super::columns::{from_row, Column};
+use super::exec::args;
 use super::{get, Db, DbError};
 use crate::time::now_ms;
 
@@ -60,25 +62,16 @@ const COLUMNS: &str = "id, session_id, part, state, rung, first_segment, last_se
                        storage_key, duration_ms, size_bytes, error, created_at, stopped_at, \
                        ready_at, deleted_at";
 
-fn from_row(row: &AnyRow) -> Result<Recording, DbError> {
-    Ok(Recording {
-        id: get(row, "id")?,
-        session_id: get(row, "session_id")?,
-        part: get(row, "part")?,
-        state: RecordingState::parse(&get::<String>(row, "state")?)?,
-        rung: get(row, "rung")?,
-        first_segment: get(row, "first_segment")?,
-        last_segment: get(row, "last_segment")?,
-        storage_key: get(row, "storage_key")?,
-        duration_ms: get(row, "duration_ms")?,
-        size_bytes: get(row, "size_bytes")?,
-        error: get(row, "error")?,
-        created_at: get(row, "created_at")?,
-        stopped_at: get(row, "stopped_at")?,
-        ready_at: get(row, "ready_at")?,
-        deleted_at: get(row, "deleted_at")?,
-    })
+impl Column for RecordingState {
+    fn column(row: &AnyRow, name: &str) -> Result<Self, DbError> {
+        RecordingState::parse(&get::<String>(row, name)?)
+    }
 }
+
+from_row! { Recording {
+    id, session_id, part, state, rung, first_segment, last_segment, storage_key, duration_ms,
+    size_bytes, error, created_at, stopped_at, ready_at, deleted_at,
+} }
 
 impl Db {
     /// Starts a recording of `session_id` at `first_segment` of `rung`: the
@@ -90,18 +83,19 @@ impl Db {
         rung: &str,
         first_segment: u64,
     ) -> Result<Recording, DbError> {
-        sqlx::query(
-            "INSERT INTO recordings (id, session_id, part, state, rung, first_segment, created_at) \
-             SELECT $1, $2, COALESCE(MAX(part), 0) + 1, 'recording', $3, $4, $5 \
+        self.write(
+            "INSERT INTO recordings (id, session_id, part, state, rung, first_segment, \
+             created_at) SELECT $1, $2, COALESCE(MAX(part), 0) + 1, 'recording', $3, $4, $5 \
              FROM recordings WHERE session_id = $6",
+            args![
+                id,
+                session_id,
+                rung,
+                first_segment as i64,
+                now_ms(),
+                session_id
+            ],
         )
-        .bind(id)
-        .bind(session_id)
-        .bind(rung)
-        .bind(first_segment as i64)
-        .bind(now_ms())
-        .bind(session_id)
-        .execute(self.pool())
         .await?;
         self.recording(id)
             .await?
@@ -109,58 +103,54 @@ impl Db {
     }
 
     pub async fn recording(&self, id: &str) -> Result<Option<Recording>, DbError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM recordings WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(from_row).transpose()
+        self.first(
+            &format!("SELECT {COLUMNS} FROM recordings WHERE id = $1"),
+            args![id],
+        )
+        .await
     }
 
     pub async fn session_recordings(&self, session_id: &str) -> Result<Vec<Recording>, DbError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM recordings WHERE session_id = $1 ORDER BY part"
-        ))
-        .bind(session_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(from_row).collect()
+        self.all(
+            &format!("SELECT {COLUMNS} FROM recordings WHERE session_id = $1 ORDER BY part"),
+            args![session_id],
+        )
+        .await
     }
 
     /// The session's recording still taking segments, if any.
     pub async fn active_recording(&self, session_id: &str) -> Result<Option<Recording>, DbError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM recordings WHERE session_id = $1 AND state = 'recording' \
-             ORDER BY part DESC LIMIT 1"
-        ))
-        .bind(session_id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(from_row).transpose()
+        self.first(
+            &format!(
+                "SELECT {COLUMNS} FROM recordings WHERE session_id = $1 AND state = 'recording' \
+                 ORDER BY part DESC LIMIT 1"
+            ),
+            args![session_id],
+        )
+        .await
     }
 
     pub async fn recordings_in_state(
         &self,
         state: RecordingState,
     ) -> Result<Vec<Recording>, DbError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM recordings WHERE state = $1 ORDER BY created_at"
-        ))
-        .bind(state.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(from_row).collect()
+        self.all(
+            &format!("SELECT {COLUMNS} FROM recordings WHERE state = $1 ORDER BY created_at"),
+            args![state.as_str()],
+        )
+        .await
     }
 
     /// Recordings created before `cutoff_ms` and not yet deleted.
     pub async fn recordings_older_than(&self, cutoff_ms: i64) -> Result<Vec<Recording>, DbError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM recordings WHERE created_at < $1 AND state <> 'deleted' \
-             AND state <> 'recording' ORDER BY created_at"
-        ))
-        .bind(cutoff_ms)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(from_row).collect()
+        self.all(
+            &format!(
+                "SELECT {COLUMNS} FROM recordings WHERE created_at < $1 AND state <> 'deleted' \
+                 AND state <> 'recording' ORDER BY created_at"
+            ),
+            args![cutoff_ms],
+        )
+        .await
     }
 
     /// `recording` → `processing`: no more segments; `last_segment` is the
@@ -170,16 +160,12 @@ impl Db {
         id: &str,
         last_segment: Option<u64>,
     ) -> Result<bool, DbError> {
-        let done = sqlx::query(
+        self.changed(
             "UPDATE recordings SET state = 'processing', stopped_at = $1, \
              last_segment = COALESCE(last_segment, $2) WHERE id = $3 AND state = 'recording'",
+            args![now_ms(), last_segment.map(|s| s as i64), id],
         )
-        .bind(now_ms())
-        .bind(last_segment.map(|s| s as i64))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() > 0)
+        .await
     }
 
     /// The MP4 exists: where, how long, how big; `ready` when it is already
@@ -194,114 +180,105 @@ impl Db {
         ready: bool,
     ) -> Result<(), DbError> {
         let now = now_ms();
-        sqlx::query(
+        self.run(
             "UPDATE recordings SET last_segment = $1, storage_key = $2, duration_ms = $3, \
              size_bytes = $4, state = $5, ready_at = $6, error = NULL WHERE id = $7",
+            args![
+                last_segment as i64,
+                storage_key,
+                duration_ms as i64,
+                size_bytes as i64,
+                if ready { "ready" } else { "processing" },
+                ready.then_some(now),
+                id
+            ],
         )
-        .bind(last_segment as i64)
-        .bind(storage_key)
-        .bind(duration_ms as i64)
-        .bind(size_bytes as i64)
-        .bind(if ready { "ready" } else { "processing" })
-        .bind(ready.then_some(now))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The upload finished: the recording can be played.
     pub async fn recording_uploaded(&self, id: &str) -> Result<(), DbError> {
-        sqlx::query(
+        self.run(
             "UPDATE recordings SET state = 'ready', ready_at = $1 \
              WHERE id = $2 AND state = 'processing'",
+            args![now_ms(), id],
         )
-        .bind(now_ms())
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
     }
 
     pub async fn recording_failed(&self, id: &str, error: &str) -> Result<(), DbError> {
-        sqlx::query("UPDATE recordings SET state = 'failed', error = $1 WHERE id = $2")
-            .bind(error)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.run(
+            "UPDATE recordings SET state = 'failed', error = $1 WHERE id = $2",
+            args![error, id],
+        )
+        .await
     }
 
     pub async fn recording_deleted(&self, id: &str) -> Result<(), DbError> {
-        sqlx::query("UPDATE recordings SET state = 'deleted', deleted_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.run(
+            "UPDATE recordings SET state = 'deleted', deleted_at = $1 WHERE id = $2",
+            args![now_ms(), id],
+        )
+        .await
     }
 
     /// Test and retention helper: moves a recording's creation time.
     pub async fn set_recording_created_at(&self, id: &str, created_at: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE recordings SET created_at = $1 WHERE id = $2")
-            .bind(created_at)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.run(
+            "UPDATE recordings SET created_at = $1 WHERE id = $2",
+            args![created_at, id],
+        )
+        .await
     }
 
     pub async fn set_session_record(&self, id: &str, record: bool) -> Result<(), DbError> {
-        sqlx::query("UPDATE sessions SET record = $1, updated_at = $2 WHERE id = $3")
-            .bind(i64::from(record))
-            .bind(now_ms())
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.run(
+            "UPDATE sessions SET record = $1, updated_at = $2 WHERE id = $3",
+            args![record, now_ms(), id],
+        )
+        .await
     }
 
     /// Sessions nobody chose to record (no `record` flag, no recording left)
     /// whose HLS outlived the grace: not live, published at least once, every
     /// publish stopped before `cutoff_ms`, not expired since the last publish.
     pub async fn unrecorded_hls_to_expire(&self, cutoff_ms: i64) -> Result<Vec<String>, DbError> {
-        let rows = sqlx::query(
-            "SELECT s.id FROM sessions s WHERE s.record = 0 AND s.state <> 'live' \
-             AND EXISTS (SELECT 1 FROM publish_events p WHERE p.session_id = s.id) \
-             AND NOT EXISTS (SELECT 1 FROM publish_events p WHERE p.session_id = s.id \
-                 AND (p.stopped_at IS NULL OR p.stopped_at > $1)) \
-             AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.session_id = s.id \
-                 AND r.state <> 'deleted') \
-             AND (s.hls_expired_at IS NULL OR s.hls_expired_at < \
-                 (SELECT MAX(p.started_at) FROM publish_events p WHERE p.session_id = s.id)) \
-             ORDER BY s.id",
-        )
-        .bind(cutoff_ms)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .rows(
+                "SELECT s.id FROM sessions s WHERE s.record = 0 AND s.state <> 'live' \
+                 AND EXISTS (SELECT 1 FROM publish_events p WHERE p.session_id = s.id) \
+                 AND NOT EXISTS (SELECT 1 FROM publish_events p WHERE p.session_id = s.id \
+                     AND (p.stopped_at IS NULL OR p.stopped_at > $1)) \
+                 AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.session_id = s.id \
+                     AND r.state <> 'deleted') \
+                 AND (s.hls_expired_at IS NULL OR s.hls_expired_at < \
+                     (SELECT MAX(p.started_at) FROM publish_events p WHERE p.session_id = s.id)) \
+                 ORDER BY s.id",
+                args![cutoff_ms],
+            )
+            .await?;
         rows.iter().map(|r| get(r, "id")).collect()
     }
 
     pub async fn mark_hls_expired(&self, session_id: &str) -> Result<(), DbError> {
-        sqlx::query("UPDATE sessions SET hls_expired_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(session_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.run(
+            "UPDATE sessions SET hls_expired_at = $1 WHERE id = $2",
+            args![now_ms(), session_id],
+        )
+        .await
     }
 
     /// Whether the session's HLS was deleted as unrecorded (and nothing was
     /// published since).
     pub async fn hls_expired(&self, session_id: &str) -> Result<bool, DbError> {
-        let row = sqlx::query(
-            "SELECT s.hls_expired_at AS expired, \
-             (SELECT MAX(p.started_at) FROM publish_events p WHERE p.session_id = s.id) AS last \
-             FROM sessions s WHERE s.id = $1",
-        )
-        .bind(session_id)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = self
+            .row(
+                "SELECT s.hls_expired_at AS expired, \
+                 (SELECT MAX(p.started_at) FROM publish_events p WHERE p.session_id = s.id) AS last \
+                 FROM sessions s WHERE s.id = $1",
+                args![session_id],
+            )
+            .await?;
         let Some(row) = row else {
             return Ok(false);
         };

@@ -1,6 +1,8 @@
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
+use super::columns::{from_row, Column};
+use super::exec::{args, bound};
 use super::{get, Db, DbError};
 use crate::time::now_ms;
 
@@ -64,43 +66,38 @@ pub struct NewSession {
 const COLUMNS: &str = "id, title, instructor_id, instructor_name, scheduled_start, scheduled_end, \
                        state, max_webrtc_viewers, record, guests_webrtc, created_at, updated_at";
 
-fn from_row(row: &AnyRow) -> Result<Session, DbError> {
-    Ok(Session {
-        id: get(row, "id")?,
-        title: get(row, "title")?,
-        instructor_id: get(row, "instructor_id")?,
-        instructor_name: get(row, "instructor_name")?,
-        scheduled_start: get(row, "scheduled_start")?,
-        scheduled_end: get(row, "scheduled_end")?,
-        state: SessionState::parse(&get::<String>(row, "state")?)?,
-        max_webrtc_viewers: get(row, "max_webrtc_viewers")?,
-        record: get::<i64>(row, "record")? != 0,
-        guests_webrtc: get::<i64>(row, "guests_webrtc")? != 0,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
+impl Column for SessionState {
+    fn column(row: &AnyRow, name: &str) -> Result<Self, DbError> {
+        SessionState::parse(&get::<String>(row, name)?)
+    }
 }
+
+from_row! { Session {
+    id, title, instructor_id, instructor_name, scheduled_start, scheduled_end, state,
+    max_webrtc_viewers, record, guests_webrtc, created_at, updated_at,
+} }
 
 impl Db {
     pub async fn create_session(&self, new: NewSession) -> Result<Session, DbError> {
         let now = now_ms();
-        sqlx::query(
+        self.write(
             "INSERT INTO sessions (id, title, instructor_id, instructor_name, scheduled_start, \
              scheduled_end, state, max_webrtc_viewers, record, guests_webrtc, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7, $8, $9, $10, $11)",
+            args![
+                &new.id,
+                &new.title,
+                &new.instructor_id,
+                &new.instructor_name,
+                new.scheduled_start,
+                new.scheduled_end,
+                new.max_webrtc_viewers,
+                new.record,
+                new.guests_webrtc,
+                now,
+                now
+            ],
         )
-        .bind(&new.id)
-        .bind(&new.title)
-        .bind(&new.instructor_id)
-        .bind(&new.instructor_name)
-        .bind(new.scheduled_start)
-        .bind(new.scheduled_end)
-        .bind(new.max_webrtc_viewers)
-        .bind(i64::from(new.record))
-        .bind(i64::from(new.guests_webrtc))
-        .bind(now)
-        .bind(now)
-        .execute(self.pool())
         .await?;
         self.session(&new.id)
             .await?
@@ -109,21 +106,18 @@ impl Db {
 
     /// How many of an instructor's sessions have not ended.
     pub async fn open_sessions_of(&self, instructor_id: &str) -> Result<i64, DbError> {
-        let row = sqlx::query(
+        let row = bound(
             "SELECT COUNT(*) AS n FROM sessions WHERE instructor_id = $1 AND state <> 'ended'",
+            args![instructor_id],
         )
-        .bind(instructor_id)
         .fetch_one(self.pool())
         .await?;
-        super::get(&row, "n")
+        get(&row, "n")
     }
 
     pub async fn session(&self, id: &str) -> Result<Option<Session>, DbError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(from_row).transpose()
+        let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = $1");
+        self.first(&sql, args![id]).await
     }
 
     /// Sessions of one instructor, or all sessions when `instructor` is `None`;
@@ -133,52 +127,39 @@ impl Db {
         instructor: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Session>, DbError> {
-        let rows = match instructor {
+        match instructor {
             Some(who) => {
-                sqlx::query(&format!(
+                let sql = format!(
                     "SELECT {COLUMNS} FROM sessions WHERE instructor_id = $1 \
                      ORDER BY created_at DESC LIMIT $2"
-                ))
-                .bind(who)
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?
+                );
+                self.all(&sql, args![who, limit]).await
             }
             None => {
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM sessions ORDER BY created_at DESC LIMIT $1"
-                ))
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?
+                let sql =
+                    format!("SELECT {COLUMNS} FROM sessions ORDER BY created_at DESC LIMIT $1");
+                self.all(&sql, args![limit]).await
             }
-        };
-        rows.iter().map(from_row).collect()
+        }
     }
 
     /// Moves a session to `state`, unless it has already ended (ended is final).
     /// Returns whether a row changed.
     pub async fn set_session_state(&self, id: &str, state: SessionState) -> Result<bool, DbError> {
-        let done = sqlx::query(
+        self.changed(
             "UPDATE sessions SET state = $1, updated_at = $2 WHERE id = $3 AND state <> 'ended'",
+            args![state.as_str(), now_ms(), id],
         )
-        .bind(state.as_str())
-        .bind(now_ms())
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() > 0)
+        .await
     }
 
     /// After a crash or restart nothing is live: sessions left `live` go back to
     /// `scheduled`. Returns how many were reset.
     pub async fn reset_live_sessions(&self) -> Result<u64, DbError> {
-        let done = sqlx::query(
+        self.write(
             "UPDATE sessions SET state = 'scheduled', updated_at = $1 WHERE state = 'live'",
+            args![now_ms()],
         )
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 }

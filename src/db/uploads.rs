@@ -1,5 +1,7 @@
 use sqlx::any::AnyRow;
 
+use super::columns::{columns, from_row, Column};
+use super::exec::{args, bound};
 use super::{get, Db, DbError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,28 +72,22 @@ pub enum FailureOutcome {
 const COLUMNS: &str = "storage_key, seq, group_id, kind, local_path, body, content_type, \
                        cache_control, recording_id, attempts, last_error, created_at";
 
-fn from_row(row: &AnyRow) -> Result<Upload, DbError> {
-    Ok(Upload {
-        storage_key: get(row, "storage_key")?,
-        seq: get(row, "seq")?,
-        group_id: get(row, "group_id")?,
-        kind: UploadKind::parse(&get::<String>(row, "kind")?)?,
-        local_path: get(row, "local_path")?,
-        body: get(row, "body")?,
-        content_type: get(row, "content_type")?,
-        cache_control: get(row, "cache_control")?,
-        recording_id: get(row, "recording_id")?,
-        attempts: get(row, "attempts")?,
-        last_error: get(row, "last_error")?,
-        created_at: get(row, "created_at")?,
-    })
+impl Column for UploadKind {
+    fn column(row: &AnyRow, name: &str) -> Result<Self, DbError> {
+        UploadKind::parse(&get::<String>(row, name)?)
+    }
 }
+
+from_row! { Upload {
+    storage_key, seq, group_id, kind, local_path, body, content_type, cache_control,
+    recording_id, attempts, last_error, created_at,
+} }
 
 impl Db {
     /// Queues an upload; a newer version of the same key (a playlist that
     /// changed again) replaces the waiting one and moves to the back.
     pub async fn enqueue_upload(&self, u: &Upload) -> Result<(), DbError> {
-        sqlx::query(
+        self.run(
             "INSERT INTO uploads (storage_key, seq, group_id, kind, local_path, body, content_type, \
              cache_control, recording_id, attempts, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) \
@@ -100,64 +96,57 @@ impl Db {
              body = excluded.body, content_type = excluded.content_type, \
              cache_control = excluded.cache_control, recording_id = excluded.recording_id, \
              next_attempt_at = 0, strikes = 0, failed_at = NULL",
+            args![
+                &u.storage_key,
+                u.seq,
+                &u.group_id,
+                u.kind.as_str(),
+                &u.local_path,
+                &u.body,
+                &u.content_type,
+                &u.cache_control,
+                &u.recording_id,
+                u.created_at
+            ],
         )
-        .bind(&u.storage_key)
-        .bind(u.seq)
-        .bind(&u.group_id)
-        .bind(u.kind.as_str())
-        .bind(&u.local_path)
-        .bind(&u.body)
-        .bind(&u.content_type)
-        .bind(&u.cache_control)
-        .bind(&u.recording_id)
-        .bind(u.created_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The oldest uploads due at `now_ms` (not waiting out a backoff, not
     /// given up), in enqueue order.
     pub async fn next_uploads(&self, limit: i64, now_ms: i64) -> Result<Vec<Upload>, DbError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM uploads WHERE failed_at IS NULL AND next_attempt_at <= $1 \
-             ORDER BY seq LIMIT $2"
-        ))
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(from_row).collect()
+        self.all(
+            &format!(
+                "SELECT {COLUMNS} FROM uploads WHERE failed_at IS NULL AND next_attempt_at <= $1 \
+                 ORDER BY seq LIMIT $2"
+            ),
+            args![now_ms, limit],
+        )
+        .await
     }
 
     /// Per group and kind, the oldest waiting sequence number: what ordered
     /// uploads wait behind. Given-up uploads hold nothing up.
     pub async fn upload_barriers(&self) -> Result<Vec<(String, UploadKind, i64)>, DbError> {
-        let rows = sqlx::query(
-            "SELECT group_id, kind, MIN(seq) AS first_seq FROM uploads WHERE failed_at IS NULL \
-             GROUP BY group_id, kind",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .rows(
+                "SELECT group_id, kind, MIN(seq) AS first_seq FROM uploads \
+                 WHERE failed_at IS NULL GROUP BY group_id, kind",
+                args![],
+            )
+            .await?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    get(r, "group_id")?,
-                    UploadKind::parse(&get::<String>(r, "kind")?)?,
-                    get(r, "first_seq")?,
-                ))
-            })
+            .map(|r| columns(r, ["group_id", "kind", "first_seq"]))
             .collect()
     }
 
     /// Removes the upload unless a newer version was queued meanwhile.
     pub async fn upload_done(&self, key: &str, seq: i64) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM uploads WHERE storage_key = $1 AND seq = $2")
-            .bind(key)
-            .bind(seq)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.run(
+            "DELETE FROM uploads WHERE storage_key = $1 AND seq = $2",
+            args![key, seq],
+        )
+        .await
     }
 
     /// Notes a failed attempt of this version of the upload: next try not
@@ -173,28 +162,19 @@ impl Db {
         strike: bool,
         max_strikes: i64,
     ) -> Result<FailureOutcome, DbError> {
-        sqlx::query(
+        self.write(
             "UPDATE uploads SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, \
              strikes = strikes + $3 WHERE storage_key = $4 AND seq = $5",
+            args![error, retry_at_ms, strike, key, seq],
         )
-        .bind(error)
-        .bind(retry_at_ms)
-        .bind(i64::from(strike))
-        .bind(key)
-        .bind(seq)
-        .execute(self.pool())
         .await?;
-        let gave_up = sqlx::query(
-            "UPDATE uploads SET failed_at = $1 WHERE storage_key = $2 AND seq = $3 \
-             AND failed_at IS NULL AND strikes >= $4",
-        )
-        .bind(crate::time::now_ms())
-        .bind(key)
-        .bind(seq)
-        .bind(max_strikes)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
+        let gave_up = self
+            .write(
+                "UPDATE uploads SET failed_at = $1 WHERE storage_key = $2 AND seq = $3 \
+                 AND failed_at IS NULL AND strikes >= $4",
+                args![crate::time::now_ms(), key, seq, max_strikes],
+            )
+            .await?;
         Ok(if gave_up > 0 {
             FailureOutcome::GaveUp
         } else {
@@ -205,24 +185,23 @@ impl Db {
     /// The store is reachable again: what waited out a backoff because of
     /// the outage goes now.
     pub async fn clear_upload_backoff(&self) -> Result<u64, DbError> {
-        Ok(sqlx::query(
-            "UPDATE uploads SET next_attempt_at = 0 WHERE failed_at IS NULL AND next_attempt_at > 0",
+        self.write(
+            "UPDATE uploads SET next_attempt_at = 0 \
+             WHERE failed_at IS NULL AND next_attempt_at > 0",
+            args![],
         )
-        .execute(self.pool())
-        .await?
-        .rows_affected())
+        .await
     }
 
     /// Given-up uploads are tried again (at start-up: the operator may have
     /// fixed the cause); how many.
     pub async fn retry_failed_uploads(&self) -> Result<u64, DbError> {
-        Ok(sqlx::query(
+        self.write(
             "UPDATE uploads SET failed_at = NULL, strikes = 0, next_attempt_at = 0 \
              WHERE failed_at IS NOT NULL",
+            args![],
         )
-        .execute(self.pool())
-        .await?
-        .rows_affected())
+        .await
     }
 
     /// Given-up uploads, oldest first: (key, local file, last error).
@@ -230,32 +209,27 @@ impl Db {
         &self,
         limit: i64,
     ) -> Result<Vec<(String, Option<String>, Option<String>)>, DbError> {
-        let rows = sqlx::query(
-            "SELECT storage_key, local_path, last_error FROM uploads \
-             WHERE failed_at IS NOT NULL ORDER BY seq LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .rows(
+                "SELECT storage_key, local_path, last_error FROM uploads \
+                 WHERE failed_at IS NOT NULL ORDER BY seq LIMIT $1",
+                args![limit],
+            )
+            .await?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    get(r, "storage_key")?,
-                    get(r, "local_path")?,
-                    get(r, "last_error")?,
-                ))
-            })
+            .map(|r| columns(r, ["storage_key", "local_path", "last_error"]))
             .collect()
     }
 
     pub async fn upload_backlog(&self) -> Result<UploadBacklog, DbError> {
-        let row = sqlx::query(
+        let row = bound(
             "SELECT COALESCE(SUM(CASE WHEN failed_at IS NULL THEN 1 ELSE 0 END), 0) AS pending, \
              MIN(CASE WHEN failed_at IS NULL THEN created_at END) AS oldest, \
              COALESCE(SUM(CASE WHEN attempts > 0 AND failed_at IS NULL THEN 1 ELSE 0 END), 0) \
              AS retried, \
              COALESCE(SUM(CASE WHEN failed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS failed \
              FROM uploads",
+            args![],
         )
         .fetch_one(self.pool())
         .await?;
@@ -268,7 +242,7 @@ impl Db {
     }
 
     pub async fn max_upload_seq(&self) -> Result<i64, DbError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS top FROM uploads")
+        let row = bound("SELECT COALESCE(MAX(seq), 0) AS top FROM uploads", args![])
             .fetch_one(self.pool())
             .await?;
         get(&row, "top")
@@ -277,19 +251,19 @@ impl Db {
     /// Drops the waiting uploads of `group` whose keys start with `prefix`
     /// (their files are being deleted); how many.
     pub async fn drop_uploads_under(&self, group: &str, prefix: &str) -> Result<u64, DbError> {
-        let rows = sqlx::query("SELECT storage_key FROM uploads WHERE group_id = $1")
-            .bind(group)
-            .fetch_all(self.pool())
+        let rows = self
+            .rows(
+                "SELECT storage_key FROM uploads WHERE group_id = $1",
+                args![group],
+            )
             .await?;
         let mut dropped = 0;
         for row in &rows {
             let key: String = get(row, "storage_key")?;
             if key.starts_with(prefix) {
-                dropped += sqlx::query("DELETE FROM uploads WHERE storage_key = $1")
-                    .bind(&key)
-                    .execute(self.pool())
-                    .await?
-                    .rows_affected();
+                dropped += self
+                    .write("DELETE FROM uploads WHERE storage_key = $1", args![&key])
+                    .await?;
             }
         }
         Ok(dropped)

@@ -46,27 +46,27 @@ fn retry_after_secs(wait: std::time::Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
 }
 
+/// The `ApiError::Status` constructors, one per status the handlers refuse
+/// with: `ApiError::not_found("no such …")`.
+macro_rules! status_constructors {
+    ($($name:ident => $code:ident),* $(,)?) => {
+        $(
+            pub fn $name(msg: impl Into<String>) -> Self {
+                ApiError::Status(StatusCode::$code, msg.into())
+            }
+        )*
+    };
+}
+
 impl ApiError {
-    pub fn bad_request(msg: impl Into<String>) -> Self {
-        ApiError::Status(StatusCode::BAD_REQUEST, msg.into())
-    }
-    pub fn forbidden(msg: impl Into<String>) -> Self {
-        ApiError::Status(StatusCode::FORBIDDEN, msg.into())
-    }
-    pub fn not_found(msg: impl Into<String>) -> Self {
-        ApiError::Status(StatusCode::NOT_FOUND, msg.into())
-    }
-    pub fn conflict(msg: impl Into<String>) -> Self {
-        ApiError::Status(StatusCode::CONFLICT, msg.into())
-    }
-    pub fn unsupported_media_type(msg: impl Into<String>) -> Self {
-        ApiError::Status(StatusCode::UNSUPPORTED_MEDIA_TYPE, msg.into())
-    }
-    pub fn unprocessable(msg: impl Into<String>) -> Self {
-        ApiError::Status(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
-    }
-    pub fn gone(msg: impl Into<String>) -> Self {
-        ApiError::Status(StatusCode::GONE, msg.into())
+    status_constructors! {
+        bad_request => BAD_REQUEST,
+        forbidden => FORBIDDEN,
+        not_found => NOT_FOUND,
+        conflict => CONFLICT,
+        unsupported_media_type => UNSUPPORTED_MEDIA_TYPE,
+        unprocessable => UNPROCESSABLE_ENTITY,
+        gone => GONE,
     }
 
     pub fn status(&self) -> StatusCode {
@@ -85,27 +85,40 @@ impl ApiError {
             ApiError::Recording(RecordingError::LowDisk(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Storage(_) | ApiError::Recording(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Egress(e) => match e {
-                EgressError::Sdp(SdpError::Parse(_)) => StatusCode::BAD_REQUEST,
-                EgressError::Sdp(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                EgressError::Sdp(e) => sdp_status(e),
                 EgressError::Rtc(e) => rtc_status(e),
                 EgressError::NotLive => StatusCode::CONFLICT,
                 EgressError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 EgressError::NotFound => StatusCode::NOT_FOUND,
-                EgressError::Media(MediaError::Negotiation(_)) => StatusCode::BAD_REQUEST,
-                EgressError::Media(MediaError::Timeout(_)) => StatusCode::SERVICE_UNAVAILABLE,
-                EgressError::Media(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                EgressError::Media(e) => media_status(e),
             },
             ApiError::Ingest(e) => match e {
-                IngestError::Sdp(SdpError::Parse(_)) => StatusCode::BAD_REQUEST,
-                IngestError::Sdp(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                IngestError::Sdp(e) => sdp_status(e),
                 IngestError::Rtc(e) => rtc_status(e),
                 IngestError::Busy(_) => StatusCode::CONFLICT,
                 IngestError::NotFound => StatusCode::NOT_FOUND,
-                IngestError::Media(MediaError::Negotiation(_)) => StatusCode::BAD_REQUEST,
-                IngestError::Media(MediaError::Timeout(_)) => StatusCode::SERVICE_UNAVAILABLE,
-                IngestError::Media(_) | IngestError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                IngestError::Media(e) => media_status(e),
+                IngestError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
+    }
+}
+
+/// An offer the server could not read (400) or cannot take (422), alike for
+/// WHIP and WHEP.
+fn sdp_status(e: &SdpError) -> StatusCode {
+    match e {
+        SdpError::Parse(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// The media pipeline's failures, alike for WHIP and WHEP.
+fn media_status(e: &MediaError) -> StatusCode {
+    match e {
+        MediaError::Negotiation(_) => StatusCode::BAD_REQUEST,
+        MediaError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

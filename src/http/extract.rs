@@ -1,10 +1,40 @@
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Path};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::state::AppState;
 use super::ApiError;
 use crate::auth::{AuthError, Claims};
+
+/// A call on one thing the path names by `{id}` (a session, a recording),
+/// with a valid bearer token: the token is checked first, then the path.
+pub struct ApiCall {
+    pub state: AppState,
+    pub who: Claims,
+    pub id: String,
+}
+
+impl FromRequestParts<AppState> for ApiCall {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let AuthUser(who) = AuthUser::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(ApiCall {
+            state: state.clone(),
+            who,
+            id,
+        })
+    }
+}
 
 /// A request with a valid bearer token.
 #[derive(Debug, Clone)]

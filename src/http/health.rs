@@ -210,36 +210,38 @@ fn viewer_metrics(state: &AppState, per_session: bool) -> String {
             .map(|(labels, s)| (labels.clone(), f(s) as f64))
             .collect()
     };
-    family(
-        "classcast_webrtc_viewers",
-        "gauge",
-        "WebRTC (WHEP) viewers connected or connecting.",
-        per(&|s| s.viewers),
-    );
-    family(
-        "classcast_webrtc_viewer_bytes_sent",
-        "gauge",
-        "Bytes sent to the session's current WebRTC viewers.",
-        per(&|s| s.bytes),
-    );
-    family(
-        "classcast_webrtc_viewer_nacks",
-        "gauge",
-        "NACKs received from the session's current WebRTC viewers.",
-        per(&|s| s.nacks),
-    );
-    family(
-        "classcast_webrtc_viewer_plis",
-        "gauge",
-        "PLIs received from the session's current WebRTC viewers.",
-        per(&|s| s.plis),
-    );
-    family(
-        "classcast_webrtc_viewer_frames_dropped",
-        "gauge",
-        "Video frames the session's WebRTC viewers' queues dropped.",
-        per(&|s| s.dropped),
-    );
+    // Name, help, and the figure summed per session.
+    type Gauge = (&'static str, &'static str, fn(&Sums) -> u64);
+    let gauges: [Gauge; 5] = [
+        (
+            "classcast_webrtc_viewers",
+            "WebRTC (WHEP) viewers connected or connecting.",
+            |s| s.viewers,
+        ),
+        (
+            "classcast_webrtc_viewer_bytes_sent",
+            "Bytes sent to the session's current WebRTC viewers.",
+            |s| s.bytes,
+        ),
+        (
+            "classcast_webrtc_viewer_nacks",
+            "NACKs received from the session's current WebRTC viewers.",
+            |s| s.nacks,
+        ),
+        (
+            "classcast_webrtc_viewer_plis",
+            "PLIs received from the session's current WebRTC viewers.",
+            |s| s.plis,
+        ),
+        (
+            "classcast_webrtc_viewer_frames_dropped",
+            "Video frames the session's WebRTC viewers' queues dropped.",
+            |s| s.dropped,
+        ),
+    ];
+    for (name, help, field) in gauges {
+        family(name, "gauge", help, per(&field));
+    }
     family(
         "classcast_hls_viewers",
         "gauge",

@@ -8,8 +8,9 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-use super::sessions::visible_session;
+use super::access::authorize;
 use super::ApiError;
+use crate::auth::policy::Capability;
 use crate::auth::Claims;
 use crate::http::state::AppState;
 use crate::http::PlayerAuth;
@@ -28,7 +29,7 @@ async fn master(
     Path(session_id): Path<String>,
     auth: PlayerAuth,
 ) -> Result<Response, ApiError> {
-    visible_session(&state, &auth.claims, &session_id).await?;
+    authorize(&state, &auth.claims, &session_id, Capability::See).await?;
     let path = state.hls.session_dir(&session_id).join("master.m3u8");
     let Ok(bytes) = tokio::fs::read(&path).await else {
         expired(&state, &session_id).await?;
@@ -63,7 +64,7 @@ async fn rung_file(
     Path((session_id, rung, file)): Path<(String, String, String)>,
     auth: PlayerAuth,
 ) -> Result<Response, ApiError> {
-    visible_session(&state, &auth.claims, &session_id).await?;
+    authorize(&state, &auth.claims, &session_id, Capability::See).await?;
     if !valid_name(&rung) || !valid_name(&file) {
         return Err(ApiError::not_found("no such file"));
     }

@@ -6,6 +6,7 @@ mod extract;
 mod health;
 mod hls;
 mod limits;
+pub mod media_control;
 mod recordings;
 mod report;
 pub mod serve;
@@ -13,6 +14,7 @@ mod sessions;
 mod socket;
 pub mod state;
 mod tokens;
+mod webrtc;
 mod whep;
 mod whip;
 
@@ -20,7 +22,7 @@ pub use error::ApiError;
 pub use limits::{RateConfig, RateLimits, RateSpec};
 
 pub use access::authorize;
-pub use extract::{request_token, verify_token, AuthUser, PlayerAuth};
+pub use extract::{request_token, verify_token, ApiCall, AuthUser, PlayerAuth};
 pub use state::{AppState, HttpSettings};
 
 use std::sync::Arc;

@@ -12,13 +12,13 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::access::authorize;
-use super::sessions::{owned_session, visible_session};
+use super::sessions::owned_session;
 use super::ApiError;
 use crate::auth::policy::{Capability, Denied};
 use crate::auth::{Claims, Role};
 use crate::db::{Participant, Recording, RecordingState, Session};
 use crate::http::state::AppState;
-use crate::http::{AuthUser, PlayerAuth};
+use crate::http::{ApiCall, AuthUser, PlayerAuth};
 use crate::time::{now_ms, rfc3339};
 
 pub fn router() -> Router<AppState> {
@@ -125,11 +125,8 @@ struct RecordingList {
     recordings: Vec<RecordingView>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    AuthUser(who): AuthUser,
-    Path(id): Path<String>,
-) -> Result<Json<RecordingList>, ApiError> {
+async fn list(call: ApiCall) -> Result<Json<RecordingList>, ApiError> {
+    let ApiCall { state, who, id } = call;
     let (session, role) = authorize(&state, &who, &id, Capability::Replay).await?;
     let mut recordings = Vec::new();
     for rec in state.db.session_recordings(&id).await? {
@@ -145,11 +142,8 @@ async fn list(
     }))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    AuthUser(who): AuthUser,
-    Path(id): Path<String>,
-) -> Result<Json<RecordingView>, ApiError> {
+async fn show(call: ApiCall) -> Result<Json<RecordingView>, ApiError> {
+    let ApiCall { state, who, id } = call;
     let Some(rec) = state.db.recording(&id).await? else {
         // A token for one session must not learn which other ids exist: it
         // gets the same answer as for another session's recording.
@@ -177,11 +171,10 @@ struct RecordSwitchView {
 
 /// The instructor starts or stops recording (also for later publishes).
 async fn set_record(
-    State(state): State<AppState>,
-    AuthUser(who): AuthUser,
-    Path(id): Path<String>,
+    call: ApiCall,
     body: Result<Json<RecordSwitch>, JsonRejection>,
 ) -> Result<Json<RecordSwitchView>, ApiError> {
+    let ApiCall { state, who, id } = call;
     owned_session(&state, &who, &id).await?;
     let Json(switch) = body?;
     let rec = if switch.record {
@@ -207,12 +200,11 @@ struct Consent {
 }
 
 async fn set_consent(
-    State(state): State<AppState>,
-    AuthUser(who): AuthUser,
-    Path(id): Path<String>,
+    call: ApiCall,
     body: Result<Json<Consent>, JsonRejection>,
 ) -> Result<Json<Participant>, ApiError> {
-    visible_session(&state, &who, &id).await?;
+    let ApiCall { state, who, id } = call;
+    authorize(&state, &who, &id, Capability::See).await?;
     let Json(consent) = body?;
     let p = state
         .db
@@ -230,11 +222,8 @@ struct ParticipantList {
     without_recording_consent: Vec<Participant>,
 }
 
-async fn participants(
-    State(state): State<AppState>,
-    AuthUser(who): AuthUser,
-    Path(id): Path<String>,
-) -> Result<Json<ParticipantList>, ApiError> {
+async fn participants(call: ApiCall) -> Result<Json<ParticipantList>, ApiError> {
+    let ApiCall { state, who, id } = call;
     let session = owned_session(&state, &who, &id).await?;
     let participants = state.db.participants(&id).await?;
     let without_recording_consent = participants

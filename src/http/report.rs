@@ -6,7 +6,7 @@ use axum::{Json, Router};
 
 use super::sessions::owned_session;
 use super::ApiError;
-use crate::db::SessionReport;
+use crate::control::report::{session_report, SessionReport};
 use crate::http::state::AppState;
 use crate::http::AuthUser;
 use crate::time::now_ms;
@@ -21,5 +21,7 @@ async fn report(
     Path(id): Path<String>,
 ) -> Result<Json<SessionReport>, ApiError> {
     owned_session(&state, &who, &id).await?;
-    Ok(Json(state.db.session_report(&id, now_ms()).await?))
+    let now = now_ms();
+    let rows = state.db.report_rows(&id).await?;
+    Ok(Json(session_report(&id, rows, now)))
 }

@@ -1,7 +1,7 @@
 //! `/api/sessions`: create, read, list and end class sessions.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use crate::auth::policy::{self, Capability, Listing};
 use crate::auth::{Claims, Role};
 use crate::db::{NewSession, PublishEvent, Session, SessionState};
 use crate::http::state::AppState;
-use crate::http::AuthUser;
+use crate::http::{ApiCall, AuthUser};
 use crate::ingest::PublishStatus;
 use crate::time::{parse_rfc3339, rfc3339};
 
@@ -119,15 +119,6 @@ fn view(state: &AppState, who: &Claims, s: Session) -> SessionView {
         record: s.record,
         guests_webrtc: s.guests_webrtc,
     }
-}
-
-/// The session, if this token may see it (and take part in it).
-pub(super) async fn visible_session(
-    state: &AppState,
-    who: &Claims,
-    id: &str,
-) -> Result<Session, ApiError> {
-    Ok(authorize(state, who, id, Capability::See).await?.0)
 }
 
 /// The session, if this token is its instructor's.
@@ -241,11 +232,8 @@ async fn list(
     ))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    AuthUser(who): AuthUser,
-    Path(id): Path<String>,
-) -> Result<Json<SessionView>, ApiError> {
+async fn show(call: ApiCall) -> Result<Json<SessionView>, ApiError> {
+    let ApiCall { state, who, id } = call;
     let (session, role) = authorize(&state, &who, &id, Capability::See).await?;
     if role != Role::Instructor {
         // Opening the session is joining it: the instructor sees who is here
@@ -259,11 +247,8 @@ async fn show(
     Ok(Json(view(&state, &who, session)))
 }
 
-async fn end(
-    State(state): State<AppState>,
-    AuthUser(who): AuthUser,
-    Path(id): Path<String>,
-) -> Result<Json<SessionView>, ApiError> {
+async fn end(call: ApiCall) -> Result<Json<SessionView>, ApiError> {
+    let ApiCall { state, who, id } = call;
     let session = owned_session(&state, &who, &id).await?;
     if session.state != SessionState::Ended {
         // Stop the publish first so its event closes before the session does.
@@ -274,7 +259,7 @@ async fn end(
         state.db.set_session_state(&id, SessionState::Ended).await?;
         tracing::info!(session = %id, "session ended");
     }
-    let session = visible_session(&state, &who, &id).await?;
+    let (session, _) = authorize(&state, &who, &id, Capability::See).await?;
     Ok(Json(view(&state, &who, session)))
 }
 
@@ -287,11 +272,8 @@ struct PublishView {
     stopped: Option<String>,
 }
 
-async fn publishes(
-    State(state): State<AppState>,
-    AuthUser(who): AuthUser,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<PublishView>>, ApiError> {
+async fn publishes(call: ApiCall) -> Result<Json<Vec<PublishView>>, ApiError> {
+    let ApiCall { state, who, id } = call;
     let (_, role) = authorize(&state, &who, &id, Capability::See).await?;
     let events: Vec<PublishEvent> = state.db.publish_events(&id).await?;
     Ok(Json(

@@ -16,12 +16,11 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::auth::Claims;
-use crate::cli::VideoCodecPref;
 use crate::db::{Db, DbError, PublishEvent, Session};
 use crate::ids::{ResourceId, SessionId};
 use crate::media::ice::IceServer;
 use crate::media::sdp::{self, SdpError};
-use crate::media::{MediaError, StreamStats};
+use crate::media::{MediaError, StreamStats, VideoCodecPref};
 use crate::rtc::{self, answer_owned, held_by, Registry, Reservation, RtcError};
 use crate::time::now_ms;
 

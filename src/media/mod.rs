@@ -13,6 +13,14 @@ pub use pipeline::{
     bin_from_file, description, fill, launch, spawn_bus_watch, BusEvent, OwnedPipeline,
 };
 
+/// Which video codec to take when a publisher offers several (and which one
+/// the test publisher sends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodecPref {
+    H264,
+    Vp8,
+}
+
 use std::sync::OnceLock;
 
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,7 @@ pub use delivery::Delivery;
 pub use disk::{DiskGuard, DiskStatus};
 pub use local::LocalStore;
 pub use s3::{S3Settings, S3Store};
+pub use setup::{Backend, CdnConfig, Invalidation, StorageConfig};
 pub use spool::{Backlog, FailedUpload, Uploads, UploadsSettings};
 
 use std::path::Path;

@@ -31,17 +31,20 @@ macro_rules! on_both_databases {
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use classcast::auth::{Claims, Keys, Role};
+use classcast::auth::{AuthConfig, Claims, KeySource, Keys, Role};
+use classcast::control::broker::BrokerConfig;
 use classcast::db::Db;
-use classcast::http::state::{AppState, HttpSettings};
-use classcast::ingest::{Ingest, IngestConfig};
-use classcast::recording::Recorder;
-use classcast::storage::{Delivery, LocalStore, Storage};
+use classcast::egress::EgressConfig;
+use classcast::http::serve::ConnLimits;
+use classcast::http::state::AppState;
+use classcast::http::{RateConfig, RateSpec};
+use classcast::ingest::IngestConfig;
+use classcast::server::{Config, HlsSetup, HttpConfig, Services, Site};
+use classcast::storage::StorageConfig;
 use tower::ServiceExt;
 
 pub const SECRET: &str = "classcast-test-secret-0123456789";
@@ -143,6 +146,59 @@ impl TestDb {
 pub struct TestApp {
     pub state: AppState,
     pub db: TestDb,
+    services: Services,
+}
+
+/// The server's configuration for an in-process app on `db`: local storage in
+/// its directory, an in-process broker, no retention task (tests prune by
+/// hand), the test secret.
+fn test_config(db: &TestDb) -> Config {
+    Config {
+        data_dir: db._dir.path().to_path_buf(),
+        database_url: db.url.clone(),
+        auth: AuthConfig {
+            keys: KeySource::Secret(SECRET.into()),
+            ..AuthConfig::default()
+        },
+        storage: StorageConfig {
+            playback_url_ttl: Duration::from_secs(3600),
+            ..StorageConfig::default()
+        },
+        retention: None,
+        min_free_disk: 0,
+        ingest: IngestConfig::default(),
+        egress: EgressConfig::default(),
+        broker: BrokerConfig::Local,
+        site: Site {
+            listen: "127.0.0.1:9".parse().expect("address"),
+            public_url: Some("http://127.0.0.1:9".into()),
+            instance: Some("test".into()),
+        },
+        hls: HlsSetup {
+            enabled: true,
+            ladder: None,
+        },
+        demo: false,
+        http: HttpConfig {
+            max_sdp_bytes: 64 * 1024,
+            max_webrtc_viewers: 50,
+            max_sessions_per_instructor: 50,
+            player_dir: repo_root().join("player"),
+            metrics_token: None,
+            rate: RateConfig {
+                per_ip: RateSpec(None),
+                per_user: RateSpec(None),
+                auth_failures: RateSpec(None),
+                trust_forwarded_for: false,
+            },
+            connections: ConnLimits {
+                header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(30),
+                max_connections: 0,
+                max_per_ip: 0,
+            },
+        },
+    }
 }
 
 pub struct Reply {
@@ -163,64 +219,15 @@ impl Reply {
 
 impl TestApp {
     pub async fn new(backend: Backend) -> Self {
-        classcast::media::init().expect("gstreamer");
         let db = TestDb::new(backend).await;
-        let data_dir = db._dir.path().to_path_buf();
-        let hls = classcast::hls::Hls::new(
-            classcast::hls::LadderConfig::load(None).expect("ladder"),
-            data_dir.join("hls"),
-        );
-        let storage = Storage::Local(Arc::new(LocalStore::new(data_dir.clone())));
-        let recorder = Recorder::new(
-            db.db.clone(),
-            hls.clone(),
-            storage.clone(),
-            None,
-            data_dir.clone(),
-        );
-        let ingest = Ingest::new(IngestConfig::default(), db.db.clone());
-        let egress = classcast::egress::Egress::new(
-            classcast::egress::EgressConfig::default(),
-            ingest.clone(),
-            hls.clone(),
-        );
-        let broker = classcast::control::broker::Broker::connect(
-            &classcast::control::broker::BrokerConfig::Local,
-        )
-        .await
-        .expect("local broker");
-        let hub = classcast::control::Hub::new(
-            broker,
-            db.db.clone(),
-            Arc::new(keys()),
-            ingest.clone(),
-            egress.clone(),
-            "http://127.0.0.1:9".into(),
-            "test".into(),
-        );
-        let state = AppState {
-            db: db.db.clone(),
-            keys: Arc::new(keys()),
-            ingest,
-            egress,
-            hub,
-            hls,
-            hls_audience: classcast::hls::Audience::default(),
-            storage,
-            uploads: None,
-            recorder,
-            delivery: Arc::new(Delivery::local(Duration::from_secs(3600))),
-            settings: Arc::new(HttpSettings {
-                public_url: "http://127.0.0.1:9".into(),
-                max_sdp_bytes: 64 * 1024,
-                default_max_webrtc_viewers: 50,
-                max_sessions_per_instructor: 50,
-                player_dir: repo_root().join("player"),
-                data_dir,
-                metrics_token: None,
-            }),
-        };
-        TestApp { state, db }
+        let services = Services::start(&test_config(&db))
+            .await
+            .expect("services start");
+        TestApp {
+            state: services.state.clone(),
+            services,
+            db,
+        }
     }
 
     pub async fn request(
@@ -274,6 +281,7 @@ impl TestApp {
     }
 
     pub async fn cleanup(self) {
+        self.services.shutdown().await;
         self.db.cleanup().await;
     }
 }

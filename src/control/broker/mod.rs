@@ -46,6 +46,7 @@
 mod local;
 mod postgres;
 mod redis;
+mod remote;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,11 +56,12 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 
 use local::{Hub, LocalBroker};
 use postgres::PostgresBroker;
 use redis::RedisBroker;
+use remote::Command;
 
 /// Channels are `classcast.session.<session_id>`.
 pub const CHANNEL_PREFIX: &str = "classcast.session.";
@@ -183,10 +185,8 @@ impl Broker {
         let channel = channel_name(session_id)?;
         match self {
             Broker::Local(b) => Ok(Subscription::new(session_id, b.hub(), &channel, None)),
-            Broker::Redis(b) => remote_subscribe(session_id, b.hub(), b.commands(), channel).await,
-            Broker::Postgres(b) => {
-                remote_subscribe(session_id, b.hub(), b.commands(), channel).await
-            }
+            Broker::Redis(b) => b.remote().subscribe(session_id, channel).await,
+            Broker::Postgres(b) => b.remote().subscribe(session_id, channel).await,
         }
     }
 
@@ -194,8 +194,8 @@ impl Broker {
     pub fn active_channels(&self) -> usize {
         match self {
             Broker::Local(b) => b.hub().len(),
-            Broker::Redis(b) => b.hub().len(),
-            Broker::Postgres(b) => b.hub().len(),
+            Broker::Redis(b) => b.remote().hub().len(),
+            Broker::Postgres(b) => b.remote().hub().len(),
         }
     }
 }
@@ -226,39 +226,6 @@ fn check_payload(payload: &str) -> Result<(), BrokerError> {
         return Err(BrokerError::NulInPayload);
     }
     Ok(())
-}
-
-/// Requests to a remote backend's subscriber task.
-enum Command {
-    /// Make sure the broker connection is subscribed to `channel`; answers
-    /// once the broker confirmed.
-    Subscribe {
-        channel: String,
-        done: oneshot::Sender<Result<(), BrokerError>>,
-    },
-    /// The process's last subscription of `channel` went (ignored when one
-    /// came back since).
-    Unsubscribe { channel: String },
-}
-
-async fn remote_subscribe(
-    session_id: &str,
-    hub: &Arc<Hub>,
-    commands: &mpsc::UnboundedSender<Command>,
-    channel: String,
-) -> Result<Subscription, BrokerError> {
-    // Join the local fan-out first, so nothing the broker delivers after its
-    // confirmation can miss this subscription.
-    let subscription = Subscription::new(session_id, hub, &channel, Some(commands.clone()));
-    let (done, confirmed) = oneshot::channel();
-    commands
-        .send(Command::Subscribe { channel, done })
-        .map_err(|_| BrokerError::Unavailable("subscriber task stopped".into()))?;
-    match confirmed.await {
-        Ok(Ok(())) => Ok(subscription),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(BrokerError::Unavailable("subscriber task stopped".into())),
-    }
 }
 
 /// Payloads of one session's channel, in the broker's order. A
@@ -365,61 +332,6 @@ impl Drop for Membership {
     }
 }
 
-/// Exponential reconnection delays: 0, then 100 ms doubling up to 5 s, with
-/// up to 25 % jitter so processes do not reconnect in step.
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(5);
-    /// A connection that lived this long resets the delays.
-    const STABLE: Duration = Duration::from_secs(10);
-
-    fn new() -> Self {
-        Backoff {
-            next: Duration::ZERO,
-        }
-    }
-
-    fn reset(&mut self) {
-        self.next = Duration::ZERO;
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        use rand::Rng;
-        let delay = self.next;
-        self.next = (delay * 2).clamp(Self::FIRST, Self::MAX);
-        let jitter = delay.mul_f64(rand::thread_rng().gen_range(0.0..0.25));
-        delay + jitter
-    }
-}
-
-/// Waits `delay` while refusing subscriptions (the connection is down).
-/// `false` when the broker and all its subscriptions are gone.
-async fn wait_refusing(delay: Duration, commands: &mut mpsc::UnboundedReceiver<Command>) -> bool {
-    let sleep = tokio::time::sleep(delay);
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            _ = &mut sleep => return true,
-            command = commands.recv() => match command {
-                None => return false,
-                Some(command) => refuse(command),
-            },
-        }
-    }
-}
-
-fn refuse(command: Command) {
-    if let Command::Subscribe { done, .. } = command {
-        let _ = done.send(Err(BrokerError::Unavailable(
-            "reconnecting to the broker".into(),
-        )));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,16 +388,20 @@ mod tests {
         assert!(BrokerConfig::from_url("amqp://h").is_err());
     }
 
-    #[test]
-    fn backoff_grows_and_resets() {
-        let mut backoff = Backoff::new();
-        assert_eq!(backoff.next_delay(), Duration::ZERO);
-        let second = backoff.next_delay();
-        assert!(second >= Backoff::FIRST && second < Backoff::FIRST * 2);
-        for _ in 0..20 {
-            assert!(backoff.next_delay() <= Backoff::MAX.mul_f64(1.25));
+    #[tokio::test]
+    async fn a_lagged_receiver_counts_a_gap_and_goes_on() {
+        let (sender, receiver) = broadcast::channel(2);
+        let gaps = Arc::new(AtomicU64::new(0));
+        let mut stream = payloads(receiver, "c".into(), gaps.clone());
+        for i in 0..5 {
+            sender.send(i.to_string()).expect("a receiver");
         }
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), Duration::ZERO);
+        // The oldest are lost, counted as one gap (the replica resyncs on
+        // it); the stream goes on with what is left instead of ending.
+        assert_eq!(stream.next().await.as_deref(), Some("3"));
+        assert_eq!(gaps.load(Ordering::Relaxed), 1);
+        assert_eq!(stream.next().await.as_deref(), Some("4"));
+        drop(sender);
+        assert_eq!(stream.next().await, None);
     }
 }

@@ -3,17 +3,14 @@
 //! channel the process subscribes to. NOTIFY is transactional and delivered
 //! in commit order to every listener, which gives one order per channel.
 
-use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use super::local::Hub;
-use super::{wait_refusing, Backoff, BrokerError, Command, HEALTH_CHECK, OP_TIMEOUT};
+use super::remote::{Failure, Remote, Subscriber};
+use super::{BrokerError, OP_TIMEOUT};
 
 #[derive(Clone)]
 pub struct PostgresBroker {
@@ -24,8 +21,7 @@ struct Inner {
     /// One connection, re-established by the pool when it dies (it is tested
     /// before each use).
     publisher: PgPool,
-    hub: Arc<Hub>,
-    commands: mpsc::UnboundedSender<Command>,
+    remote: Remote,
 }
 
 impl PostgresBroker {
@@ -41,24 +37,14 @@ impl PostgresBroker {
         let listener_options =
             PgConnectOptions::from_str(url)?.application_name("classcast-broker-listener");
         let first = Listener::connect(&listener_options, &[]).await?;
-        let hub = Arc::new(Hub::default());
-        let (commands, requests) = mpsc::unbounded_channel();
-        tokio::spawn(run_listener(listener_options, hub.clone(), requests, first));
+        let remote = Remote::start(listener_options, first);
         Ok(PostgresBroker {
-            inner: Arc::new(Inner {
-                publisher,
-                hub,
-                commands,
-            }),
+            inner: Arc::new(Inner { publisher, remote }),
         })
     }
 
-    pub(super) fn hub(&self) -> &Arc<Hub> {
-        &self.inner.hub
-    }
-
-    pub(super) fn commands(&self) -> &mpsc::UnboundedSender<Command> {
-        &self.inner.commands
+    pub(super) fn remote(&self) -> &Remote {
+        &self.inner.remote
     }
 
     pub(super) async fn publish(&self, channel: &str, payload: String) -> Result<(), BrokerError> {
@@ -76,11 +62,12 @@ impl PostgresBroker {
 struct Listener {
     pool: PgPool,
     listener: PgListener,
-    /// The channels it LISTENs to.
-    listening: HashSet<String>,
 }
 
-impl Listener {
+impl Subscriber for Listener {
+    const NAME: &'static str = "postgres broker";
+    type Options = PgConnectOptions;
+
     async fn connect(options: &PgConnectOptions, channels: &[String]) -> Result<Self, BrokerError> {
         let pool = PgPoolOptions::new()
             .max_connections(1)
@@ -102,11 +89,31 @@ impl Listener {
             .await
             .map_err(|_| BrokerError::Unavailable("postgres: LISTEN timed out".into()))??;
         }
-        Ok(Listener {
-            pool,
-            listener,
-            listening: channels.iter().cloned().collect(),
-        })
+        Ok(Listener { pool, listener })
+    }
+
+    async fn next(&mut self) -> Result<(String, String), String> {
+        // `try_recv` is cancel-safe: a notification is either returned or
+        // left in the connection's buffer.
+        match self.listener.try_recv().await {
+            Ok(Some(n)) => Ok((n.channel().to_owned(), n.payload().to_owned())),
+            Ok(None) => Err("connection closed".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn subscribe(&mut self, channel: &str) -> Result<(), Failure> {
+        // PgListener quotes the channel: LISTEN "classcast.session.<id>".
+        self.listener.listen(channel).await.map_err(fatal)
+    }
+
+    async fn unsubscribe(&mut self, channel: &str) -> Result<(), Failure> {
+        self.listener.unlisten(channel).await.map_err(fatal)
+    }
+
+    async fn ping(&mut self) -> Result<(), BrokerError> {
+        sqlx::query("SELECT 1").execute(&mut self.listener).await?;
+        Ok(())
     }
 
     fn close(self) {
@@ -118,132 +125,11 @@ impl Listener {
     }
 }
 
-/// Owns the listening connection: delivers notifications to the hub, applies
-/// (un)subscriptions, and reconnects with backoff when it drops. Ends when
-/// the broker and all its subscriptions are gone.
-async fn run_listener(
-    options: PgConnectOptions,
-    hub: Arc<Hub>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    first: Listener,
-) {
-    let mut backoff = Backoff::new();
-    let mut connection = Some(first);
-    loop {
-        let mut listener = match connection.take() {
-            Some(listener) => listener,
-            None => match reconnect(&options, &hub, &mut commands, &mut backoff).await {
-                Some(listener) => listener,
-                None => return,
-            },
-        };
-        let connected_at = Instant::now();
-        let listening = std::mem::take(&mut listener.listening);
-        let outcome = serve(&mut listener.listener, listening, &hub, &mut commands).await;
-        listener.close();
-        let Some(reason) = outcome else {
-            return;
-        };
-        if connected_at.elapsed() >= Backoff::STABLE {
-            backoff.reset();
-        }
-        tracing::warn!(
-            reason = %reason,
-            channels = hub.len(),
-            "postgres broker: listening connection lost; reconnecting (notifications sent meanwhile are lost)"
-        );
-    }
-}
-
-async fn reconnect(
-    options: &PgConnectOptions,
-    hub: &Hub,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-    backoff: &mut Backoff,
-) -> Option<Listener> {
-    let down_since = Instant::now();
-    loop {
-        if !wait_refusing(backoff.next_delay(), commands).await {
-            return None;
-        }
-        let channels = hub.channels();
-        match Listener::connect(options, &channels).await {
-            Ok(listener) => {
-                tracing::warn!(
-                    channels = channels.len(),
-                    down_ms = down_since.elapsed().as_millis() as u64,
-                    "postgres broker: listener reconnected; subscriptions resumed"
-                );
-                hub.mark_gaps();
-                return Some(listener);
-            }
-            Err(e) => tracing::warn!(error = %e, "postgres broker: reconnecting failed; retrying"),
-        }
-    }
-}
-
-/// Runs one connection, listening to `listening`, until it fails
-/// (`Some(reason)`) or the broker is gone (`None`).
-async fn serve(
-    listener: &mut PgListener,
-    mut listening: HashSet<String>,
-    hub: &Hub,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-) -> Option<String> {
-    let mut health = tokio::time::interval(HEALTH_CHECK);
-    health.reset();
-    loop {
-        // `try_recv` is cancel-safe: a notification is either returned or
-        // left in the connection's buffer.
-        tokio::select! {
-            notification = listener.try_recv() => match notification {
-                Ok(Some(notification)) => {
-                    hub.deliver(notification.channel(), notification.payload().to_owned());
-                }
-                Ok(None) => return Some("connection closed".into()),
-                Err(e) => return Some(e.to_string()),
-            },
-            command = commands.recv() => match command? {
-                Command::Subscribe { channel, done } => {
-                    if listening.contains(&channel) {
-                        let _ = done.send(Ok(()));
-                        continue;
-                    }
-                    // PgListener quotes the channel: LISTEN "classcast.session.<id>".
-                    match timeout(OP_TIMEOUT, listener.listen(&channel)).await {
-                        Ok(Ok(())) => {
-                            listening.insert(channel);
-                            let _ = done.send(Ok(()));
-                        }
-                        Ok(Err(e)) => {
-                            let reason = format!("LISTEN failed: {e}");
-                            let _ = done.send(Err(e.into()));
-                            return Some(reason);
-                        }
-                        Err(_) => {
-                            let _ = done.send(Err(BrokerError::Unavailable("postgres: LISTEN timed out".into())));
-                            return Some("LISTEN timed out".into());
-                        }
-                    }
-                }
-                Command::Unsubscribe { channel } => {
-                    if hub.is_wanted(&channel) || !listening.remove(&channel) {
-                        continue;
-                    }
-                    match timeout(OP_TIMEOUT, listener.unlisten(&channel)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => return Some(format!("UNLISTEN failed: {e}")),
-                        Err(_) => return Some("UNLISTEN timed out".into()),
-                    }
-                }
-            },
-            _ = health.tick() => {
-                match timeout(OP_TIMEOUT, sqlx::query("SELECT 1").execute(&mut *listener)).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Some(format!("health check failed: {e}")),
-                    Err(_) => return Some("health check timed out".into()),
-                }
-            }
-        }
+/// Any failed LISTEN or UNLISTEN ends the connection: a fresh one listens
+/// to exactly what is wanted.
+fn fatal(e: sqlx::Error) -> Failure {
+    Failure {
+        error: e.into(),
+        fatal: true,
     }
 }

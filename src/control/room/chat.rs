@@ -63,10 +63,8 @@ impl Room {
             self.chat.pop_front();
         }
         self.activity(c.at_ms);
-        s.all(ServerMessage::Chat {
-            message: message.clone(),
-        });
-        s.effect(Effect::StoreChat(message));
+        let stored = Effect::StoreChat(message.clone());
+        s.all_and_store(ServerMessage::Chat { message }, stored);
         Ok(())
     }
 
@@ -156,12 +154,11 @@ impl Room {
         if self.chat.len() == before {
             return Err(not_found("No message with that id in the recent history."));
         }
-        s.all(ServerMessage::ChatDeleted {
-            message_id: message_id.to_owned(),
-        });
-        s.effect(Effect::DeleteChat {
-            message_id: message_id.to_owned(),
-        });
+        let message_id = message_id.to_owned();
+        let stored = Effect::DeleteChat {
+            message_id: message_id.clone(),
+        };
+        s.all_and_store(ServerMessage::ChatDeleted { message_id }, stored);
         Ok(())
     }
 

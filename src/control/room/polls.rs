@@ -26,31 +26,50 @@ pub(super) struct NewPoll {
 
 impl PollState {
     pub(super) fn results(&self) -> PollResults {
-        let mut counts = vec![0u64; self.poll.options.len()];
-        for choices in self.answers.values() {
-            for &c in choices {
-                if let Some(n) = counts.get_mut(c) {
-                    *n = n.saturating_add(1);
-                }
+        tally(
+            &self.poll.id,
+            self.poll.options.len(),
+            self.answers.values().map(Vec::as_slice),
+        )
+    }
+}
+
+/// A poll's results from its answers (each the option indexes one
+/// respondent chose): an option counts once per respondent, indexes out of
+/// range are ignored, percentages are of the respondents, unrounded. The
+/// live room and the session report both count this way.
+pub fn tally<'a>(
+    poll_id: &str,
+    options: usize,
+    answers: impl IntoIterator<Item = &'a [usize]>,
+) -> PollResults {
+    let mut counts = vec![0u64; options];
+    let mut respondents = 0u64;
+    for choices in answers {
+        respondents = respondents.saturating_add(1);
+        for (i, c) in choices.iter().enumerate() {
+            // The room refuses repeated options; stored answers may not.
+            let first = !choices[..i].contains(c);
+            if let Some(n) = counts.get_mut(*c).filter(|_| first) {
+                *n = n.saturating_add(1);
             }
         }
-        let respondents = self.answers.len() as u64;
-        let percentages = counts
-            .iter()
-            .map(|&n| {
-                if respondents == 0 {
-                    0.0
-                } else {
-                    n as f64 / respondents as f64 * 100.0
-                }
-            })
-            .collect();
-        PollResults {
-            poll_id: self.poll.id.clone(),
-            counts,
-            percentages,
-            respondents,
-        }
+    }
+    let percentages = counts
+        .iter()
+        .map(|&n| {
+            if respondents == 0 {
+                0.0
+            } else {
+                n as f64 / respondents as f64 * 100.0
+            }
+        })
+        .collect();
+    PollResults {
+        poll_id: poll_id.to_owned(),
+        counts,
+        percentages,
+        respondents,
     }
 }
 
@@ -105,14 +124,19 @@ impl Room {
             closes_at: closes_at_ms.map(rfc3339),
             closed: false,
         };
+        self.open_poll(poll, closes_at_ms, s);
+        Ok(())
+    }
+
+    /// Adds a new poll, open, and announces it.
+    fn open_poll(&mut self, poll: Poll, closes_at_ms: Option<i64>, s: &mut Step) {
         self.polls.push(PollState {
             poll: poll.clone(),
             closes_at_ms,
             answers: BTreeMap::new(),
         });
-        s.all(ServerMessage::PollOpened { poll: poll.clone() });
-        s.effect(Effect::StorePoll(poll));
-        Ok(())
+        let stored = Effect::StorePoll(poll.clone());
+        s.all_and_store(ServerMessage::PollOpened { poll }, stored);
     }
 
     pub(super) fn answer_poll(
@@ -180,10 +204,34 @@ impl Room {
         p.poll.closed = true;
         let poll = p.poll.clone();
         let results = p.results();
-        s.all(ServerMessage::PollClosed {
+        let stored = Effect::ClosePoll {
             poll: poll.clone(),
             results: results.clone(),
-        });
-        s.effect(Effect::ClosePoll { poll, results });
+        };
+        s.all_and_store(ServerMessage::PollClosed { poll, results }, stored);
+    }
+}
+
+#[cfg(test)]
+mod tally_tests {
+    use super::tally;
+
+    #[test]
+    fn each_option_counts_once_per_respondent() {
+        let answers = [vec![0], vec![0, 2], vec![2, 2, 7]];
+        let r = tally("p", 3, answers.iter().map(Vec::as_slice));
+        assert_eq!(r.poll_id, "p");
+        assert_eq!(r.counts, vec![2, 0, 2]);
+        assert_eq!(r.respondents, 3);
+        assert!((r.percentages[0] - 200.0 / 3.0).abs() < 1e-9, "unrounded");
+        assert_eq!(r.percentages[1], 0.0);
+    }
+
+    #[test]
+    fn no_answers_no_division() {
+        let r = tally("p", 2, []);
+        assert_eq!(r.counts, vec![0, 0]);
+        assert_eq!(r.percentages, vec![0.0, 0.0]);
+        assert_eq!(r.respondents, 0);
     }
 }

@@ -12,7 +12,7 @@ pub use plan::{plan_offer, plan_view_offer};
 
 use gst_sdp::SDPMessage;
 
-use crate::cli::VideoCodecPref;
+use super::VideoCodecPref;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SdpError {

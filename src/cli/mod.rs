@@ -1,5 +1,9 @@
 //! Command-line interface. Every flag is also an environment variable, so the
-//! same settings work from a shell, docker-compose or Kubernetes.
+//! same settings work from a shell, docker-compose or Kubernetes. The only
+//! module that knows clap: `config` turns these arguments into each layer's
+//! own configuration.
+
+mod config;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +58,7 @@ pub struct PruneArgs {
     pub dry_run: bool,
 }
 
+/// `storage::Backend` as a flag value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StorageBackend {
     /// The data directory, served by classcast.
@@ -150,18 +155,6 @@ pub struct StoreArgs {
     pub database_url: Option<String>,
 }
 
-impl StoreArgs {
-    pub fn database_url(&self) -> String {
-        match &self.database_url {
-            Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("classcast.db").display()
-            ),
-        }
-    }
-}
-
 /// How tokens are signed and checked.
 #[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
@@ -185,19 +178,6 @@ pub struct AuthArgs {
     /// When set, tokens must carry this `aud` (the server's own are signed with it).
     #[arg(long, env = "CLASSCAST_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
-}
-
-impl Default for AuthArgs {
-    fn default() -> Self {
-        AuthArgs {
-            jwt_secret: None,
-            jwt_key_file: None,
-            jwt_public_key_file: None,
-            jwt_max_lifetime: crate::auth::keys::DEFAULT_MAX_TOKEN_LIFETIME,
-            jwt_issuer: None,
-            jwt_audience: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -236,8 +216,8 @@ pub struct ServeArgs {
     #[arg(long, env = "CLASSCAST_CONNECT_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
     /// Preferred video codec when a publisher offers several.
-    #[arg(long, env = "CLASSCAST_PREFER_VIDEO_CODEC", value_enum, default_value_t = VideoCodecPref::H264)]
-    pub prefer_video_codec: VideoCodecPref,
+    #[arg(long, env = "CLASSCAST_PREFER_VIDEO_CODEC", value_enum, default_value_t = VideoCodec::H264)]
+    pub prefer_video_codec: VideoCodec,
     /// A connected WebRTC viewer from whom no RTCP came this long is reaped
     /// (a closed tab or a dead network sends no DELETE).
     #[arg(long, env = "CLASSCAST_VIEWER_RTCP_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -325,8 +305,9 @@ pub struct ServeArgs {
     pub metrics_token: Option<String>,
 }
 
+/// `media::VideoCodecPref` as a flag value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum VideoCodecPref {
+pub enum VideoCodec {
     H264,
     Vp8,
 }
@@ -361,8 +342,8 @@ pub struct PublishArgs {
     /// Bearer token of the session's instructor.
     #[arg(long, env = "CLASSCAST_TOKEN", hide_env_values = true)]
     pub token: String,
-    #[arg(long, value_enum, default_value_t = VideoCodecPref::H264)]
-    pub codec: VideoCodecPref,
+    #[arg(long, value_enum, default_value_t = VideoCodec::H264)]
+    pub codec: VideoCodec,
     #[arg(long, default_value_t = 1280)]
     pub width: u32,
     #[arg(long, default_value_t = 720)]

@@ -1,0 +1,92 @@
+//! The control plane's media actions (`control::MediaControl`) over this
+//! process's ingest and egress: http is the first layer above both.
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use crate::control::{LinkStats, MediaControl};
+use crate::egress::Egress;
+use crate::ids::{ParticipantId, SessionId};
+use crate::ingest::Ingest;
+use crate::time::now_ms;
+
+#[derive(Clone)]
+pub struct MediaPlanes {
+    ingest: Ingest,
+    egress: Egress,
+}
+
+impl MediaPlanes {
+    pub fn new(ingest: Ingest, egress: Egress) -> Self {
+        MediaPlanes { ingest, egress }
+    }
+
+    /// Off the stage: no longer promoted, and the session's publish ends
+    /// if the participant holds it.
+    async fn off_stage(&self, session: &SessionId, participant: &ParticipantId, reason: &str) {
+        self.egress.set_promoted(session, participant, false);
+        if let Some(p) = self.ingest.publisher(session) {
+            if p.publisher_id() == participant.as_str() {
+                let _ = self.ingest.stop(session, None, reason).await;
+            }
+        }
+    }
+}
+
+impl MediaControl for MediaPlanes {
+    fn publishing(&self, session: &SessionId) -> bool {
+        self.ingest.publisher(session).is_some()
+    }
+
+    fn link(&self, session: &SessionId, participant: &ParticipantId) -> Option<LinkStats> {
+        if let Some(v) = self.egress.user_stats(session, participant) {
+            return Some(LinkStats {
+                connected: v.connection_state == "connected",
+                fraction_lost: v.fraction_lost.unwrap_or(0.0),
+                rtt_ms: v.rtt_ms,
+            });
+        }
+        let publisher = self.ingest.publisher(session)?;
+        if publisher.publisher_id() != participant.as_str() {
+            return None;
+        }
+        let status = publisher.status(now_ms() as u64);
+        Some(LinkStats {
+            connected: status.connection_state == "connected",
+            fraction_lost: 0.0,
+            rtt_ms: None,
+        })
+    }
+
+    fn promote(&self, session: &SessionId, participant: &ParticipantId) {
+        self.egress.set_promoted(session, participant, true);
+    }
+
+    fn demote<'a>(
+        &'a self,
+        session: &'a SessionId,
+        participant: &'a ParticipantId,
+    ) -> BoxFuture<'a, ()> {
+        self.off_stage(session, participant, "demoted").boxed()
+    }
+
+    fn kick<'a>(
+        &'a self,
+        session: &'a SessionId,
+        participant: &'a ParticipantId,
+    ) -> BoxFuture<'a, ()> {
+        async move {
+            self.off_stage(session, participant, "kicked").await;
+            self.egress.stop_user(session, participant, "kicked").await;
+        }
+        .boxed()
+    }
+
+    fn mute_audio(&self, session: &SessionId, participant: &ParticipantId) {
+        if let Some(p) = self.ingest.publisher(session) {
+            if p.publisher_id() == participant.as_str() {
+                p.set_audio_muted(true);
+            }
+        }
+    }
+}
