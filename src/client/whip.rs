@@ -75,19 +75,17 @@ impl WhipClient {
     pub async fn publish(opts: &WhipClientOptions) -> Result<Self, WhipClientError> {
         crate::media::init()?;
         let (enc, pay) = encoder(opts.codec, opts.fps);
-        let text = description("test-publisher")?
-            .replace("@VIDEO_ENCODER@", &enc)
-            .replace("@VIDEO_PAY@", pay)
-            .replace("@WIDTH@", &opts.width.to_string())
-            .replace("@HEIGHT@", &opts.height.to_string())
-            .replace("@FPS@", &opts.fps.to_string());
-        let pipeline = gst::parse::launch(&text)
-            .map_err(|e| MediaError::Description {
-                name: "test-publisher".into(),
-                message: e.to_string(),
-            })?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| MediaError::Gst("test-publisher is not a pipeline".into()))?;
+        let text = crate::media::fill(
+            &description("test-publisher")?,
+            &[
+                ("VIDEO_ENCODER", enc),
+                ("VIDEO_PAY", pay.into()),
+                ("WIDTH", opts.width.to_string()),
+                ("HEIGHT", opts.height.to_string()),
+                ("FPS", opts.fps.to_string()),
+            ],
+        );
+        let pipeline = crate::media::launch("test-publisher", &text)?;
         Self::publish_pipeline(pipeline, &opts.whip_url, &opts.token).await
     }
 

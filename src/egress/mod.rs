@@ -5,8 +5,10 @@
 pub mod adapt;
 mod feedback;
 mod monitor;
+mod sources;
 mod viewer;
 
+pub use sources::{Sources, VideoLevel};
 pub use viewer::{Viewer, ViewerInfo, ViewerStats};
 
 use std::collections::HashMap;
@@ -15,17 +17,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::broadcast;
 
 use crate::auth::{Claims, Role};
 use crate::db::Session;
-use crate::hls::{Hls, RungOutput};
-use crate::ingest::{Ingest, IngestEvent, MediaProducers};
+use crate::hls::Hls;
+use crate::ids::{ParticipantId, ResourceId, SessionId};
+use crate::ingest::{Ingest, IngestEvent};
+use crate::media::follow::{self, Heard};
 use crate::media::ice::IceServer;
-use crate::media::sdp::{self, Codec, SdpError};
-use crate::media::{MediaError, StreamCounters};
-use crate::rtc::{self, held_by, negotiate_owned, Registry, Reservation, RtcError};
-use crate::time::now_ms;
+use crate::media::sdp::{self, SdpError};
+use crate::media::MediaError;
+use crate::rtc::{self, answer_owned, held_by, Registry, Reservation, RtcError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EgressError {
@@ -70,105 +72,8 @@ impl Default for EgressConfig {
     }
 }
 
-/// One quality a viewer's video can come from.
-#[derive(Clone)]
-pub struct VideoLevel {
-    pub name: String,
-    pub bitrate_bps: u64,
-    pub producer: gst_utils::StreamProducer,
-}
-
-impl VideoLevel {
-    pub fn level(&self) -> adapt::Level {
-        adapt::Level {
-            name: self.name.clone(),
-            bitrate_bps: self.bitrate_bps,
-        }
-    }
-}
-
-/// A source's bitrate before it was measured (the publisher ramps up).
-const SOURCE_BITRATE_GUESS: u64 = 1_500_000;
-
-/// What a session's viewers can be fed from right now.
-#[derive(Clone, Default)]
-pub struct Sources {
-    pub video: Option<(Codec, gst_utils::StreamProducer)>,
-    pub audio: Option<(Codec, gst_utils::StreamProducer)>,
-    pub video_counters: Option<Arc<StreamCounters>>,
-    pub rungs: Vec<RungOutput>,
-}
-
-impl Sources {
-    fn new(producers: MediaProducers, rungs: Vec<RungOutput>) -> Self {
-        Sources {
-            video: producers.video,
-            audio: producers.audio,
-            video_counters: producers.video_counters,
-            rungs,
-        }
-    }
-
-    /// Video codecs we can send, the publisher's own first.
-    fn video_codecs(&self) -> Vec<Codec> {
-        let mut codecs: Vec<Codec> = self.video.iter().map(|(c, _)| *c).collect();
-        if !self.rungs.is_empty() && !codecs.contains(&Codec::H264) {
-            codecs.push(Codec::H264);
-        }
-        codecs
-    }
-
-    /// The levels for a viewer receiving `codec`, best first: the source
-    /// (when in that codec), then the rungs smaller than the source.
-    pub fn video_levels(&self, codec: Option<Codec>) -> Vec<VideoLevel> {
-        let Some(codec) = codec else {
-            return Vec::new();
-        };
-        let stats = self
-            .video_counters
-            .as_ref()
-            .map(|c| c.stats(now_ms() as u64));
-        let source_height = stats.as_ref().and_then(|s| s.height);
-        let mut levels = Vec::new();
-        let mut source_present = false;
-        if let Some((c, producer)) = &self.video {
-            if *c == codec {
-                let measured = stats.as_ref().map(|s| s.bitrate_bps).unwrap_or(0);
-                levels.push(VideoLevel {
-                    name: "source".into(),
-                    bitrate_bps: if measured > 0 {
-                        measured
-                    } else {
-                        SOURCE_BITRATE_GUESS
-                    },
-                    producer: producer.clone(),
-                });
-                source_present = true;
-            }
-        }
-        if codec == Codec::H264 {
-            for r in &self.rungs {
-                if source_present && source_height.is_none_or(|h| r.height >= h) {
-                    continue;
-                }
-                levels.push(VideoLevel {
-                    name: r.name.clone(),
-                    bitrate_bps: r.bitrate_bps,
-                    producer: r.producer.clone(),
-                });
-            }
-        }
-        levels
-    }
-}
-
 /// The answer to a successful WHEP POST.
-#[derive(Debug, Clone)]
-pub struct ViewAnswer {
-    pub resource_id: String,
-    pub etag: String,
-    pub sdp: String,
-}
+pub type ViewAnswer = rtc::Answer;
 
 /// A session's viewers, as the API shows them.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -207,7 +112,7 @@ struct Inner {
     viewers: Registry<Viewer>,
     /// session → participants on stage (called on by the instructor):
     /// like the instructor, they always get a WebRTC seat.
-    promoted: Mutex<HashMap<String, std::collections::HashSet<String>>>,
+    promoted: Mutex<HashMap<SessionId, std::collections::HashSet<ParticipantId>>>,
     started: AtomicU64,
     reaped: AtomicU64,
     refused_full: AtomicU64,
@@ -241,9 +146,9 @@ impl Egress {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if promoted {
-            all.entry(session_id.to_owned())
+            all.entry(session_id.into())
                 .or_default()
-                .insert(user_id.to_owned());
+                .insert(user_id.into());
         } else if let Some(users) = all.get_mut(session_id) {
             users.remove(user_id);
             if users.is_empty() {
@@ -283,8 +188,10 @@ impl Egress {
         // Not before every offered track flows: a viewer that came in the
         // first moments of a publish was planned without the video that had
         // not arrived yet, and stayed audio-only (they get 409 and retry).
-        let producers = self.inner.ingest.publisher(session_id)?.ready_producers()?;
+        let publisher = self.inner.ingest.publisher(session_id)?;
+        let producers = publisher.ready_producers()?;
         Some(Sources::new(
+            publisher.resource_id().into(),
             producers,
             self.inner.hls.rung_outputs(session_id),
         ))
@@ -316,7 +223,7 @@ impl Egress {
             .inner
             .viewers
             .reserve(&session.id, &who.sub, capped, |all| {
-                let slots = all.get(&session.id);
+                let slots = all.get(session.id.as_str());
                 if held_by(all, &who.sub, Some(&session.id)) >= max_per_user {
                     return Err(RtcError::PerUserLimit {
                         max: max_per_user,
@@ -335,9 +242,10 @@ impl Egress {
                 Ok(())
             })?;
         let info = ViewerInfo {
-            resource_id: seat.resource_id().to_owned(),
-            session_id: session.id.clone(),
-            user_id: who.sub.clone(),
+            resource_id: seat.resource_id().into(),
+            session_id: session.id.as_str().into(),
+            publish_id: sources.publish_id.clone(),
+            user_id: who.sub.as_str().into(),
             user_name: who.name.clone(),
             role: who.role,
             audio_only,
@@ -346,19 +254,16 @@ impl Egress {
         let egress = self.clone();
         let undo = self.clone();
         let session_id = session.id.clone();
-        negotiate_owned(
+        answer_owned(
             async move { egress.start_viewer(seat, info, offer, plan).await },
-            move |result| async move {
-                if let Ok(answer) = result {
-                    tracing::debug!(session = %session_id, resource = %answer.resource_id, "WHEP client left before its answer");
-                    let _ = undo
-                        .stop(&session_id, &answer.resource_id, "abandoned")
-                        .await;
-                }
+            move |answer| async move {
+                tracing::debug!(session = %session_id, resource = %answer.resource_id, "WHEP client left before its answer");
+                let _ = undo
+                    .stop(&session_id, &answer.resource_id, "abandoned")
+                    .await;
             },
         )
         .await
-        .map_err(|_| RtcError::Abandoned)?
     }
 
     async fn start_viewer(
@@ -373,7 +278,7 @@ impl Egress {
             info.user_id.clone(),
             info.audio_only,
         );
-        let resource_id = seat.resource_id().to_owned();
+        let resource_id = ResourceId::from(seat.resource_id());
         let (viewer, sdp) =
             viewer::Viewer::negotiate(&self.inner.config, info, offer, plan).await?;
         let etag = viewer.etag();
@@ -400,7 +305,10 @@ impl Egress {
     /// Whose the resource is: its viewer (`may_change` also lets the
     /// session's instructor act on it).
     pub fn owner_of(&self, session_id: &str, resource_id: &str) -> Option<String> {
-        self.inner.viewers.owner_of(session_id, resource_id)
+        self.inner
+            .viewers
+            .owner_of(session_id, resource_id)
+            .map(String::from)
     }
 
     pub fn patch(
@@ -471,26 +379,66 @@ impl Egress {
         let egress = self.clone();
         let mut events = ingest.subscribe();
         tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(IngestEvent::Stopped { session_id, .. }) => {
+            while let Some(heard) = follow::next(&mut events).await {
+                match heard {
+                    Heard::Event(IngestEvent::Stopped { session_id, .. }) => {
                         egress.stop_session(&session_id, "publisher-left").await;
                     }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!("egress missed {n} ingest events");
+                    Heard::Event(_) => {}
+                    Heard::Lagged { missed } => {
+                        tracing::warn!("egress missed {missed} ingest events; reconciling");
+                        egress.reconcile().await;
                     }
-                    Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
         })
+    }
+
+    /// Closes the viewers of publishes that ended (a missed stop, or a
+    /// reconnect whose new publish they do not follow).
+    async fn reconcile(&self) {
+        let publishes = self.inner.ingest.publishers().into_iter().map(|p| {
+            (
+                SessionId::from(p.session_id()),
+                ResourceId::from(p.resource_id()),
+            )
+        });
+        let followed: Vec<(SessionId, ResourceId, ResourceId)> = self
+            .viewers()
+            .iter()
+            .flat_map(|(session, slots)| {
+                slots.values().filter_map(move |e| {
+                    let v = e.live()?;
+                    let info = &v.info;
+                    Some((
+                        session.clone(),
+                        info.publish_id.clone(),
+                        info.resource_id.clone(),
+                    ))
+                })
+            })
+            .collect();
+        let plan = follow::reconcile(
+            publishes,
+            followed
+                .iter()
+                .map(|(s, publish, _)| (s.clone(), publish.clone())),
+        );
+        for (session_id, publish_id, resource_id) in &followed {
+            if plan
+                .stop
+                .contains(&(session_id.clone(), publish_id.clone()))
+            {
+                let _ = self.stop(session_id, resource_id, "publisher-left").await;
+            }
+        }
     }
 
     /// The session's viewers and their figures.
     pub fn session_viewers(&self, session: &Session) -> SessionViewers {
         let slots: Vec<(bool, Option<ViewerStats>)> = self
             .viewers()
-            .get(&session.id)
+            .get(session.id.as_str())
             .map(|s| {
                 s.values()
                     .map(|e| (e.capped, e.live().map(|v| v.stats())))
@@ -527,7 +475,7 @@ impl Egress {
     }
 
     /// Every live viewer's figures, by session (for the metrics).
-    pub fn all_viewers(&self) -> Vec<(String, ViewerStats)> {
+    pub fn all_viewers(&self) -> Vec<(SessionId, ViewerStats)> {
         self.viewers()
             .iter()
             .flat_map(|(session, slots)| {

@@ -15,10 +15,11 @@ use super::adapt::{Adapter, Level};
 use super::feedback::{self, Remb};
 use super::{EgressConfig, EgressError, Sources};
 use crate::auth::Role;
+use crate::ids::{ParticipantId, ResourceId, SessionId};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 use crate::media::webrtc::{
-    answer_offer, call_with_promise, connection_state, gathering_state, local_sdp, set_ice_servers,
-    wait_gathered,
+    answer_offer, call_with_promise, connection_state, gathering_state, local_sdp, wait_gathered,
+    webrtc_pipeline,
 };
 use crate::media::{bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
 use crate::time::{now_ms, rfc3339};
@@ -26,9 +27,11 @@ use crate::time::{now_ms, rfc3339};
 /// Who watches, and how.
 #[derive(Debug, Clone)]
 pub struct ViewerInfo {
-    pub resource_id: String,
-    pub session_id: String,
-    pub user_id: String,
+    pub resource_id: ResourceId,
+    pub session_id: SessionId,
+    /// The publish whose media it receives.
+    pub publish_id: ResourceId,
+    pub user_id: ParticipantId,
     pub user_name: String,
     pub role: Role,
     pub audio_only: bool,
@@ -144,9 +147,9 @@ impl Viewer {
                 link.disconnect();
             }
         }
-        if let Err(e) = self.pipeline.set_state(gst::State::Null).await {
-            tracing::warn!(resource = %self.info.resource_id, "viewer teardown: {e}");
-        }
+        self.pipeline
+            .tear_down(&self.info.resource_id, "viewer teardown")
+            .await;
     }
 
     /// Builds the pipeline and answers the offer.
@@ -159,15 +162,11 @@ impl Viewer {
         let started = Instant::now();
         // The offer's arrival: `first_frame_ms` counts from here.
         let started_ms = now_ms() as u64;
-        let pipeline = gst::Pipeline::with_name(&format!("whep-{}", info.resource_id));
-
-        let webrtcbin = gst::ElementFactory::make("webrtcbin")
-            .name("webrtc")
-            .property_from_str("bundle-policy", "max-bundle")
-            .build()
-            .map_err(MediaError::from)?;
-        set_ice_servers(&webrtcbin, &config.ice_servers);
-        pipeline.add(&webrtcbin).map_err(MediaError::from)?;
+        let (pipeline, webrtcbin) = webrtc_pipeline(
+            &format!("whep-{}", info.resource_id),
+            &config.ice_servers,
+            None,
+        )?;
 
         let mut video_src = None;
         let mut audio_src = None;
@@ -252,8 +251,8 @@ impl Viewer {
             .ok_or_else(|| MediaError::Negotiation("no local description".into()))?;
 
         let stats = ViewerStats {
-            resource_id: info.resource_id.clone(),
-            user_id: info.user_id.clone(),
+            resource_id: info.resource_id.to_string(),
+            user_id: info.user_id.to_string(),
             user_name: info.user_name.clone(),
             role: info.role.as_str().into(),
             started_at: rfc3339(started_ms as i64),

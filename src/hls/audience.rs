@@ -5,20 +5,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::ids::SessionId;
+
 /// A viewer who fetched nothing for this long has left.
 const WINDOW: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Default)]
 pub struct Audience {
     /// session → viewer → last playlist fetch
-    seen: Arc<Mutex<HashMap<String, HashMap<String, Instant>>>>,
+    seen: Arc<Mutex<HashMap<SessionId, HashMap<String, Instant>>>>,
 }
 
 impl Audience {
     pub fn record(&self, session_id: &str, viewer: &str) {
         if let Ok(mut seen) = self.seen.lock() {
             let now = Instant::now();
-            let session = seen.entry(session_id.to_owned()).or_default();
+            let session = seen.entry(session_id.into()).or_default();
             // Forget the departed while here: the map stays as small as the audience.
             session.retain(|_, at| now.duration_since(*at) < WINDOW);
             session.insert(viewer.to_owned(), now);
@@ -34,8 +36,8 @@ impl Audience {
     }
 
     /// Every session's count (metrics).
-    pub fn counts(&self) -> Vec<(String, usize)> {
-        let sessions: Vec<String> = match self.seen.lock() {
+    pub fn counts(&self) -> Vec<(SessionId, usize)> {
+        let sessions: Vec<SessionId> = match self.seen.lock() {
             Ok(seen) => seen.keys().cloned().collect(),
             Err(_) => return Vec::new(),
         };

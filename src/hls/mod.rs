@@ -23,7 +23,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::ids::{ResourceId, SessionId};
 use crate::ingest::{Ingest, IngestEvent, MediaProducers};
+use crate::media::follow::{self, Heard};
 use crate::media::MediaError;
 use crate::storage::Uploads;
 
@@ -53,16 +55,27 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 pub enum HlsEvent {
     /// A publish's ladder runs; its segments start at `first_segment`.
     Started {
-        session_id: String,
+        session_id: SessionId,
         top_rung: String,
         first_segment: u64,
     },
     /// The ladder finished: its last segments and playlists are written.
-    Ended { session_id: String },
+    Ended { session_id: SessionId },
+}
+
+/// A running ladder as its followers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LadderRun {
+    pub session_id: SessionId,
+    pub top_rung: String,
+    /// Index of the run's first segment: a later run starts higher.
+    pub first_segment: u64,
 }
 
 struct Running {
-    session_id: String,
+    run: LadderRun,
+    /// The publish the ladder encodes.
+    publish: ResourceId,
     stop: Option<oneshot::Sender<()>>,
     done: JoinHandle<()>,
     events: broadcast::Sender<HlsEvent>,
@@ -76,9 +89,9 @@ pub struct Hls {
 struct Inner {
     config: LadderConfig,
     root: PathBuf,
-    ladders: tokio::sync::Mutex<HashMap<String, Running>>,
-    statuses: Mutex<HashMap<String, Arc<Mutex<LadderStatus>>>>,
-    outputs: Mutex<HashMap<String, Vec<RungOutput>>>,
+    ladders: tokio::sync::Mutex<HashMap<SessionId, Running>>,
+    statuses: Mutex<HashMap<SessionId, Arc<Mutex<LadderStatus>>>>,
+    outputs: Mutex<HashMap<SessionId, Vec<RungOutput>>>,
     uploads: Option<Uploads>,
     events: broadcast::Sender<HlsEvent>,
 }
@@ -142,36 +155,86 @@ impl Hls {
             .unwrap_or_default()
     }
 
+    /// The ladders running now that announced a start (have a top rung).
+    pub async fn runs(&self) -> Vec<LadderRun> {
+        let ladders = self.inner.ladders.lock().await;
+        ladders
+            .values()
+            .map(|r| r.run.clone())
+            .filter(|run| !run.top_rung.is_empty())
+            .collect()
+    }
+
     /// Starts and stops ladders as publishes come and go.
     pub fn follow(&self, ingest: &Ingest) -> JoinHandle<()> {
         let hls = self.clone();
+        let ingest = ingest.clone();
         let mut events = ingest.subscribe();
         tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(IngestEvent::MediaReady {
+            while let Some(heard) = follow::next(&mut events).await {
+                match heard {
+                    Heard::Event(IngestEvent::MediaReady {
                         session_id,
+                        resource_id,
                         producers,
                     }) => {
-                        if let Err(e) = hls.start(&session_id, &producers).await {
-                            tracing::error!(session = %session_id, "HLS ladder did not start: {e}");
-                        }
+                        hls.start_logged(&session_id, &resource_id, &producers)
+                            .await
                     }
-                    Ok(IngestEvent::Stopped { session_id, .. }) => hls.stop(&session_id).await,
-                    Ok(IngestEvent::Started { .. }) => {}
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!("HLS missed {n} ingest events");
+                    Heard::Event(IngestEvent::Stopped { session_id, .. }) => {
+                        hls.stop(&session_id).await
                     }
-                    Err(broadcast::error::RecvError::Closed) => break,
+                    Heard::Event(IngestEvent::Started { .. }) => {}
+                    Heard::Lagged { missed } => {
+                        tracing::warn!("HLS missed {missed} ingest events; reconciling");
+                        hls.reconcile(&ingest).await;
+                    }
                 }
             }
         })
     }
 
-    /// Starts the ladder for a publish whose media is flowing.
+    /// Runs a ladder for exactly the publishes whose video flows now.
+    async fn reconcile(&self, ingest: &Ingest) {
+        let mut ready = HashMap::new();
+        for publisher in ingest.publishers() {
+            if let Some(producers) = publisher.ready_producers().filter(|p| p.video.is_some()) {
+                let key = (
+                    SessionId::from(publisher.session_id()),
+                    ResourceId::from(publisher.resource_id()),
+                );
+                ready.insert(key, producers);
+            }
+        }
+        let running: Vec<(SessionId, ResourceId)> = {
+            let ladders = self.inner.ladders.lock().await;
+            ladders
+                .values()
+                .map(|r| (r.run.session_id.clone(), r.publish.clone()))
+                .collect()
+        };
+        let plan = follow::reconcile(ready.keys().cloned(), running);
+        for (session_id, _) in &plan.stop {
+            self.stop(session_id).await;
+        }
+        for key in &plan.start {
+            if let Some(producers) = ready.get(key) {
+                self.start_logged(&key.0, &key.1, producers).await;
+            }
+        }
+    }
+
+    async fn start_logged(&self, session_id: &str, resource_id: &str, producers: &MediaProducers) {
+        if let Err(e) = self.start(session_id, resource_id, producers).await {
+            tracing::error!(session = %session_id, "HLS ladder did not start: {e}");
+        }
+    }
+
+    /// Starts the ladder for a publish (`resource_id`) whose media is flowing.
     pub async fn start(
         &self,
         session_id: &str,
+        resource_id: &str,
         producers: &MediaProducers,
     ) -> Result<(), HlsError> {
         if producers.video.is_none() {
@@ -179,6 +242,14 @@ impl Hls {
             return Ok(());
         }
         let mut ladders = self.inner.ladders.lock().await;
+        // Already encoding this publish (a reconcile after a lag got here
+        // before the event did).
+        if ladders
+            .get(session_id)
+            .is_some_and(|r| r.publish == resource_id)
+        {
+            return Ok(());
+        }
         // A reconnect: the previous ladder must have finished its playlists.
         if let Some(previous) = ladders.remove(session_id) {
             finish(previous).await;
@@ -209,13 +280,18 @@ impl Hls {
         }
         let status = ladder.status();
         let rung_outputs = ladder.outputs();
-        let started = ladder.top_rung().map(|top| HlsEvent::Started {
-            session_id: session_id.to_owned(),
-            top_rung: top.to_owned(),
+        let session = SessionId::from(session_id);
+        let run = LadderRun {
+            session_id: session.clone(),
+            top_rung: ladder.top_rung().unwrap_or_default().to_owned(),
             first_segment: ladder.first_segment(),
+        };
+        let started = ladder.top_rung().map(|_| HlsEvent::Started {
+            session_id: run.session_id.clone(),
+            top_rung: run.top_rung.clone(),
+            first_segment: run.first_segment,
         });
         let (stop, stopped) = oneshot::channel();
-        let session = session_id.to_owned();
         let events = self.inner.events.clone();
         let done = tokio::spawn(async move {
             if let Err(e) = ladder.run(stopped).await {
@@ -229,15 +305,16 @@ impl Hls {
             let _ = self.inner.events.send(started);
         }
         if let Ok(mut statuses) = self.inner.statuses.lock() {
-            statuses.insert(session_id.to_owned(), status);
+            statuses.insert(run.session_id.clone(), status);
         }
         if let Ok(mut outputs) = self.inner.outputs.lock() {
-            outputs.insert(session_id.to_owned(), rung_outputs);
+            outputs.insert(run.session_id.clone(), rung_outputs);
         }
         ladders.insert(
-            session_id.to_owned(),
+            run.session_id.clone(),
             Running {
-                session_id: session_id.to_owned(),
+                run,
+                publish: resource_id.into(),
                 stop: Some(stop),
                 done,
                 events: self.inner.events.clone(),
@@ -278,11 +355,11 @@ async fn finish(mut running: Running) {
         .await
         .is_err()
     {
-        tracing::warn!(session = %running.session_id, "an HLS ladder did not finish in time");
+        tracing::warn!(session = %running.run.session_id, "an HLS ladder did not finish in time");
         running.done.abort();
         // The recorder still closes the recording with what was written.
         let _ = running.events.send(HlsEvent::Ended {
-            session_id: running.session_id.clone(),
+            session_id: running.run.session_id.clone(),
         });
     }
 }

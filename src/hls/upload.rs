@@ -4,19 +4,20 @@
 
 use std::path::Path;
 
+use crate::ids::SessionId;
 use crate::storage::{hls_key, ObjectMeta, Uploads};
 
 #[derive(Clone)]
 pub struct HlsUploader {
     uploads: Uploads,
-    session_id: String,
+    session_id: SessionId,
 }
 
 impl HlsUploader {
     pub fn new(uploads: Uploads, session_id: &str) -> Self {
         HlsUploader {
             uploads,
-            session_id: session_id.to_owned(),
+            session_id: session_id.into(),
         }
     }
 

@@ -17,10 +17,11 @@ use tokio::sync::broadcast;
 
 use crate::auth::Claims;
 use crate::db::{Db, DbError, PublishEvent, Session};
+use crate::ids::{ResourceId, SessionId};
 use crate::media::ice::IceServer;
 use crate::media::sdp::{self, SdpError};
 use crate::media::{MediaError, StreamStats, VideoCodecPref};
-use crate::rtc::{self, held_by, negotiate_owned, Registry, Reservation, RtcError};
+use crate::rtc::{self, answer_owned, held_by, Registry, Reservation, RtcError};
 use crate::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,27 +68,23 @@ impl Default for IngestConfig {
 #[derive(Debug, Clone)]
 pub enum IngestEvent {
     /// A publish was answered (201).
-    Started {
-        session_id: String,
-    },
+    Started { session_id: SessionId },
     /// Every track the publisher offered is flowing into its producer.
     MediaReady {
-        session_id: String,
+        session_id: SessionId,
+        /// The publish's WHIP resource: a reconnect has a new one.
+        resource_id: ResourceId,
         producers: MediaProducers,
     },
     Stopped {
-        session_id: String,
+        session_id: SessionId,
+        resource_id: ResourceId,
         reason: String,
     },
 }
 
 /// The answer to a successful WHIP POST.
-#[derive(Debug, Clone)]
-pub struct PublishAnswer {
-    pub resource_id: String,
-    pub etag: String,
-    pub sdp: String,
-}
+pub type PublishAnswer = rtc::Answer;
 
 /// A live publish as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +145,16 @@ impl Ingest {
             .find_map(|e| e.live().cloned())
     }
 
+    /// Every live publish (for followers reconciling after a lag).
+    pub fn publishers(&self) -> Vec<Arc<Publisher>> {
+        self.inner
+            .slots
+            .lock()
+            .values()
+            .flat_map(|slots| slots.values().filter_map(|e| e.live().cloned()))
+            .collect()
+    }
+
     pub fn status(&self, session_id: &str) -> Option<PublishStatus> {
         self.publisher(session_id)
             .map(|p| p.status(now_ms() as u64))
@@ -174,7 +181,7 @@ impl Ingest {
             .inner
             .slots
             .reserve(&session.id, &who.sub, false, |all| {
-                if all.get(&session.id).is_some_and(|s| !s.is_empty()) {
+                if all.get(session.id.as_str()).is_some_and(|s| !s.is_empty()) {
                     return Err(IngestError::Busy(session.id.clone()));
                 }
                 if held_by(all, &who.sub, None) >= max {
@@ -190,19 +197,16 @@ impl Ingest {
         let undo = self.clone();
         let (session, who) = (session.clone(), who.clone());
         let session_id = session.id.clone();
-        negotiate_owned(
+        answer_owned(
             async move { ingest.start_publisher(seat, &session, &who, offer, plan).await },
-            move |result| async move {
-                if let Ok(answer) = result {
-                    tracing::info!(session = %session_id, resource = %answer.resource_id, "WHIP client left before its answer");
-                    let _ = undo
-                        .stop(&session_id, Some(&answer.resource_id), "abandoned")
-                        .await;
-                }
+            move |answer| async move {
+                tracing::info!(session = %session_id, resource = %answer.resource_id, "WHIP client left before its answer");
+                let _ = undo
+                    .stop(&session_id, Some(&answer.resource_id), "abandoned")
+                    .await;
             },
         )
         .await
-        .map_err(|_| RtcError::Abandoned)?
     }
 
     async fn start_publisher(
@@ -213,11 +217,11 @@ impl Ingest {
         offer: gst_sdp::SDPMessage,
         plan: sdp::OfferPlan,
     ) -> Result<PublishAnswer, IngestError> {
-        let resource_id = seat.resource_id().to_owned();
+        let resource_id = ResourceId::from(seat.resource_id());
         let event = PublishEvent {
             id: uuid::Uuid::new_v4().simple().to_string(),
             session_id: session.id.clone(),
-            resource_id: resource_id.clone(),
+            resource_id: resource_id.to_string(),
             publisher_id: who.sub.clone(),
             publisher_name: who.name.clone(),
             video_codec: plan
@@ -231,10 +235,12 @@ impl Ingest {
             stopped_at: None,
         };
         let events = self.inner.events.clone();
-        let ready_session = session.id.clone();
+        let ready_session = SessionId::from(session.id.as_str());
+        let ready_resource = resource_id.clone();
         let on_ready: OnMediaReady = Box::new(move |producers| {
             let _ = events.send(IngestEvent::MediaReady {
                 session_id: ready_session.clone(),
+                resource_id: ready_resource.clone(),
                 producers,
             });
         });
@@ -261,7 +267,7 @@ impl Ingest {
         );
         watchdog::spawn(self.clone(), &publisher);
         let _ = self.inner.events.send(IngestEvent::Started {
-            session_id: session.id.clone(),
+            session_id: session.id.as_str().into(),
         });
         Ok(PublishAnswer {
             resource_id,
@@ -310,7 +316,8 @@ impl Ingest {
             .ok_or(IngestError::NotFound)?;
         tracing::info!(session = %session_id, resource = %publisher.resource_id(), reason, "publish stopped");
         let _ = self.inner.events.send(IngestEvent::Stopped {
-            session_id: session_id.to_owned(),
+            session_id: session_id.into(),
+            resource_id: publisher.resource_id().into(),
             reason: reason.to_owned(),
         });
         publisher.shutdown().await;

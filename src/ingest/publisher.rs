@@ -12,7 +12,7 @@ use crate::db::PublishEvent;
 use crate::media::keyframes::{self, KeyframeRequests};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 use crate::media::webrtc::{
-    answer_offer, connection_state, gathering_state, local_sdp, set_ice_servers, wait_gathered,
+    answer_offer, connection_state, gathering_state, local_sdp, wait_gathered, webrtc_pipeline,
 };
 use crate::media::{
     bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline, StreamCounters,
@@ -147,9 +147,9 @@ impl Publisher {
     }
 
     pub(super) async fn shutdown(&self) {
-        if let Err(e) = self.pipeline.set_state(gst::State::Null).await {
-            tracing::warn!(resource = %self.event.resource_id, "teardown: {e}");
-        }
+        self.pipeline
+            .tear_down(&self.event.resource_id, "teardown")
+            .await;
     }
 
     /// Builds the pipeline and answers the offer. Returns once the answer holds
@@ -161,15 +161,11 @@ impl Publisher {
         plan: OfferPlan,
         on_ready: OnMediaReady,
     ) -> Result<(Arc<Publisher>, String), IngestError> {
-        let pipeline = gst::Pipeline::with_name(&format!("whip-{}", event.resource_id));
-        let webrtcbin = gst::ElementFactory::make("webrtcbin")
-            .name("webrtc")
-            .property_from_str("bundle-policy", "max-bundle")
-            .property("latency", 200u32)
-            .build()
-            .map_err(MediaError::from)?;
-        set_ice_servers(&webrtcbin, &config.ice_servers);
-        pipeline.add(&webrtcbin).map_err(MediaError::from)?;
+        let (pipeline, webrtcbin) = webrtc_pipeline(
+            &format!("whip-{}", event.resource_id),
+            &config.ice_servers,
+            Some(200),
+        )?;
         // Synced: timestamps follow the sender's clock with skew correction.
         // The default (slave) mode gave bursts of frames equal timestamps;
         // "none" (RTP clock only) drifts against senders whose RTP clock is
@@ -204,15 +200,13 @@ impl Publisher {
             announced: std::sync::atomic::AtomicBool::new(false),
         };
         let audio_muted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        connect_pads(
-            &pipeline,
-            &webrtcbin,
-            &video,
-            &audio,
-            &producers,
-            expected,
-            audio_muted.clone(),
-        );
+        let received = Received {
+            video: video.clone(),
+            audio: audio.clone(),
+            producers: producers.clone(),
+            audio_muted: audio_muted.clone(),
+        };
+        connect_pads(&pipeline, &webrtcbin, received, expected);
 
         let connection = connection_state(&webrtcbin);
         let mut gathering = gathering_state(&webrtcbin);
@@ -292,19 +286,24 @@ impl Expected {
     }
 }
 
+/// Where a publisher's received media goes.
+struct Received {
+    video: Arc<StreamCounters>,
+    audio: Arc<StreamCounters>,
+    producers: Arc<Mutex<MediaProducers>>,
+    /// Set while the instructor has the publisher's audio muted.
+    audio_muted: Arc<std::sync::atomic::AtomicBool>,
+}
+
 /// Links each received RTP pad to its depayloading bin from `pipelines/` and
 /// turns the bin's appsink into a producer. Runs on a streaming thread.
 fn connect_pads(
     pipeline: &gst::Pipeline,
     webrtcbin: &gst::Element,
-    video: &Arc<StreamCounters>,
-    audio: &Arc<StreamCounters>,
-    producers: &Arc<Mutex<MediaProducers>>,
+    received: Received,
     expected: Expected,
-    audio_muted: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let pipeline = pipeline.downgrade();
-    let (video, audio, producers) = (video.clone(), audio.clone(), producers.clone());
     webrtcbin.connect_pad_added(move |webrtcbin, pad| {
         if pad.direction() != gst::PadDirection::Src {
             return;
@@ -312,9 +311,9 @@ fn connect_pads(
         let Some(pipeline) = pipeline.upgrade() else {
             return;
         };
-        match link_received_pad(&pipeline, pad, &video, &audio, &producers, &audio_muted) {
+        match link_received_pad(&pipeline, pad, &received) {
             Ok(()) => {
-                if let Ok(p) = producers.lock() {
+                if let Ok(p) = received.producers.lock() {
                     expected.check(&p);
                 }
             }
@@ -330,11 +329,14 @@ fn connect_pads(
 fn link_received_pad(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
-    video: &Arc<StreamCounters>,
-    audio: &Arc<StreamCounters>,
-    producers: &Arc<Mutex<MediaProducers>>,
-    audio_muted: &Arc<std::sync::atomic::AtomicBool>,
+    received: &Received,
 ) -> Result<(), MediaError> {
+    let Received {
+        video,
+        audio,
+        producers,
+        audio_muted,
+    } = received;
     let caps = pad
         .current_caps()
         .ok_or_else(|| MediaError::Gst("received pad has no caps".into()))?;

@@ -1,6 +1,7 @@
 //! GStreamer glue shared by every media stage.
 
 mod counters;
+pub mod follow;
 pub mod ice;
 pub mod keyframes;
 mod pipeline;
@@ -8,7 +9,9 @@ pub mod sdp;
 pub mod webrtc;
 
 pub use counters::{StreamCounters, StreamStats};
-pub use pipeline::{bin_from_file, description, spawn_bus_watch, BusEvent, OwnedPipeline};
+pub use pipeline::{
+    bin_from_file, description, fill, launch, spawn_bus_watch, BusEvent, OwnedPipeline,
+};
 
 /// Which video codec to take when a publisher offers several (and which one
 /// the test publisher sends).

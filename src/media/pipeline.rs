@@ -47,6 +47,24 @@ pub fn description(name: &str) -> Result<String, MediaError> {
         .join("\n"))
 }
 
+/// `template` with each `@KEY@` replaced by its value.
+pub fn fill(template: &str, values: &[(&str, String)]) -> String {
+    values.iter().fold(template.to_owned(), |t, (k, v)| {
+        t.replace(&format!("@{k}@"), v)
+    })
+}
+
+/// A pipeline launched from `text`, named `name` in errors.
+pub fn launch(name: &str, text: &str) -> Result<gst::Pipeline, MediaError> {
+    gst::parse::launch(text)
+        .map_err(|e| MediaError::Description {
+            name: name.into(),
+            message: e.to_string(),
+        })?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| MediaError::Gst(format!("{name} is not a pipeline")))
+}
+
 /// A bin built from a description, with its unlinked pads ghosted.
 pub fn bin_from_file(name: &str) -> Result<gst::Bin, MediaError> {
     gst::parse::bin_from_description(&description(name)?, true).map_err(|e| {
@@ -96,6 +114,14 @@ impl OwnedPipeline {
         tokio::task::spawn_blocking(move || change_state(&pipeline, &lifecycle, state))
             .await
             .map_err(|e| MediaError::StateChange(e.to_string()))?
+    }
+
+    /// Sets `Null` at a resource's end; a failure is logged as `what` for
+    /// `resource`, since the teardown goes on regardless.
+    pub async fn tear_down(&self, resource: &str, what: &str) {
+        if let Err(e) = self.set_state(gst::State::Null).await {
+            tracing::warn!(resource, "{what}: {e}");
+        }
     }
 }
 

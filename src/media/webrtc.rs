@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
-use gst_webrtc::WebRTCICEGatheringState;
+use gst_webrtc::{WebRTCICEGatheringState, WebRTCSDPType, WebRTCSessionDescription};
 use tokio::sync::{oneshot, watch};
 
 use super::MediaError;
@@ -81,6 +81,26 @@ pub fn local_sdp(webrtcbin: &gst::Element) -> Option<String> {
         .and_then(|d| d.sdp().as_text().ok())
 }
 
+/// A pipeline named `name` with a max-bundle webrtcbin named "webrtc" in
+/// it that uses `ice_servers`; `latency_ms` sets its jitterbuffer latency.
+pub fn webrtc_pipeline(
+    name: &str,
+    ice_servers: &[super::ice::IceServer],
+    latency_ms: Option<u32>,
+) -> Result<(gst::Pipeline, gst::Element), MediaError> {
+    let pipeline = gst::Pipeline::with_name(name);
+    let mut webrtcbin = gst::ElementFactory::make("webrtcbin")
+        .name("webrtc")
+        .property_from_str("bundle-policy", "max-bundle");
+    if let Some(latency) = latency_ms {
+        webrtcbin = webrtcbin.property("latency", latency);
+    }
+    let webrtcbin = webrtcbin.build()?;
+    set_ice_servers(&webrtcbin, ice_servers);
+    pipeline.add(&webrtcbin)?;
+    Ok((pipeline, webrtcbin))
+}
+
 /// Gives webrtcbin the configured STUN and TURN servers, and turns off
 /// libnice's UPnP port mapping: a server has no home router to ask, and
 /// gathering waited for UPnP's 200 ms timeout before it completed, which
@@ -124,32 +144,8 @@ pub async fn answer_offer(
     webrtcbin: &gst::Element,
     offer: gst_sdp::SDPMessage,
 ) -> Result<(), MediaError> {
-    use gst_webrtc::{WebRTCSDPType, WebRTCSessionDescription};
-    let remote = WebRTCSessionDescription::new(WebRTCSDPType::Offer, offer);
-    call_with_promise(
-        webrtcbin,
-        "set-remote-description",
-        vec![remote.to_value()],
-        "applying the offer",
-    )
-    .await?;
-    let reply = call_with_promise(
-        webrtcbin,
-        "create-answer",
-        vec![None::<gst::Structure>.to_value()],
-        "creating the answer",
-    )
-    .await?;
-    let answer = reply
-        .and_then(|s| s.get::<WebRTCSessionDescription>("answer").ok())
-        .ok_or_else(|| MediaError::Negotiation("webrtcbin produced no answer".into()))?;
-    call_with_promise(
-        webrtcbin,
-        "set-local-description",
-        vec![answer.to_value()],
-        "applying the answer",
-    )
-    .await?;
+    set_remote(webrtcbin, WebRTCSDPType::Offer, offer, "applying the offer").await?;
+    create_local(webrtcbin, &ANSWER).await?;
     Ok(())
 }
 
@@ -160,40 +156,85 @@ pub async fn create_offer(
     webrtcbin: &gst::Element,
     gather_timeout: Duration,
 ) -> Result<String, MediaError> {
-    use gst_webrtc::WebRTCSessionDescription;
     let mut gathering = gathering_state(webrtcbin);
-    let reply = call_with_promise(
-        webrtcbin,
-        "create-offer",
-        vec![None::<gst::Structure>.to_value()],
-        "creating the offer",
-    )
-    .await?;
-    let offer = reply
-        .and_then(|s| s.get::<WebRTCSessionDescription>("offer").ok())
-        .ok_or_else(|| MediaError::Negotiation("webrtcbin produced no offer".into()))?;
-    call_with_promise(
-        webrtcbin,
-        "set-local-description",
-        vec![offer.to_value()],
-        "applying the offer",
-    )
-    .await?;
+    create_local(webrtcbin, &OFFER).await?;
     wait_gathered(&mut gathering, gather_timeout).await;
     local_sdp(webrtcbin).ok_or_else(|| MediaError::Negotiation("no local description".into()))
 }
 
 /// Applies the answer to our offer.
 pub async fn apply_answer(webrtcbin: &gst::Element, answer: &str) -> Result<(), MediaError> {
-    use gst_webrtc::{WebRTCSDPType, WebRTCSessionDescription};
     let answer = gst_sdp::SDPMessage::parse_buffer(answer.as_bytes())
         .map_err(|e| MediaError::Negotiation(format!("the answer is not SDP: {e}")))?;
-    let answer = WebRTCSessionDescription::new(WebRTCSDPType::Answer, answer);
+    set_remote(
+        webrtcbin,
+        WebRTCSDPType::Answer,
+        answer,
+        "applying the answer",
+    )
+    .await
+}
+
+async fn set_remote(
+    webrtcbin: &gst::Element,
+    kind: WebRTCSDPType,
+    sdp: gst_sdp::SDPMessage,
+    what: &'static str,
+) -> Result<(), MediaError> {
+    let remote = WebRTCSessionDescription::new(kind, sdp);
     call_with_promise(
         webrtcbin,
         "set-remote-description",
-        vec![answer.to_value()],
-        "applying the answer",
+        vec![remote.to_value()],
+        what,
+    )
+    .await?;
+    Ok(())
+}
+
+/// One side's local description: the signal that creates it, the field of
+/// the reply that holds it, and the words for errors.
+struct Local {
+    signal: &'static str,
+    field: &'static str,
+    creating: &'static str,
+    applying: &'static str,
+    missing: &'static str,
+}
+
+const OFFER: Local = Local {
+    signal: "create-offer",
+    field: "offer",
+    creating: "creating the offer",
+    applying: "applying the offer",
+    missing: "webrtcbin produced no offer",
+};
+
+const ANSWER: Local = Local {
+    signal: "create-answer",
+    field: "answer",
+    creating: "creating the answer",
+    applying: "applying the answer",
+    missing: "webrtcbin produced no answer",
+};
+
+/// Creates our offer or answer and applies it as the local description.
+async fn create_local(webrtcbin: &gst::Element, local: &Local) -> Result<(), MediaError> {
+    let reply = call_with_promise(
+        webrtcbin,
+        local.signal,
+        vec![None::<gst::Structure>.to_value()],
+        local.creating,
+    )
+    .await?;
+    let description = reply
+        .and_then(|s| s.get::<WebRTCSessionDescription>(local.field).ok())
+        .ok_or_else(|| MediaError::Negotiation(local.missing.into()))?;
+    call_with_promise(
+        webrtcbin,
+        "set-local-description",
+        vec![description.to_value()],
+        local.applying,
     )
     .await?;
     Ok(())

@@ -7,14 +7,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use super::remux::{remux_to_mp4, RemuxInput};
 use super::RecordingError;
 use crate::db::{Db, Recording, RecordingState};
 use crate::hls::playlist::segment_index;
-use crate::hls::{Hls, HlsEvent};
+use crate::hls::{Hls, HlsEvent, LadderRun};
+use crate::ids::SessionId;
+use crate::media::follow::{self, Heard, Reconcile};
 use crate::storage::{recording_key, DiskGuard, DiskStatus, ObjectMeta, Storage, Uploads};
 
 /// How long a stop waits for the segment in progress to be closed.
@@ -72,6 +73,29 @@ pub fn recorded_range(all_m3u8: &[u8], first: u64, last: Option<u64>) -> Vec<Ran
     out
 }
 
+/// The ladder run a recording belongs to, as (session, the run's first
+/// segment): the session's running ladder if the recording started within
+/// it, else a run of its own that is over (segment indices only grow).
+fn run_of((session, first): &(SessionId, u64), runs: &[LadderRun]) -> (SessionId, u64) {
+    let current = runs
+        .iter()
+        .find(|r| r.session_id == *session && *first >= r.first_segment);
+    (session.clone(), current.map_or(*first, |r| r.first_segment))
+}
+
+/// Which ladder runs need a recording started and which recordings (by
+/// their run) must be finalized, from the runs now and the active
+/// recordings as (session, first segment).
+fn plan_recordings(
+    runs: &[LadderRun],
+    recordings: &[(SessionId, u64)],
+) -> Reconcile<(SessionId, u64)> {
+    follow::reconcile(
+        runs.iter().map(|r| (r.session_id.clone(), r.first_segment)),
+        recordings.iter().map(|rec| run_of(rec, runs)),
+    )
+}
+
 impl Recorder {
     pub fn new(
         db: Db,
@@ -116,9 +140,9 @@ impl Recorder {
         let recorder = self.clone();
         let mut events = self.inner.hls.subscribe();
         tokio::spawn(async move {
-            loop {
-                let result = match events.recv().await {
-                    Ok(HlsEvent::Started {
+            while let Some(heard) = follow::next(&mut events).await {
+                let result = match heard {
+                    Heard::Event(HlsEvent::Started {
                         session_id,
                         top_rung,
                         first_segment,
@@ -127,18 +151,51 @@ impl Recorder {
                             .on_started(&session_id, &top_rung, first_segment)
                             .await
                     }
-                    Ok(HlsEvent::Ended { session_id }) => recorder.on_ended(&session_id).await,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!("recorder missed {n} ladder events");
-                        Ok(())
+                    Heard::Event(HlsEvent::Ended { session_id }) => {
+                        recorder.on_ended(&session_id).await
                     }
-                    Err(broadcast::error::RecvError::Closed) => break,
+                    Heard::Lagged { missed } => {
+                        tracing::warn!("recorder missed {missed} ladder events; reconciling");
+                        recorder.reconcile().await
+                    }
                 };
                 if let Err(e) = result {
                     tracing::error!("recorder: {e}");
                 }
             }
         })
+    }
+
+    /// After missed ladder events: recordings whose ladder run is over are
+    /// finalized, and runs without one get one (if their session records),
+    /// as the missed `Ended` and `Started` would have done.
+    async fn reconcile(&self) -> Result<(), RecordingError> {
+        let runs = self.inner.hls.runs().await;
+        let active = self
+            .inner
+            .db
+            .recordings_in_state(RecordingState::Recording)
+            .await?;
+        let keys: Vec<(SessionId, u64)> = active
+            .iter()
+            .map(|r| (r.session_id.as_str().into(), r.first_segment.max(0) as u64))
+            .collect();
+        let plan = plan_recordings(&runs, &keys);
+        for (rec, key) in active.into_iter().zip(&keys) {
+            if plan.stop.contains(&run_of(key, &runs)) {
+                self.stop_and_finalize(rec, None).await?;
+            }
+        }
+        for run in runs {
+            if plan
+                .start
+                .contains(&(run.session_id.clone(), run.first_segment))
+            {
+                self.on_started(&run.session_id, &run.top_rung, run.first_segment)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn on_started(
@@ -159,6 +216,11 @@ impl Recorder {
             return Ok(());
         }
         if let Some(stale) = db.active_recording(session_id).await? {
+            if stale.first_segment.max(0) as u64 >= first {
+                // Already recording this run (a reconcile after missed
+                // events got here before this event).
+                return Ok(());
+            }
             // A ladder restarted without ending (should not happen): close it.
             self.stop_and_finalize(stale, None).await?;
         }
@@ -437,5 +499,34 @@ mod tests {
         assert!(recorded_range(ALL.as_bytes(), 9, None).is_empty());
         assert!(recorded_range(b"garbage", 0, None).is_empty());
         assert_eq!(recorded_range(ALL.as_bytes(), 2, None)[0].duration, 1.5);
+    }
+
+    fn run(session: &str, first_segment: u64) -> LadderRun {
+        LadderRun {
+            session_id: session.into(),
+            top_rung: "720p".into(),
+            first_segment,
+        }
+    }
+
+    fn rec(session: &str, first: u64) -> (SessionId, u64) {
+        (session.into(), first)
+    }
+
+    #[test]
+    fn recordings_follow_the_runs_after_missed_events() {
+        // In step: a recording from the run's start, one started later by
+        // the instructor.
+        let runs = [run("a", 10), run("b", 0)];
+        let plan = plan_recordings(&runs, &[rec("a", 10), rec("b", 7)]);
+        assert!(plan.start.is_empty() && plan.stop.is_empty(), "{plan:?}");
+        // A missed start, and a missed end.
+        let plan = plan_recordings(&[run("a", 10)], &[rec("c", 3)]);
+        assert_eq!(plan.start, [rec("a", 10)]);
+        assert_eq!(plan.stop, [rec("c", 3)]);
+        // A missed restart: the recording is from the run before.
+        let plan = plan_recordings(&[run("a", 20)], &[rec("a", 10)]);
+        assert_eq!(plan.start, [rec("a", 20)]);
+        assert_eq!(plan.stop, [rec("a", 10)]);
     }
 }

@@ -10,7 +10,7 @@ use gst::prelude::*;
 
 use crate::hls::playlist::segment_uri;
 use crate::media::{
-    bin_from_file, description, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline,
+    bin_from_file, description, launch, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline,
 };
 
 /// A contiguous range of one rung's segments.
@@ -177,13 +177,7 @@ async fn run(
     part: &Path,
     moov_tmp: &Path,
 ) -> Result<Found, RemuxError> {
-    let pipeline = gst::parse::launch(&description("recording-remux")?)
-        .map_err(|e| MediaError::Description {
-            name: "recording-remux".into(),
-            message: e.to_string(),
-        })?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| RemuxError::Pipeline("not a pipeline".into()))?;
+    let pipeline = launch("recording-remux", &description("recording-remux")?)?;
     let by_name = |name: &str| {
         pipeline
             .by_name(name)

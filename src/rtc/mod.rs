@@ -19,13 +19,22 @@ mod negotiation;
 mod registry;
 pub mod trickle;
 
-pub use negotiation::{negotiate_owned, Abandoned};
+pub use negotiation::{answer_owned, negotiate_owned, Abandoned};
 pub use registry::{held_by, Entry, Registry, Reservation, Sessions, MAX_NEGOTIATING};
 pub use trickle::{FragmentError, TrickleFragment, MAX_CANDIDATES};
 
 use gst::prelude::*;
 
+use crate::ids::ResourceId;
 use crate::media::sdp::OfferPlan;
+
+/// The answer to a successful WHIP or WHEP POST.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub resource_id: ResourceId,
+    pub etag: String,
+    pub sdp: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RtcError {

@@ -9,6 +9,8 @@ use std::future::Future;
 
 use tokio::sync::oneshot;
 
+use super::{Answer, RtcError};
+
 /// The negotiation task ended without a result (it panicked, or the runtime
 /// is shutting down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,25 @@ where
         }
     });
     rx.await.map_err(|_| Abandoned)
+}
+
+/// [`negotiate_owned`] for a WHIP or WHEP answer: if the client hung up
+/// before it, `abandoned` gets the answer (to end the resource it created);
+/// a negotiation task that died is [`RtcError::Abandoned`].
+pub async fn answer_owned<E, W, A, AF>(work: W, abandoned: A) -> Result<Answer, E>
+where
+    E: From<RtcError> + Send + 'static,
+    W: Future<Output = Result<Answer, E>> + Send + 'static,
+    A: FnOnce(Answer) -> AF + Send + 'static,
+    AF: Future<Output = ()> + Send + 'static,
+{
+    negotiate_owned(work, move |result| async move {
+        if let Ok(answer) = result {
+            abandoned(answer).await;
+        }
+    })
+    .await
+    .map_err(|_| RtcError::Abandoned)?
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{check_if_match, RtcError};
+use crate::ids::{ParticipantId, ResourceId, SessionId};
 
 /// Negotiations of one kind in flight at once. Each builds a webrtcbin
 /// pipeline (a dozen threads); a client that hangs up does not end its
@@ -15,7 +16,7 @@ pub const MAX_NEGOTIATING: usize = 16;
 /// One resource: pending (negotiating, a seat is held) or live.
 pub struct Entry<T> {
     /// The user who created it (the token's `sub`).
-    pub owner: String,
+    pub owner: ParticipantId,
     /// Whether it counts against the session's seat cap.
     pub capped: bool,
     live: Option<Live<T>>,
@@ -39,7 +40,7 @@ impl<T> Entry<T> {
 }
 
 /// session → resource id → entry.
-pub type Sessions<T> = HashMap<String, HashMap<String, Entry<T>>>;
+pub type Sessions<T> = HashMap<SessionId, HashMap<ResourceId, Entry<T>>>;
 
 /// The resources of one kind (publishes or views), shared by clones.
 pub struct Registry<T> {
@@ -86,7 +87,7 @@ impl<T> Registry<T> {
         capped: bool,
         admit: impl FnOnce(&Sessions<T>) -> Result<(), E>,
     ) -> Result<Reservation<T>, E> {
-        let resource_id = uuid::Uuid::new_v4().simple().to_string();
+        let resource_id = ResourceId::new(uuid::Uuid::new_v4().simple().to_string());
         let mut all = self.lock();
         admit(&all)?;
         let permit = self
@@ -94,10 +95,10 @@ impl<T> Registry<T> {
             .clone()
             .try_acquire_owned()
             .map_err(|_| RtcError::Saturated)?;
-        all.entry(session.to_owned()).or_default().insert(
+        all.entry(session.into()).or_default().insert(
             resource_id.clone(),
             Entry {
-                owner: owner.to_owned(),
+                owner: owner.into(),
                 capped,
                 live: None,
                 candidates: 0,
@@ -105,7 +106,7 @@ impl<T> Registry<T> {
         );
         Ok(Reservation {
             registry: self.clone(),
-            session: session.to_owned(),
+            session: session.into(),
             resource_id,
             settled: false,
             _permit: permit,
@@ -118,7 +119,7 @@ impl<T> Registry<T> {
     }
 
     /// Who owns a live resource.
-    pub fn owner_of(&self, session: &str, resource_id: &str) -> Option<String> {
+    pub fn owner_of(&self, session: &str, resource_id: &str) -> Option<ParticipantId> {
         let all = self.lock();
         let entry = all.get(session)?.get(resource_id)?;
         entry.live.as_ref().map(|_| entry.owner.clone())
@@ -167,7 +168,7 @@ impl<T> Registry<T> {
     }
 
     /// Every live resource's id in `session` for which `pick` holds.
-    pub fn live_ids(&self, session: &str, pick: impl Fn(&Entry<T>) -> bool) -> Vec<String> {
+    pub fn live_ids(&self, session: &str, pick: impl Fn(&Entry<T>) -> bool) -> Vec<ResourceId> {
         self.lock()
             .get(session)
             .map(|s| {
@@ -179,7 +180,7 @@ impl<T> Registry<T> {
             .unwrap_or_default()
     }
 
-    pub fn sessions(&self) -> Vec<String> {
+    pub fn sessions(&self) -> Vec<SessionId> {
         self.lock().keys().cloned().collect()
     }
 
@@ -208,8 +209,8 @@ pub fn held_by<T>(all: &Sessions<T>, owner: &str, session: Option<&str>) -> usiz
 /// A pending seat: released when dropped unless it became live.
 pub struct Reservation<T> {
     registry: Registry<T>,
-    session: String,
-    resource_id: String,
+    session: SessionId,
+    resource_id: ResourceId,
     settled: bool,
     /// Held until the negotiation ends (promoted or dropped).
     _permit: OwnedSemaphorePermit,
