@@ -20,7 +20,8 @@
 //! - [`db`]: sessions, publishes, recordings and the classroom in SQLite or
 //!   PostgreSQL.
 //! - [`auth`]: JWT keys, claims and the access policy.
-//! - [`ids`] and [`time`]: typed ids and clocks, used by every layer.
+//! - [`ids`], [`inflight`] and [`time`]: typed ids, once-at-a-time claims
+//!   and clocks, used by every layer.
 //!
 //! [`client`] stands beside [`server`]: a WHIP publisher built on webrtcbin
 //! (demo, tests, benchmarks), importing only [`media`] and below.
@@ -34,6 +35,7 @@ pub mod egress;
 pub mod hls;
 pub mod http;
 pub mod ids;
+pub mod inflight;
 pub mod ingest;
 pub mod media;
 pub mod recording;

@@ -8,6 +8,7 @@ use crate::http::RateConfig;
 use crate::ingest::IngestConfig;
 use crate::media::ice::IceServer;
 use crate::media::VideoCodecPref;
+use crate::rtc::PeerConfig;
 use crate::server::{Config, HlsSetup, HttpConfig, Retention, ServerError, Site};
 use crate::storage::{
     Backend, CdnConfig, Invalidation, S3Settings, StorageConfig, UploadsSettings,
@@ -130,17 +131,22 @@ impl TryFrom<&ServeArgs> for Config {
             }),
             min_free_disk: storage.min_free_disk_mb.saturating_mul(1024 * 1024),
             ingest: IngestConfig {
-                ice_servers: ice_servers.clone(),
-                ice_gather_timeout: args.ice_gather_timeout,
+                peer: PeerConfig {
+                    ice_servers: ice_servers.clone(),
+                    ice_gather_timeout: args.ice_gather_timeout,
+                    connect_timeout: args.connect_timeout,
+                },
                 media_timeout: args.media_timeout,
-                connect_timeout: args.connect_timeout,
                 prefer_video_codec: args.prefer_video_codec.into(),
                 max_publishes_per_user: args.max_publishes_per_user,
             },
             egress: EgressConfig {
-                ice_servers,
+                peer: PeerConfig {
+                    ice_servers,
+                    connect_timeout: args.connect_timeout,
+                    ..EgressConfig::default().peer
+                },
                 rtcp_timeout: args.viewer_rtcp_timeout,
-                connect_timeout: args.connect_timeout,
                 adapt: args.viewer_adaptation,
                 max_views_per_user: args.max_views_per_user,
                 ..EgressConfig::default()

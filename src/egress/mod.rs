@@ -24,15 +24,12 @@ use crate::hls::Hls;
 use crate::ids::{ParticipantId, ResourceId, SessionId};
 use crate::ingest::{Ingest, IngestEvent};
 use crate::media::follow::{self, Heard};
-use crate::media::ice::IceServer;
-use crate::media::sdp::{self, SdpError};
+use crate::media::sdp;
 use crate::media::MediaError;
-use crate::rtc::{self, answer_owned, held_by, Registry, Reservation, RtcError};
+use crate::rtc::{self, answer_owned, held_by, PeerConfig, Registry, Reservation, RtcError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EgressError {
-    #[error(transparent)]
-    Sdp(#[from] SdpError),
     #[error(transparent)]
     Rtc(#[from] RtcError),
     #[error("the session is not live; try again when the instructor publishes")]
@@ -47,10 +44,7 @@ pub enum EgressError {
 
 #[derive(Debug, Clone)]
 pub struct EgressConfig {
-    pub ice_servers: Vec<IceServer>,
-    pub ice_gather_timeout: Duration,
-    /// A viewer not connected this long after its offer is dropped.
-    pub connect_timeout: Duration,
+    pub peer: PeerConfig,
     /// A connected viewer from whom no RTCP came this long is gone.
     pub rtcp_timeout: Duration,
     /// Per-viewer bandwidth adaptation (rung switching).
@@ -62,9 +56,11 @@ pub struct EgressConfig {
 impl Default for EgressConfig {
     fn default() -> Self {
         EgressConfig {
-            ice_servers: Vec::new(),
-            ice_gather_timeout: Duration::from_secs(2),
-            connect_timeout: Duration::from_secs(15),
+            peer: PeerConfig {
+                ice_servers: Vec::new(),
+                ice_gather_timeout: Duration::from_secs(2),
+                connect_timeout: Duration::from_secs(15),
+            },
             rtcp_timeout: Duration::from_secs(10),
             adapt: true,
             max_views_per_user: 2,
@@ -206,7 +202,7 @@ impl Egress {
         audio_only: bool,
         hls_url: String,
     ) -> Result<ViewAnswer, EgressError> {
-        let mut offer = sdp::parse(offer_text)?;
+        let mut offer = sdp::parse(offer_text).map_err(RtcError::from)?;
         sdp::unbundle_if_mixed_credentials(&mut offer);
         let sources = self.sources(&session.id).ok_or(EgressError::NotLive)?;
         let codecs = sources.video_codecs();
@@ -215,7 +211,8 @@ impl Egress {
         // is video: an inactive m-line in the bundle leaves some clients
         // (aiortc) never connecting, and the player can switch back by
         // offering again.
-        let plan = sdp::plan_view_offer(&offer, &codecs, codecs.is_empty())?;
+        let plan =
+            sdp::plan_view_offer(&offer, &codecs, codecs.is_empty()).map_err(RtcError::from)?;
 
         let capped = !self.exempt_from_cap(session, who);
         let max_per_user = self.inner.config.max_views_per_user;

@@ -60,7 +60,7 @@ pub(super) fn spawn(egress: Egress, viewer: &Arc<Viewer>) {
                         tracing::warn!(session = %session_id, resource = %resource_id, "attaching media: {e}");
                         break Some("attach-failed");
                     }
-                } else if viewer.started.elapsed() > config.connect_timeout {
+                } else if viewer.started.elapsed() > config.peer.connect_timeout {
                     break Some("connect-timeout");
                 }
                 continue;

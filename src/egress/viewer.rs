@@ -18,8 +18,7 @@ use crate::auth::Role;
 use crate::ids::{ParticipantId, ResourceId, SessionId};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 use crate::media::webrtc::{
-    answer_offer, call_with_promise, connection_state, gathering_state, local_sdp, wait_gathered,
-    webrtc_pipeline,
+    answer_gathered, call_with_promise, connection_state, gathering_state, webrtc_pipeline,
 };
 use crate::media::{bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
 use crate::time::{now_ms, rfc3339};
@@ -164,7 +163,7 @@ impl Viewer {
         let started_ms = now_ms() as u64;
         let (pipeline, webrtcbin) = webrtc_pipeline(
             &format!("whep-{}", info.resource_id),
-            &config.ice_servers,
+            &config.peer.ice_servers,
             None,
         )?;
 
@@ -242,13 +241,17 @@ impl Viewer {
         let owned = OwnedPipeline::new(pipeline);
         owned.set_state(gst::State::Playing).await?;
 
-        answer_offer(&webrtcbin, offer).await?;
+        let sdp = answer_gathered(
+            &webrtcbin,
+            offer,
+            &mut gathering,
+            config.peer.ice_gather_timeout,
+            &info.resource_id,
+        )
+        .await?;
+        // The sessions exist once the offer is applied; nothing reaches them
+        // before the viewer has the answer.
         feedback::watch_session(&webrtcbin, remb.clone(), last_rtcp_ms.clone());
-        if !wait_gathered(&mut gathering, config.ice_gather_timeout).await {
-            tracing::warn!(resource = %info.resource_id, "ICE gathering timed out; answering with the candidates so far");
-        }
-        let sdp = local_sdp(&webrtcbin)
-            .ok_or_else(|| MediaError::Negotiation("no local description".into()))?;
 
         let stats = ViewerStats {
             resource_id: info.resource_id.to_string(),

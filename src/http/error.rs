@@ -85,7 +85,6 @@ impl ApiError {
             ApiError::Recording(RecordingError::LowDisk(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Storage(_) | ApiError::Recording(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Egress(e) => match e {
-                EgressError::Sdp(e) => sdp_status(e),
                 EgressError::Rtc(e) => rtc_status(e),
                 EgressError::NotLive => StatusCode::CONFLICT,
                 EgressError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -93,7 +92,6 @@ impl ApiError {
                 EgressError::Media(e) => media_status(e),
             },
             ApiError::Ingest(e) => match e {
-                IngestError::Sdp(e) => sdp_status(e),
                 IngestError::Rtc(e) => rtc_status(e),
                 IngestError::Busy(_) => StatusCode::CONFLICT,
                 IngestError::NotFound => StatusCode::NOT_FOUND,
@@ -125,6 +123,7 @@ fn media_status(e: &MediaError) -> StatusCode {
 /// The WebRTC-resource core's refusals, alike for WHIP and WHEP.
 fn rtc_status(e: &RtcError) -> StatusCode {
     match e {
+        RtcError::Offer(e) => sdp_status(e),
         RtcError::NotFound(_) => StatusCode::NOT_FOUND,
         RtcError::EtagMismatch => StatusCode::PRECONDITION_FAILED,
         RtcError::IceRestartUnsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -105,8 +105,8 @@ impl Side {
 
     fn ice_servers(self, state: &AppState) -> &[IceServer] {
         match self {
-            Side::Ingest => &state.ingest.config().ice_servers,
-            Side::Egress => &state.egress.config().ice_servers,
+            Side::Ingest => &state.ingest.config().peer.ice_servers,
+            Side::Egress => &state.egress.config().peer.ice_servers,
         }
     }
 }

@@ -18,16 +18,13 @@ use tokio::sync::broadcast;
 use crate::auth::Claims;
 use crate::db::{Db, DbError, PublishEvent, Session};
 use crate::ids::{ResourceId, SessionId};
-use crate::media::ice::IceServer;
-use crate::media::sdp::{self, SdpError};
+use crate::media::sdp;
 use crate::media::{MediaError, StreamStats, VideoCodecPref};
-use crate::rtc::{self, answer_owned, held_by, Registry, Reservation, RtcError};
+use crate::rtc::{self, answer_owned, held_by, PeerConfig, Registry, Reservation, RtcError};
 use crate::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error(transparent)]
-    Sdp(#[from] SdpError),
     #[error(transparent)]
     Rtc(#[from] RtcError),
     #[error("session {0} already has a live publisher; DELETE its WHIP resource first")]
@@ -42,10 +39,8 @@ pub enum IngestError {
 
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
-    pub ice_servers: Vec<IceServer>,
-    pub ice_gather_timeout: Duration,
+    pub peer: PeerConfig,
     pub media_timeout: Duration,
-    pub connect_timeout: Duration,
     pub prefer_video_codec: VideoCodecPref,
     /// Publishes (negotiating or live) one user may hold across sessions.
     pub max_publishes_per_user: usize,
@@ -54,10 +49,12 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
-            ice_servers: Vec::new(),
-            ice_gather_timeout: Duration::from_secs(5),
+            peer: PeerConfig {
+                ice_servers: Vec::new(),
+                ice_gather_timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(15),
+            },
             media_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(15),
             prefer_video_codec: VideoCodecPref::H264,
             max_publishes_per_user: 2,
         }
@@ -171,11 +168,12 @@ impl Ingest {
         offer_text: &str,
     ) -> Result<PublishAnswer, IngestError> {
         tracing::trace!(session = %session.id, offer = offer_text, "WHIP offer");
-        let mut offer = sdp::parse(offer_text)?;
+        let mut offer = sdp::parse(offer_text).map_err(RtcError::from)?;
         if sdp::unbundle_if_mixed_credentials(&mut offer) {
             tracing::debug!(session = %session.id, "offer bundles m-lines with different ICE credentials; answering unbundled");
         }
-        let plan = sdp::plan_offer(&offer, self.inner.config.prefer_video_codec)?;
+        let plan = sdp::plan_offer(&offer, self.inner.config.prefer_video_codec)
+            .map_err(RtcError::from)?;
         let max = self.inner.config.max_publishes_per_user;
         let seat = self
             .inner

@@ -11,9 +11,7 @@ use super::{IngestConfig, IngestError, PublishStatus};
 use crate::db::PublishEvent;
 use crate::media::keyframes::{self, KeyframeRequests};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
-use crate::media::webrtc::{
-    answer_offer, connection_state, gathering_state, local_sdp, wait_gathered, webrtc_pipeline,
-};
+use crate::media::webrtc::{answer_gathered, connection_state, gathering_state, webrtc_pipeline};
 use crate::media::{
     bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline, StreamCounters,
 };
@@ -163,7 +161,7 @@ impl Publisher {
     ) -> Result<(Arc<Publisher>, String), IngestError> {
         let (pipeline, webrtcbin) = webrtc_pipeline(
             &format!("whip-{}", event.resource_id),
-            &config.ice_servers,
+            &config.peer.ice_servers,
             Some(200),
         )?;
         // Synced: timestamps follow the sender's clock with skew correction.
@@ -216,14 +214,14 @@ impl Publisher {
         let owned = OwnedPipeline::new(pipeline);
         owned.set_state(gst::State::Playing).await?;
 
-        answer_offer(&webrtcbin, offer).await?;
-
-        // Non-trickle clients (OBS) need every candidate in the answer.
-        if !wait_gathered(&mut gathering, config.ice_gather_timeout).await {
-            tracing::warn!(resource = %event.resource_id, "ICE gathering timed out; answering with the candidates so far");
-        }
-        let sdp = local_sdp(&webrtcbin)
-            .ok_or_else(|| MediaError::Negotiation("no local description".into()))?;
+        let sdp = answer_gathered(
+            &webrtcbin,
+            offer,
+            &mut gathering,
+            config.peer.ice_gather_timeout,
+            &event.resource_id,
+        )
+        .await?;
 
         if let Some(m) = plan.media.iter().find(|m| m.kind == MediaKind::Video) {
             video.set_codec(m.codec.name());

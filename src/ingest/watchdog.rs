@@ -59,7 +59,7 @@ pub(super) fn spawn(ingest: Ingest, publisher: &Arc<Publisher>) {
                 Some(t) if now.saturating_sub(t) > config.media_timeout.as_millis() as u64 => {
                     break Some("media-timeout".to_owned());
                 }
-                None if p.started.elapsed() > config.connect_timeout => {
+                None if p.started.elapsed() > config.peer.connect_timeout => {
                     break Some("connect-timeout".to_owned());
                 }
                 _ => {}

@@ -149,6 +149,26 @@ pub async fn answer_offer(
     Ok(())
 }
 
+/// The answerer's half with its candidates: answers `offer` and returns the
+/// answer once ICE gathering is complete (clients that do not trickle, OBS,
+/// need every candidate in it), or with what was found within `limit`.
+pub async fn answer_gathered(
+    webrtcbin: &gst::Element,
+    offer: gst_sdp::SDPMessage,
+    gathering: &mut watch::Receiver<WebRTCICEGatheringState>,
+    limit: Duration,
+    resource: &str,
+) -> Result<String, MediaError> {
+    answer_offer(webrtcbin, offer).await?;
+    if !wait_gathered(gathering, limit).await {
+        tracing::warn!(
+            resource,
+            "ICE gathering timed out; answering with the candidates so far"
+        );
+    }
+    local_sdp(webrtcbin).ok_or_else(|| MediaError::Negotiation("no local description".into()))
+}
+
 /// The offerer's half (WHIP and WHEP clients): creates the offer, applies
 /// it, and returns it with the candidates gathered within `gather_timeout`
 /// (non-trickle).

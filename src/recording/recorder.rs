@@ -2,9 +2,8 @@
 //! publish starts; the recording ends with the publish (or when the instructor
 //! stops it) and becomes one MP4, uploaded through the spool.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -15,6 +14,7 @@ use crate::db::{Db, Recording, RecordingState};
 use crate::hls::playlist::segment_index;
 use crate::hls::{Hls, HlsEvent, LadderRun};
 use crate::ids::SessionId;
+use crate::inflight::InFlight;
 use crate::media::follow::{self, Heard, Reconcile};
 use crate::storage::{recording_key, DiskGuard, DiskStatus, ObjectMeta, Storage, Uploads};
 
@@ -33,7 +33,7 @@ struct Inner {
     uploads: Option<Uploads>,
     /// `<data-dir>`: recordings are written to `<data-dir>/<recording key>`.
     data_dir: PathBuf,
-    finalizing: Mutex<HashSet<String>>,
+    finalizing: InFlight<String>,
     disk: DiskGuard,
 }
 
@@ -112,7 +112,7 @@ impl Recorder {
                 uploads,
                 disk: DiskGuard::off(data_dir.clone()),
                 data_dir,
-                finalizing: Mutex::new(HashSet::new()),
+                finalizing: InFlight::default(),
             }),
         }
     }
@@ -302,15 +302,9 @@ impl Recorder {
     }
 
     fn spawn_finalize(&self, rec: Recording) {
-        let fresh = self
-            .inner
-            .finalizing
-            .lock()
-            .map(|mut f| f.insert(rec.id.clone()))
-            .unwrap_or(false);
-        if !fresh {
+        let Some(claim) = self.inner.finalizing.claim(rec.id.clone()) else {
             return;
-        }
+        };
         let recorder = self.clone();
         tokio::spawn(async move {
             let id = rec.id.clone();
@@ -322,9 +316,7 @@ impl Recorder {
                     .recording_failed(&id, &e.to_string())
                     .await;
             }
-            if let Ok(mut f) = recorder.inner.finalizing.lock() {
-                f.remove(&id);
-            }
+            drop(claim);
         });
     }
 
@@ -432,12 +424,7 @@ impl Recorder {
     pub async fn wait_idle(&self, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         while tokio::time::Instant::now() < deadline {
-            let busy = self
-                .inner
-                .finalizing
-                .lock()
-                .map(|f| !f.is_empty())
-                .unwrap_or(false);
+            let busy = !self.inner.finalizing.is_empty();
             if !busy {
                 return;
             }

@@ -23,10 +23,13 @@ pub use negotiation::{answer_owned, negotiate_owned, Abandoned};
 pub use registry::{held_by, Entry, Registry, Reservation, Sessions, MAX_NEGOTIATING};
 pub use trickle::{FragmentError, TrickleFragment, MAX_CANDIDATES};
 
+use std::time::Duration;
+
 use gst::prelude::*;
 
 use crate::ids::ResourceId;
-use crate::media::sdp::OfferPlan;
+use crate::media::ice::IceServer;
+use crate::media::sdp::{OfferPlan, SdpError};
 
 /// The answer to a successful WHIP or WHEP POST.
 #[derive(Debug, Clone)]
@@ -36,8 +39,22 @@ pub struct Answer {
     pub sdp: String,
 }
 
+/// How a resource's peer connection is set up: publishers' and viewers' alike.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub ice_servers: Vec<IceServer>,
+    /// How long an answer waits for its ICE candidates (clients that do not
+    /// trickle, OBS, need them all in the answer).
+    pub ice_gather_timeout: Duration,
+    /// A resource not connected this long after its offer is dropped.
+    pub connect_timeout: Duration,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RtcError {
+    /// The offer the resource was asked to answer.
+    #[error(transparent)]
+    Offer(#[from] SdpError),
     #[error("no such {0} resource")]
     NotFound(&'static str),
     #[error("If-Match does not match the resource's ETag")]

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::{Invalidate, ObjectMeta, Storage, StorageError};
 use crate::db::{Db, DbError, FailureOutcome, Upload, UploadKind};
+use crate::inflight::InFlight;
 use crate::time::now_ms;
 
 #[derive(Debug, Clone)]
@@ -114,7 +115,7 @@ struct Inner {
     settings: UploadsSettings,
     seq: AtomicI64,
     wake: Notify,
-    in_flight: Mutex<HashSet<String>>,
+    in_flight: InFlight<String>,
     stats: Mutex<Stats>,
 }
 
@@ -144,7 +145,7 @@ impl Uploads {
                 settings,
                 seq: AtomicI64::new(seq),
                 wake: Notify::new(),
-                in_flight: Mutex::new(HashSet::new()),
+                in_flight: InFlight::default(),
                 stats: Mutex::new(Stats::default()),
             }),
         })
@@ -253,7 +254,7 @@ impl Uploads {
 
     pub async fn backlog(&self) -> Backlog {
         let queued = self.inner.db.upload_backlog().await.unwrap_or_default();
-        let in_flight = self.inner.in_flight.lock().map(|s| s.len()).unwrap_or(0);
+        let in_flight = self.inner.in_flight.len();
         let mut b = Backlog {
             backend: self.inner.storage.name().into(),
             pending: queued.pending,
@@ -332,7 +333,7 @@ impl Uploads {
 
     /// Starts the uploads that may go now.
     async fn dispatch(&self, permits: &Arc<Semaphore>) -> Result<(), DbError> {
-        let busy = self.inner.in_flight.lock().map(|s| s.len()).unwrap_or(0);
+        let busy = self.inner.in_flight.len();
         let batch = (self.inner.settings.concurrency * 4 + busy) as i64;
         let jobs = self.inner.db.next_uploads(batch, now_ms()).await?;
         if jobs.is_empty() {
@@ -362,25 +363,16 @@ impl Uploads {
             if blocked {
                 continue;
             }
-            let fresh = self
-                .inner
-                .in_flight
-                .lock()
-                .map(|mut s| s.insert(job.storage_key.clone()))
-                .unwrap_or(false);
-            if !fresh {
+            let Some(claim) = self.inner.in_flight.claim(job.storage_key.clone()) else {
                 continue;
-            }
+            };
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return Ok(());
             };
             let uploads = self.clone();
             tokio::spawn(async move {
-                let key = job.storage_key.clone();
                 uploads.run_one(job).await;
-                if let Ok(mut s) = uploads.inner.in_flight.lock() {
-                    s.remove(&key);
-                }
+                drop(claim);
                 drop(permit);
                 uploads.inner.wake.notify_one();
             });
