@@ -149,7 +149,6 @@ impl TryFrom<&ServeArgs> for Config {
                 rtcp_timeout: args.viewer_rtcp_timeout,
                 adapt: args.viewer_adaptation,
                 max_views_per_user: args.max_views_per_user,
-                ..EgressConfig::default()
             },
             broker: BrokerConfig::from_url(&args.broker)?,
             site: Site {
