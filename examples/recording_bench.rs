@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use classcast::client::{WhipClient, WhipClientOptions};
 use classcast::media::VideoCodecPref;
-use classcast::storage::{ObjectMeta, S3Settings, S3Store, Storage, Uploads, UploadsSettings};
+use classcast::storage::{
+    ObjectMeta, Payload, S3Settings, S3Store, Storage, Uploads, UploadsSettings,
+};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -142,9 +144,9 @@ async fn main() -> Result<(), Error> {
     let storage = Storage::S3(store.clone());
     let started = Instant::now();
     storage
-        .put_file(
+        .put(
             "recordings/bench/large.mp4",
-            &large,
+            Payload::File(&large),
             &ObjectMeta::for_key("x.mp4", false),
         )
         .await?;

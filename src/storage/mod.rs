@@ -107,6 +107,13 @@ pub fn recording_key(session_id: &str, recording_id: &str) -> String {
     format!("recordings/{session_id}/{recording_id}.mp4")
 }
 
+/// What an object is made of: a file (segments, recordings) or bytes in
+/// memory (playlists).
+pub enum Payload<'a> {
+    File(&'a Path),
+    Bytes(Vec<u8>),
+}
+
 #[derive(Clone)]
 pub enum Storage {
     Local(Arc<LocalStore>),
@@ -127,29 +134,19 @@ impl Storage {
         matches!(self, Storage::Local(_))
     }
 
-    pub async fn put_file(
+    /// Stores `payload` under `key`; the bytes stored.
+    pub async fn put(
         &self,
         key: &str,
-        path: &Path,
+        payload: Payload<'_>,
         meta: &ObjectMeta,
     ) -> Result<u64, StorageError> {
         check_key(key)?;
-        match self {
-            Storage::Local(s) => s.put_file(key, path).await,
-            Storage::S3(s) => s.put_file(key, path, meta).await,
-        }
-    }
-
-    pub async fn put_bytes(
-        &self,
-        key: &str,
-        bytes: Vec<u8>,
-        meta: &ObjectMeta,
-    ) -> Result<u64, StorageError> {
-        check_key(key)?;
-        match self {
-            Storage::Local(s) => s.put_bytes(key, &bytes).await,
-            Storage::S3(s) => s.put_bytes(key, bytes, meta).await,
+        match (self, payload) {
+            (Storage::Local(s), Payload::File(path)) => s.put_file(key, path).await,
+            (Storage::Local(s), Payload::Bytes(bytes)) => s.put_bytes(key, &bytes).await,
+            (Storage::S3(s), Payload::File(path)) => s.put_file(key, path, meta).await,
+            (Storage::S3(s), Payload::Bytes(bytes)) => s.put_bytes(key, bytes, meta).await,
         }
     }
 

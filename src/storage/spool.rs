@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::{Invalidate, ObjectMeta, Storage, StorageError};
+use super::{Invalidate, ObjectMeta, Payload, Storage, StorageError};
 use crate::db::{Db, DbError, FailureOutcome, Upload, UploadKind};
 use crate::inflight::InFlight;
 use crate::time::now_ms;
@@ -507,7 +507,7 @@ impl Uploads {
             content_type: job.content_type.clone(),
             cache_control: job.cache_control.clone(),
         };
-        match job.kind {
+        let payload = match job.kind {
             UploadKind::File => {
                 let path = job.local_path.as_deref().unwrap_or_default();
                 if !Path::new(path).exists() {
@@ -515,17 +515,10 @@ impl Uploads {
                         "spooled file {path} is gone"
                     ))));
                 }
-                storage
-                    .put_file(&job.storage_key, Path::new(path), &meta)
-                    .await
-                    .map_err(Failure::classify)
+                Payload::File(Path::new(path))
             }
             UploadKind::Playlist => {
-                let body = job.body.clone().unwrap_or_default().into_bytes();
-                storage
-                    .put_bytes(&job.storage_key, body, &meta)
-                    .await
-                    .map_err(Failure::classify)
+                Payload::Bytes(job.body.clone().unwrap_or_default().into_bytes())
             }
             UploadKind::Invalidation => {
                 let Some(invalidator) = &self.inner.invalidator else {
@@ -539,9 +532,13 @@ impl Uploads {
                     .await
                     .map_err(Failure::Retry)?;
                 tracing::info!(group = %job.group_id, invalidation = %id, ?paths, "CDN invalidation requested");
-                Ok(0)
+                return Ok(0);
             }
-        }
+        };
+        storage
+            .put(&job.storage_key, payload, &meta)
+            .await
+            .map_err(Failure::classify)
     }
 
     async fn recording_uploaded(&self, recording: &str, job: &Upload) {
