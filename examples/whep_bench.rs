@@ -475,12 +475,13 @@ fn free_port() -> Result<u16, Error> {
         .port())
 }
 
-fn token(sub: &str, role: Role) -> Result<String, Error> {
+/// A token; students' name their session (the access policy requires it).
+fn token(sub: &str, role: Role, session: Option<&str>) -> Result<String, Error> {
     Ok(Keys::hs256(report::SECRET.as_bytes()).sign(&Claims::new(
         sub,
         sub,
         role,
-        None,
+        session.map(str::to_owned),
         Duration::from_secs(6 * 3600),
     ))?)
 }
@@ -534,7 +535,7 @@ impl Server {
             child,
             base,
             http,
-            instructor: token("bench-instructor", Role::Instructor)?,
+            instructor: token("bench-instructor", Role::Instructor, None)?,
             no_hls: extra.contains(&"--disable-hls"),
         })
     }
@@ -697,7 +698,7 @@ async fn latency_and_joins(
     let rungs = server.wait_ladder(&id, Duration::from_secs(30)).await?;
     eprintln!("latency: publishing, ladder {rungs:?} running");
     let whep = format!("{}/whep/{id}", server.base);
-    let student = token("bench-viewer", Role::Student)?;
+    let student = token("bench-viewer", Role::Student, Some(&id))?;
 
     let mut latency = None;
     if seconds > 0 {
@@ -1089,7 +1090,7 @@ async fn fanout(
                             ("source", tools.pid("source")?),
                             ("relay", me.clone()),
                         ];
-                        let student = token("bench-viewer", Role::Student)?;
+                        let student = token("bench-viewer", Role::Student, Some(&id))?;
                         let url = format!("{}/whep/{id}", server.base);
                         // Sample the server's view of its viewers while they run.
                         let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
