@@ -4,24 +4,33 @@ CARGO ?= cargo
 RUN_ARGS ?= --demo
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: run test build deps test-deps services lint bench clean
+.PHONY: run test build web web-check deps test-deps services lint bench clean
 
 ## run: install what is missing, build, and serve on 127.0.0.1:8080 with a demo publisher
 run: build
 	$(TARGET_DIR)/debug/classcast serve $(RUN_ARGS)
 
-## test: the whole suite (formatting, clippy, unit, API on SQLite and PostgreSQL, media end to end)
-test: test-deps lint
+## test: the whole suite (formatting, clippy, the web app's types, lint and unit
+## tests, Rust unit, API on SQLite and PostgreSQL, media and browsers end to end)
+test: test-deps lint web-check
 	scripts/test.sh
 
-build: deps
+build: deps web
 	$(CARGO) build --bin classcast
+
+## web: the pages (player/) bundled into player/dist, which the server serves
+web:
+	scripts/web.sh build
+
+web-check: web
+	scripts/web.sh check
 
 deps:
 	scripts/install-deps.sh run
 
 test-deps:
 	scripts/install-deps.sh test
+	$(MAKE) web
 	scripts/services.sh
 
 lint:
@@ -42,4 +51,4 @@ bench:
 	ulimit -Sn 4096 2>/dev/null; $(TARGET_DIR)/release/examples/ws_bench
 
 clean:
-	rm -rf target data
+	rm -rf target data player/dist player/dist-test player/node_modules

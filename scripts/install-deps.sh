@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what classcast needs on Debian 12, skipping what is already there.
 # Usage: scripts/install-deps.sh [run|test|bench]
-#   run   — GStreamer 1.22 runtime and build headers (enough for `make run`)
+#   run   — GStreamer 1.22 runtime and build headers, Node.js for the web
+#           app's build (enough for `make run`)
 #   test  — also ffmpeg, Chromium, Node and Python test clients, PostgreSQL, Redis
 #   bench — also Janus (the WebRTC fan-out peer) and perf; the benchmarks run
 #           in a network namespace with no way out, so nothing can be fetched there
@@ -27,10 +28,11 @@ test_pkgs=(ffmpeg chromium python3-venv postgresql redis-server)
 bench_pkgs=(janus linux-perf)
 
 want=("${run_pkgs[@]}")
+# Node builds the web app (player/) for every mode.
+command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 [ "$mode" = bench ] && want+=("${bench_pkgs[@]}")
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
   want+=("${test_pkgs[@]}")
-  command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 missing=()
 for p in "${want[@]}"; do

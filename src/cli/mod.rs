@@ -251,8 +251,9 @@ pub struct ServeArgs {
         default_value_t = 50
     )]
     pub max_sessions_per_instructor: i64,
-    /// Directory of the browser pages served under /player/.
-    #[arg(long, env = "CLASSCAST_PLAYER_DIR", default_value = "player")]
+    /// The built web app (`make build` writes it): pages, assets, and the
+    /// plain publish/watch pages under /player/.
+    #[arg(long, env = "CLASSCAST_PLAYER_DIR", default_value = "player/dist")]
     pub player_dir: PathBuf,
     /// The HLS ladder definition (rungs, segment length, live window).
     /// Default: `pipelines/ladder.toml` when present, else the built-in copy.

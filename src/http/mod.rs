@@ -7,6 +7,7 @@ mod health;
 mod hls;
 mod limits;
 pub mod media_control;
+pub mod pages;
 mod recordings;
 mod report;
 pub mod serve;
@@ -30,11 +31,8 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
 use axum::middleware;
-use axum::response::Redirect;
-use axum::routing::get;
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 /// The whole application, ready to serve or to call in tests.
@@ -44,14 +42,9 @@ pub fn app(state: AppState) -> Router {
 
 /// The application with rate limits (the server's; tests in-process go without).
 pub fn app_with_limits(state: AppState, limits: Option<Arc<RateLimits>>) -> Router {
-    let player = ServeDir::new(&state.settings.player_dir);
     // The SDP limit is the largest body any route takes.
     let body_limit = state.settings.max_sdp_bytes.max(16 * 1024);
     let router = Router::new()
-        .route(
-            "/",
-            get(|| async { Redirect::temporary("/player/publish.html") }),
-        )
         .merge(health::router())
         .merge(sessions::router().layer(cors()))
         .merge(hls::router().layer(cors()))
@@ -61,7 +54,7 @@ pub fn app_with_limits(state: AppState, limits: Option<Arc<RateLimits>>) -> Rout
         .merge(whip::advertise(whip::router().layer(cors())))
         .merge(whip::advertise(whep::router().layer(cors())))
         .merge(socket::router())
-        .nest_service("/player", player)
+        .merge(pages::router(&state))
         .layer(DefaultBodyLimit::max(body_limit));
     // Inside the trace layer, so refusals are traced like other answers.
     let router = match limits {

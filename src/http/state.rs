@@ -18,6 +18,7 @@ pub struct HttpSettings {
     pub default_max_webrtc_viewers: i64,
     /// Sessions one instructor may have that have not ended.
     pub max_sessions_per_instructor: i64,
+    /// The built web app.
     pub player_dir: PathBuf,
     /// Where media files live (HLS, recordings); local storage's root.
     pub data_dir: PathBuf,

@@ -73,7 +73,7 @@ pub struct HttpConfig {
     /// Default cap on WebRTC viewers for new sessions.
     pub max_webrtc_viewers: i64,
     pub max_sessions_per_instructor: i64,
-    /// The browser pages served under /player/.
+    /// The built web app (pages at /, /studio/…, assets, /player/…).
     pub player_dir: PathBuf,
     /// The operator's bearer token for `/metrics` and `/healthz` details.
     pub metrics_token: Option<String>,

@@ -43,7 +43,8 @@ pub(super) async fn start(state: &AppState) -> Result<JoinHandle<()>, ServerErro
     ))?;
     let base = &state.settings.public_url;
     println!(
-        "\n  Demo session (test pattern):  {base}/api/sessions/{DEMO_SESSION}\n  \
+        "\n  Your classes (instructor):    {base}/#token={token}\n  \
+         Demo session (test pattern):  {base}/api/sessions/{DEMO_SESSION}\n  \
          Publish from your browser:    {base}/player/publish.html#token={token}\n  \
          Watch the demo over HLS:      {base}/player/watch.html#token={token}&session={DEMO_SESSION}\n  \
          Health:                       {base}/healthz\n\n  \

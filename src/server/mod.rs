@@ -56,6 +56,12 @@ pub async fn serve(mut config: Config) -> Result<(), ServerError> {
     tracing::info!(%local, %public_url, "listening");
     // Tests and scripts read this line to learn the port.
     println!("classcast listening on {public_url}");
+    if !crate::http::pages::built(&config.http.player_dir) {
+        tracing::warn!(
+            dir = %config.http.player_dir.display(),
+            "the web app is not built here (run `make build`); pages will answer 404"
+        );
+    }
     if config.demo {
         services.start_demo().await?;
     }

@@ -183,7 +183,7 @@ fn test_config(db: &TestDb) -> Config {
             max_sdp_bytes: 64 * 1024,
             max_webrtc_viewers: 50,
             max_sessions_per_instructor: 50,
-            player_dir: repo_root().join("player"),
+            player_dir: repo_root().join("player/dist"),
             metrics_token: None,
             rate: RateConfig {
                 per_ip: RateSpec(None),
@@ -333,7 +333,7 @@ impl ServerProcess {
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(["--player-dir"])
-            .arg(repo_root().join("player"));
+            .arg(repo_root().join("player/dist"));
         if !extra_args.contains(&"--ladder") {
             cmd.arg("--ladder").arg(test_ladder());
         }
@@ -560,6 +560,25 @@ impl ClientProcess {
             .args(["--seconds", &seconds.to_string()])
             .args(extra);
         Self::spawn(cmd, "target/pyenv/bin/python tests/python/whep_view.py")
+    }
+
+    /// A scenario of the web app's browser tests (`tests/browser/web/{file}`)
+    /// against the server at `base`; its flags follow (`--name value`).
+    pub fn web_scenario(file: &str, base: &str, flags: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(repo_root().join("tests/browser/web"))
+            .arg(file)
+            .args(["--base", base]);
+        for (name, value) in flags {
+            cmd.arg(format!("--{name}")).arg(value);
+        }
+        Self::spawn(cmd, &format!("node tests/browser/web/{file}"))
+    }
+
+    /// Waits for the scenario's `done` line and a clean exit.
+    pub fn finish(mut self, limit: Duration) {
+        self.expect_event("done", limit);
+        self.wait_success(Duration::from_secs(20));
     }
 
     /// The next line whose `event` is `event`; panics on an `error` line.

@@ -1,0 +1,3 @@
+import { AppShell, mount } from '../../ui';
+
+mount(<AppShell title="Your classes">Sessions will be listed here.</AppShell>);

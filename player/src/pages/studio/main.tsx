@@ -1,0 +1,3 @@
+import { AppShell, mount } from '../../ui';
+
+mount(<AppShell title="studio">Coming soon.</AppShell>);
