@@ -22,6 +22,16 @@ export const HandsPanel = (_: PanelProps) => <Placeholder title="Raised hands" /
 export const ChatPanel = (_: PanelProps) => <Placeholder title="Chat" />;
 export const PollsPanel = (_: PanelProps) => <Placeholder title="Polls" />;
 export const ReactionsFeed = (_: PanelProps) => <Placeholder title="Reactions" />;
+/**
+ * The side panel of the studio and the classroom: tabs for participants
+ * (with the lobby, instructors), chat, hands and polls, each panel
+ * role-aware. Pages place it; they do not pick panels one by one.
+ */
+export const Sidebar = (_: PanelProps) => (
+  <aside class="card" aria-label="Class">
+    <h2>Class</h2>
+  </aside>
+);
 /** The quiet-class alert as a subtle banner (instructors). */
 export const AlertBanner = (_: PanelProps) => null;
 /** Connection lost / reconnecting, in words. */
