@@ -103,7 +103,9 @@ pub fn decide(
     now_ms: i64,
 ) -> Result<Role, Denied> {
     scope(who, session.id, capability)?;
-    if owns(who, session) {
+    // Past `scope`, a replay token asks only to replay: its owner's plays
+    // their own recordings (the playback URLs of local storage carry one).
+    if who.role == Role::Instructor && who.sub == session.instructor_id {
         return Ok(Role::Instructor);
     }
     // Beyond this point: a participant, never the instructor.
@@ -338,6 +340,10 @@ mod tests {
         }
         let mut alice = claims("alice", Role::Instructor, Some("s1"));
         alice.replay = true;
+        assert_eq!(
+            decide_now(&alice, &s, Capability::Replay),
+            Ok(Role::Instructor)
+        );
         assert_eq!(
             decide_now(&alice, &s, Capability::Own),
             Err(Denied::ReplayOnly)

@@ -171,6 +171,8 @@ impl TryFrom<&ServeArgs> for Config {
                     per_ip: args.rate_limit_ip,
                     per_user: args.rate_limit_user,
                     auth_failures: args.rate_limit_auth_failures,
+                    invite_redeems: args.rate_limit_invite_redeems,
+                    position_writes: args.rate_limit_position_writes,
                     trust_forwarded_for: args.trust_forwarded_for,
                 },
                 connections: ConnLimits {

@@ -295,6 +295,22 @@ pub struct ServeArgs {
         default_value = "20/1m"
     )]
     pub rate_limit_auth_failures: RateSpec,
+    /// Invite redeems (`POST /api/invites/{code}/redeem`) per client
+    /// address: `BURST/PERIOD`, or `off`.
+    #[arg(
+        long,
+        env = "CLASSCAST_RATE_LIMIT_INVITE_REDEEMS",
+        default_value = "10/1m"
+    )]
+    pub rate_limit_invite_redeems: RateSpec,
+    /// Replay position writes (`PUT /api/recordings/{id}/position`) per
+    /// user: `BURST/PERIOD`, or `off`.
+    #[arg(
+        long,
+        env = "CLASSCAST_RATE_LIMIT_POSITION_WRITES",
+        default_value = "2/1s"
+    )]
+    pub rate_limit_position_writes: RateSpec,
     /// Take the client address for rate limits from the last entry of
     /// `X-Forwarded-For` (only behind a proxy that sets it).
     #[arg(long, env = "CLASSCAST_TRUST_FORWARDED_FOR")]

@@ -2,6 +2,8 @@
 //! storage keeps (`db::ReportRows`): durations, counts, poll results and
 //! participation. Pure: the queries are the database's.
 
+pub mod csv;
+
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;

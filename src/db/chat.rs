@@ -137,6 +137,24 @@ impl Db {
         Ok(messages)
     }
 
+    /// Up to `limit` of the session's messages written at or after
+    /// `since_ms`, oldest first, deleted ones left out (replay's chat;
+    /// without reactions).
+    pub async fn chat_since(
+        &self,
+        session_id: &str,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ChatRow>, DbError> {
+        self.all(
+            "SELECT id, sender_id, sender_name, text, reply_to, mentions, created_at \
+             FROM chat_messages WHERE session_id = $1 AND created_at >= $2 \
+             AND deleted_at IS NULL ORDER BY created_at, seq LIMIT $3",
+            args![session_id, since_ms, limit],
+        )
+        .await
+    }
+
     /// A participant reacted to a message; false when they already had.
     pub async fn store_reaction(
         &self,

@@ -118,6 +118,33 @@ impl Db {
         .await
     }
 
+    /// The recordings, not deleted, of an instructor's sessions (of one
+    /// course, when given), newest first: the library.
+    pub async fn instructor_recordings(
+        &self,
+        instructor_id: &str,
+        course: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Recording>, DbError> {
+        let select = |sessions: &str| {
+            format!(
+                "SELECT {COLUMNS} FROM recordings WHERE session_id IN ({sessions}) \
+                 AND state <> 'deleted' ORDER BY created_at DESC, part DESC LIMIT $1"
+            )
+        };
+        match course {
+            Some(course) => {
+                let sql =
+                    select("SELECT id FROM sessions WHERE instructor_id = $2 AND course = $3");
+                self.all(&sql, args![limit, instructor_id, course]).await
+            }
+            None => {
+                let sql = select("SELECT id FROM sessions WHERE instructor_id = $2");
+                self.all(&sql, args![limit, instructor_id]).await
+            }
+        }
+    }
+
     /// The session's recording still taking segments, if any.
     pub async fn active_recording(&self, session_id: &str) -> Result<Option<Recording>, DbError> {
         self.first(

@@ -46,6 +46,10 @@ pub struct Session {
     pub record: bool,
     /// Guests may take WebRTC seats (else they watch HLS).
     pub guests_webrtc: bool,
+    /// The course it belongs to (the library groups recordings by it).
+    pub course: Option<String>,
+    /// Its ready recordings may be downloaded (a download URL beside the player's).
+    pub allow_download: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -61,10 +65,13 @@ pub struct NewSession {
     pub max_webrtc_viewers: i64,
     pub record: bool,
     pub guests_webrtc: bool,
+    pub course: Option<String>,
+    pub allow_download: bool,
 }
 
 const COLUMNS: &str = "id, title, instructor_id, instructor_name, scheduled_start, scheduled_end, \
-                       state, max_webrtc_viewers, record, guests_webrtc, created_at, updated_at";
+                       state, max_webrtc_viewers, record, guests_webrtc, course, allow_download, \
+                       created_at, updated_at";
 
 impl Column for SessionState {
     fn column(row: &AnyRow, name: &str) -> Result<Self, DbError> {
@@ -72,9 +79,13 @@ impl Column for SessionState {
     }
 }
 
+/// Listings: the latest class first, a class's time being its scheduled
+/// start, else its creation.
+const NEWEST_FIRST: &str = "COALESCE(scheduled_start, created_at) DESC, created_at DESC, id";
+
 from_row! { Session {
     id, title, instructor_id, instructor_name, scheduled_start, scheduled_end, state,
-    max_webrtc_viewers, record, guests_webrtc, created_at, updated_at,
+    max_webrtc_viewers, record, guests_webrtc, course, allow_download, created_at, updated_at,
 } }
 
 impl Db {
@@ -82,8 +93,9 @@ impl Db {
         let now = now_ms();
         self.write(
             "INSERT INTO sessions (id, title, instructor_id, instructor_name, scheduled_start, \
-             scheduled_end, state, max_webrtc_viewers, record, guests_webrtc, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7, $8, $9, $10, $11)",
+             scheduled_end, state, max_webrtc_viewers, record, guests_webrtc, course, \
+             allow_download, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7, $8, $9, $10, $11, $12, $13)",
             args![
                 &new.id,
                 &new.title,
@@ -94,6 +106,8 @@ impl Db {
                 new.max_webrtc_viewers,
                 new.record,
                 new.guests_webrtc,
+                &new.course,
+                new.allow_download,
                 now,
                 now
             ],
@@ -121,7 +135,7 @@ impl Db {
     }
 
     /// Sessions of one instructor, or all sessions when `instructor` is `None`;
-    /// newest first.
+    /// newest first: by scheduled start, else by creation.
     pub async fn sessions(
         &self,
         instructor: Option<&str>,
@@ -131,13 +145,13 @@ impl Db {
             Some(who) => {
                 let sql = format!(
                     "SELECT {COLUMNS} FROM sessions WHERE instructor_id = $1 \
-                     ORDER BY created_at DESC LIMIT $2"
+                     ORDER BY {NEWEST_FIRST} LIMIT $2"
                 );
                 self.all(&sql, args![who, limit]).await
             }
             None => {
                 let sql =
-                    format!("SELECT {COLUMNS} FROM sessions ORDER BY created_at DESC LIMIT $1");
+                    format!("SELECT {COLUMNS} FROM sessions ORDER BY {NEWEST_FIRST} LIMIT $1");
                 self.all(&sql, args![limit]).await
             }
         }

@@ -1,14 +1,17 @@
 //! HTTP: one router per resource, merged here.
 
 mod access;
+mod attachment;
 mod error;
 mod extract;
 mod health;
 mod hls;
+mod invites;
 mod limits;
 pub mod media_control;
 pub mod pages;
 mod recordings;
+mod replay;
 mod report;
 pub mod serve;
 mod sessions;
@@ -49,6 +52,8 @@ pub fn app_with_limits(state: AppState, limits: Option<Arc<RateLimits>>) -> Rout
         .merge(sessions::router().layer(cors()))
         .merge(hls::router().layer(cors()))
         .merge(recordings::router().layer(cors()))
+        .merge(replay::router().layer(cors()))
+        .merge(invites::router().layer(cors()))
         .merge(report::router().layer(cors()))
         .merge(tokens::router().layer(cors()))
         .merge(whip::advertise(whip::router().layer(cors())))

@@ -3,7 +3,8 @@
 //! instructor's record switch, participants' consent, and the local files.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -12,6 +13,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::access::authorize;
+use super::attachment::attachment;
 use super::sessions::owned_session;
 use super::ApiError;
 use crate::auth::policy::{Capability, Denied};
@@ -41,27 +43,51 @@ pub struct RecordingView {
     state: RecordingState,
     duration_seconds: Option<f64>,
     size_bytes: Option<i64>,
+    /// The title of its session (the library lists recordings of many).
+    session_title: String,
     created_at: String,
+    created_at_ms: i64,
     stopped_at: Option<String>,
     ready_at: Option<String>,
     error: Option<String>,
     /// Where to play it, while `ready`; time-limited.
     url: Option<String>,
     url_expires_at: Option<String>,
+    /// Where to download it, while `ready` and if the session allows
+    /// downloads; time-limited like `url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    download_url: Option<String>,
 }
 
 /// Who may see a session's recordings: anyone who may see the session, and
 /// students also after the join window closed (replay); a replay token too.
-async fn recordings_session(state: &AppState, who: &Claims, id: &str) -> Result<Session, ApiError> {
+pub(super) async fn recordings_session(
+    state: &AppState,
+    who: &Claims,
+    id: &str,
+) -> Result<Session, ApiError> {
     Ok(authorize(state, who, id, Capability::Replay).await?.0)
 }
 
-async fn view(state: &AppState, who: &Claims, rec: Recording) -> Result<RecordingView, ApiError> {
+/// The recording as callers see it; `session` is its session.
+pub(super) async fn view(
+    state: &AppState,
+    who: &Claims,
+    session: &Session,
+    rec: Recording,
+) -> Result<RecordingView, ApiError> {
     let (url, expires) = match (&rec.storage_key, rec.state) {
         (Some(key), RecordingState::Ready) => playback_url(state, who, &rec, key).await?,
         _ => (None, None),
     };
+    let download_url = url
+        .as_deref()
+        .filter(|_| session.allow_download)
+        .map(|url| download_url(state, url));
     Ok(RecordingView {
+        session_title: session.title.clone(),
+        created_at_ms: rec.created_at,
+        download_url,
         id: rec.id,
         session_id: rec.session_id,
         part: rec.part,
@@ -75,6 +101,16 @@ async fn view(state: &AppState, who: &Claims, rec: Recording) -> Result<Recordin
         url,
         url_expires_at: expires.map(rfc3339),
     })
+}
+
+/// Local storage's files download when asked with `download=1`; a store's
+/// or CDN's URL is the same as for playing (the page's link says download).
+fn download_url(state: &AppState, url: &str) -> String {
+    if !url.starts_with(&state.url("/recordings/")) {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}download=1")
 }
 
 /// Replay tokens live at most this long (and never past the caller's own).
@@ -133,7 +169,7 @@ async fn list(call: ApiCall) -> Result<Json<RecordingList>, ApiError> {
         if rec.state == RecordingState::Deleted && role != Role::Instructor {
             continue;
         }
-        recordings.push(view(&state, &who, rec).await?);
+        recordings.push(view(&state, &who, &session, rec).await?);
     }
     Ok(Json(RecordingList {
         session_id: id,
@@ -152,8 +188,8 @@ async fn show(call: ApiCall) -> Result<Json<RecordingView>, ApiError> {
         }
         return Err(ApiError::not_found(format!("no recording {id:?}")));
     };
-    recordings_session(&state, &who, &rec.session_id).await?;
-    Ok(Json(view(&state, &who, rec).await?))
+    let session = recordings_session(&state, &who, &rec.session_id).await?;
+    Ok(Json(view(&state, &who, &session, rec).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,7 +211,7 @@ async fn set_record(
     body: Result<Json<RecordSwitch>, JsonRejection>,
 ) -> Result<Json<RecordSwitchView>, ApiError> {
     let ApiCall { state, who, id } = call;
-    owned_session(&state, &who, &id).await?;
+    let session = owned_session(&state, &who, &id).await?;
     let Json(switch) = body?;
     let rec = if switch.record {
         state.recorder.start_now(&id).await
@@ -183,7 +219,7 @@ async fn set_record(
         state.recorder.stop_now(&id).await
     }?;
     let recording = match rec {
-        Some(r) => Some(view(&state, &who, r).await?),
+        Some(r) => Some(view(&state, &who, &session, r).await?),
         None => None,
     };
     tracing::info!(session = %id, record = switch.record, "recording switched by the instructor");
@@ -252,10 +288,11 @@ async fn storage_status(
 async fn serve_file(
     State(state): State<AppState>,
     Path((session_id, file)): Path<(String, String)>,
+    Query(query): Query<FileQuery>,
     auth: PlayerAuth,
     request: Request,
 ) -> Result<Response, ApiError> {
-    recordings_session(&state, &auth.claims, &session_id).await?;
+    let session = recordings_session(&state, &auth.claims, &session_id).await?;
     let Some(id) = file
         .strip_suffix(".mp4")
         .filter(|id| uuid::Uuid::parse_str(id).is_ok())
@@ -272,8 +309,23 @@ async fn serve_file(
         return Err(ApiError::not_found("no such recording"));
     };
     let path = state.data_dir().join(key);
-    match ServeFile::new(path).oneshot(request).await {
-        Ok(r) => Ok(r.into_response()),
+    let mut response = match ServeFile::new(path).oneshot(request).await {
+        Ok(r) => r.into_response(),
         Err(e) => match e {},
+    };
+    if query.download.as_deref() == Some("1") && session.allow_download {
+        let name = format!("{} (part {}).mp4", session.title.trim(), rec.part);
+        if let Ok(value) = HeaderValue::from_str(&attachment(&name)) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_DISPOSITION, value);
+        }
     }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+struct FileQuery {
+    /// `1`: as a download (when the session allows downloads).
+    download: Option<String>,
 }

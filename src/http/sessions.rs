@@ -18,6 +18,7 @@ use crate::ingest::PublishStatus;
 use crate::time::{parse_rfc3339, rfc3339};
 
 const MAX_TITLE_CHARS: usize = 200;
+const MAX_COURSE_CHARS: usize = 120;
 const LIST_LIMIT: i64 = 200;
 
 pub fn router() -> Router<AppState> {
@@ -38,6 +39,10 @@ struct CreateSession {
     record: Option<bool>,
     /// Guests may watch over WebRTC (default: HLS only).
     guests_webrtc: Option<bool>,
+    /// The course (the library groups recordings by it); blank is none.
+    course: Option<String>,
+    /// Its recordings may be downloaded (default: play only).
+    allow_download: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,6 +57,8 @@ pub struct SessionView {
     max_webrtc_viewers: i64,
     record: bool,
     guests_webrtc: bool,
+    course: Option<String>,
+    allow_download: bool,
     created_at: String,
     updated_at: String,
     whip_url: String,
@@ -118,6 +125,8 @@ fn view(state: &AppState, who: &Claims, s: Session) -> SessionView {
         max_webrtc_viewers: s.max_webrtc_viewers,
         record: s.record,
         guests_webrtc: s.guests_webrtc,
+        course: s.course,
+        allow_download: s.allow_download,
     }
 }
 
@@ -140,6 +149,19 @@ fn without_resource_id<T: Serialize>(value: &T, owner: bool) -> serde_json::Valu
         }
     }
     value
+}
+
+/// The course as stored: trimmed, blank as none, at most `MAX_COURSE_CHARS`.
+fn course(value: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(course) = value.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    if course.chars().count() > MAX_COURSE_CHARS || course.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(format!(
+            "course must be at most {MAX_COURSE_CHARS} characters, without control characters"
+        )));
+    }
+    Ok(Some(course.to_owned()))
 }
 
 fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
@@ -176,6 +198,7 @@ async fn create(
             "title must be 1 to {MAX_TITLE_CHARS} characters"
         )));
     }
+    let course = course(req.course.as_deref())?;
     let start = parse_time("scheduled_start", req.scheduled_start.as_deref())?;
     let end = parse_time("scheduled_end", req.scheduled_end.as_deref())?;
     if let (Some(s), Some(e)) = (start, end) {
@@ -205,6 +228,8 @@ async fn create(
             max_webrtc_viewers: max_viewers,
             record: req.record.unwrap_or(false),
             guests_webrtc: req.guests_webrtc.unwrap_or(false),
+            course,
+            allow_download: req.allow_download.unwrap_or(false),
         })
         .await?;
     tracing::info!(session = %session.id, instructor = %who.sub, "session created");

@@ -31,6 +31,8 @@ pub(super) async fn start(state: &AppState) -> Result<JoinHandle<()>, ServerErro
                 max_webrtc_viewers: state.settings.default_max_webrtc_viewers,
                 record: false,
                 guests_webrtc: true,
+                course: None,
+                allow_download: false,
             })
             .await?;
     }

@@ -189,6 +189,8 @@ fn test_config(db: &TestDb) -> Config {
                 per_ip: RateSpec(None),
                 per_user: RateSpec(None),
                 auth_failures: RateSpec(None),
+                invite_redeems: RateSpec(None),
+                position_writes: RateSpec(None),
                 trust_forwarded_for: false,
             },
             connections: ConnLimits {
@@ -346,6 +348,8 @@ impl ServerProcess {
             .env("CLASSCAST_RATE_LIMIT_IP", "off")
             .env("CLASSCAST_RATE_LIMIT_USER", "off")
             .env("CLASSCAST_RATE_LIMIT_AUTH_FAILURES", "off")
+            .env("CLASSCAST_RATE_LIMIT_INVITE_REDEEMS", "off")
+            .env("CLASSCAST_RATE_LIMIT_POSITION_WRITES", "off")
             .env("CLASSCAST_MAX_CONNECTIONS_PER_IP", "0")
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())

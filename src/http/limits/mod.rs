@@ -5,7 +5,9 @@
 //! Costly routes: WHIP and WHEP offers (each builds a WebRTC pipeline),
 //! session creation, recordings listing and lookup (they mint playback URLs).
 //! Trickle PATCHes, playlists and segments are not limited here: a normal
-//! client sends many of them.
+//! client sends many of them. Two routes have limits of their own: invite
+//! redeems per client address (each mints a token and may spend a use) and
+//! replay position writes per user (a player saves as it plays).
 //!
 //! The client address is the TCP peer, or, with `--trust-forwarded-for`, the
 //! last address of `X-Forwarded-For` (the one the proxy in front appended);
@@ -39,6 +41,10 @@ pub struct RateConfig {
     /// Requests answered 401 per client address; past it, requests from that
     /// address carrying a token that does not verify get 429.
     pub auth_failures: RateSpec,
+    /// Invite redeems per client address.
+    pub invite_redeems: RateSpec,
+    /// Replay position writes per user.
+    pub position_writes: RateSpec,
     pub trust_forwarded_for: bool,
 }
 
@@ -48,6 +54,8 @@ pub struct RateLimits {
     per_ip: Option<Buckets<IpAddr>>,
     per_user: Option<Buckets<String>>,
     auth_failures: Option<Buckets<IpAddr>>,
+    invite_redeems: Option<Buckets<IpAddr>>,
+    position_writes: Option<Buckets<String>>,
     trust_forwarded_for: bool,
     keys: Arc<Keys>,
 }
@@ -58,6 +66,8 @@ impl RateLimits {
             per_ip: config.per_ip.0.map(Buckets::new),
             per_user: config.per_user.0.map(Buckets::new),
             auth_failures: config.auth_failures.0.map(Buckets::new),
+            invite_redeems: config.invite_redeems.0.map(Buckets::new),
+            position_writes: config.position_writes.0.map(Buckets::new),
             trust_forwarded_for: config.trust_forwarded_for,
             keys,
         }
@@ -91,8 +101,27 @@ pub async fn limit(State(limits): State<Arc<RateLimits>>, req: Request, next: Ne
             return ApiError::RateLimited(wait).into_response();
         }
     }
+    let user = claims.flatten().map(|c| c.sub);
+    match own_limit(req.method(), req.uri().path()) {
+        Some(OwnLimit::InviteRedeem) => {
+            if let (Some(ip), Some(buckets)) = (ip, &limits.invite_redeems) {
+                if let Err(wait) = buckets.take(&ip, now) {
+                    tracing::info!(%ip, "refused: invite redeem rate limit");
+                    return ApiError::RateLimited(wait).into_response();
+                }
+            }
+        }
+        Some(OwnLimit::PositionWrite) => {
+            if let (Some(user), Some(buckets)) = (&user, &limits.position_writes) {
+                if let Err(wait) = buckets.take(user, now) {
+                    tracing::info!(user, "refused: replay position rate limit");
+                    return ApiError::RateLimited(wait).into_response();
+                }
+            }
+        }
+        None => {}
+    }
     if costly(req.method(), req.uri().path()) {
-        let user = claims.flatten().map(|c| c.sub);
         if let (Some(user), Some(buckets)) = (&user, &limits.per_user) {
             if let Err(wait) = buckets.take(user, now) {
                 tracing::info!(user, path = req.uri().path(), "refused: user rate limit");
@@ -122,8 +151,28 @@ fn costly(method: &Method, path: &str) -> bool {
     match segments.as_slice() {
         ["whip" | "whep", _] => method == Method::POST,
         ["api", "sessions"] => method == Method::POST,
-        ["api", "sessions", _, "recordings"] | ["api", "recordings", _] => method == Method::GET,
+        ["api", "sessions", _, "recordings"] | ["api", "recordings", _] | ["api", "recordings"] => {
+            method == Method::GET
+        }
         _ => false,
+    }
+}
+
+/// The routes with a limit of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnLimit {
+    InviteRedeem,
+    PositionWrite,
+}
+
+fn own_limit(method: &Method, path: &str) -> Option<OwnLimit> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["api", "invites", _, "redeem"] if method == Method::POST => Some(OwnLimit::InviteRedeem),
+        ["api", "recordings", _, "position"] if method == Method::PUT => {
+            Some(OwnLimit::PositionWrite)
+        }
+        _ => None,
     }
 }
 
@@ -161,8 +210,27 @@ mod tests {
         assert!(!costly(&Method::GET, "/api/sessions"));
         assert!(costly(&Method::GET, "/api/sessions/x/recordings"));
         assert!(costly(&Method::GET, "/api/recordings/r1"));
+        assert!(costly(&Method::GET, "/api/recordings"));
+        assert!(!costly(&Method::GET, "/api/recordings/r1/position"));
         assert!(!costly(&Method::GET, "/healthz"));
         assert!(!costly(&Method::GET, "/hls/x/master.m3u8"));
+    }
+
+    #[test]
+    fn redeems_and_position_writes_have_their_own_limits() {
+        let own = |m: Method, p: &str| own_limit(&m, p);
+        assert_eq!(
+            own(Method::POST, "/api/invites/abc/redeem"),
+            Some(OwnLimit::InviteRedeem)
+        );
+        assert_eq!(own(Method::GET, "/api/invites/abc"), None);
+        assert_eq!(own(Method::GET, "/api/invites/abc/redeem"), None);
+        assert_eq!(
+            own(Method::PUT, "/api/recordings/r1/position"),
+            Some(OwnLimit::PositionWrite)
+        );
+        assert_eq!(own(Method::GET, "/api/recordings/r1/position"), None);
+        assert_eq!(own(Method::POST, "/api/sessions"), None);
     }
 
     #[test]
