@@ -96,7 +96,7 @@ async fn library(
                 .into_iter()
                 .filter(|r| r.state != RecordingState::Deleted)
                 .collect();
-            recordings.sort_by(|a, b| (b.created_at, b.part).cmp(&(a.created_at, a.part)));
+            recordings.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.part)));
             recordings
         }
     };
