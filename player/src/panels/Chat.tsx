@@ -308,6 +308,16 @@ export function ChatPanel({ room }: PanelProps) {
     const el = list.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
   }, [s.chat.length]);
+  // Shown again after another tab (or resized): back to the newest.
+  useEffect(() => {
+    const el = list.current;
+    if (!el || typeof ResizeObserver === 'undefined') return undefined;
+    const watcher = new ResizeObserver(() => {
+      if (stick.current) el.scrollTop = el.scrollHeight;
+    });
+    watcher.observe(el);
+    return () => watcher.disconnect();
+  }, []);
 
   // A reply to a message that was deleted meanwhile: drop it.
   const reply = replyTo && byId.has(replyTo.id) ? replyTo : null;

@@ -6,6 +6,7 @@ import { api } from '../lib/api';
 import type { ClientMessage, Participant } from '../room/protocol';
 import { Button } from '../ui';
 import { initials, qualityWords, roleWords } from './format';
+import { CameraIcon, MicIcon, ScreenIcon } from './icons';
 import type { PanelProps } from './types';
 import './people.css';
 
@@ -58,19 +59,21 @@ export function QualityDot({ quality }: { quality: Participant['quality'] }) {
 }
 
 function MediaIcons({ p }: { p: Participant }) {
+  const mic = p.media.mic ? 'Microphone on' : 'Microphone off';
+  const camera = p.media.camera ? 'Camera on' : 'Camera off';
   return (
     <span class="media-icons">
-      <span class={p.media.mic ? 'media-on' : 'media-off'} title={p.media.mic ? 'Microphone on' : 'Microphone off'}>
-        <span aria-hidden="true">{p.media.mic ? '🎙' : '🔇'}</span>
-        <span class="visually-hidden">{p.media.mic ? 'Microphone on' : 'Microphone off'}</span>
+      <span class={p.media.mic ? 'media-on' : 'media-off'} title={mic}>
+        <MicIcon off={!p.media.mic} />
+        <span class="visually-hidden">{mic}</span>
       </span>
-      <span class={p.media.camera ? 'media-on' : 'media-off'} title={p.media.camera ? 'Camera on' : 'Camera off'}>
-        <span aria-hidden="true">{p.media.camera ? '📷' : '🚫'}</span>
-        <span class="visually-hidden">{p.media.camera ? 'Camera on' : 'Camera off'}</span>
+      <span class={p.media.camera ? 'media-on' : 'media-off'} title={camera}>
+        <CameraIcon off={!p.media.camera} />
+        <span class="visually-hidden">{camera}</span>
       </span>
       {p.media.screen ? (
-        <span class="media-on" title="Sharing the screen">
-          <span aria-hidden="true">🖥</span>
+        <span class="media-on media-screen" title="Sharing the screen">
+          <ScreenIcon />
           <span class="visually-hidden">Sharing the screen</span>
         </span>
       ) : null}
@@ -199,8 +202,10 @@ export function ParticipantsPanel({ room }: PanelProps) {
           return (
             <li key={p.id} class={`person${s.spotlight === p.id ? ' person-spotlit' : ''}`}>
               <div class="person-main">
-                <span class="avatar" aria-hidden="true">
-                  {initials(p.name)}
+                <span class="avatar-wrap">
+                  <span class="avatar" aria-hidden="true">
+                    {initials(p.name)}
+                  </span>
                   <QualityDot quality={p.quality} />
                 </span>
                 <div class="person-text">
@@ -210,7 +215,6 @@ export function ParticipantsPanel({ room }: PanelProps) {
                   </span>
                   <span class="person-tags">
                     <span class="tag-plain">{roleWords(p.role)}</span>
-                    <span class="tag-plain">{qualityWords(p.quality)}</span>
                     {p.on_stage ? <span class="tag tag-accent">On stage</span> : null}
                     {s.spotlight === p.id ? <span class="tag tag-accent">Spotlight</span> : null}
                     {p.hand_raised ? <span class="tag">Hand raised</span> : null}
@@ -279,7 +283,7 @@ export function LobbyPanel({ room }: PanelProps) {
               </li>
             ))}
           </ul>
-          {waiting.length > 1 ? (
+          {waiting.length > 0 ? (
             <Button small class="admit-all" onClick={() => room.send({ type: 'admit' })}>
               Admit all ({waiting.length})
             </Button>

@@ -126,17 +126,27 @@ export function Sidebar({ room }: PanelProps) {
               );
             })}
           </div>
-          <div class="tab-panel" role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
-            {tab === 'people' ? (
-              <>
-                <LobbyPanel room={room} />
-                <ParticipantsPanel room={room} />
-              </>
-            ) : null}
-            {tab === 'chat' ? <ChatPanel room={room} /> : null}
-            {tab === 'hands' ? <HandsPanel room={room} /> : null}
-            {tab === 'polls' ? <PollsPanel room={room} /> : null}
-          </div>
+          {/* Every panel stays mounted (a draft, a half-made poll survive a tab switch). */}
+          {TABS.map((t) => (
+            <div
+              key={t.id}
+              class="tab-panel"
+              role="tabpanel"
+              id={`panel-${t.id}`}
+              aria-labelledby={`tab-${t.id}`}
+              hidden={tab !== t.id}
+            >
+              {t.id === 'people' ? (
+                <>
+                  <LobbyPanel room={room} />
+                  <ParticipantsPanel room={room} />
+                </>
+              ) : null}
+              {t.id === 'chat' ? <ChatPanel room={room} /> : null}
+              {t.id === 'hands' ? <HandsPanel room={room} /> : null}
+              {t.id === 'polls' ? <PollsPanel room={room} /> : null}
+            </div>
+          ))}
           <ReactionsFeed room={room} />
         </>
       )}
