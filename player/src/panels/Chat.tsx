@@ -32,9 +32,8 @@ function refusalWords(err: NonNullable<RoomState['lastError']>): string {
 }
 
 function Reactions(props: { message: ChatMessage; youId: string | null; canReact: boolean; names: Map<string, string>; onReact: (emoji: string) => void }) {
-  const [picking, setPicking] = useState(false);
   const entries = Object.entries(props.message.reactions).filter(([, ids]) => ids.length > 0);
-  if (entries.length === 0 && !props.canReact) return null;
+  if (entries.length === 0) return null;
   return (
     <div class="reactions">
       {entries.map(([emoji, ids]) => {
@@ -54,32 +53,37 @@ function Reactions(props: { message: ChatMessage; youId: string | null; canReact
           </span>
         );
       })}
-      {props.canReact ? (
-        <span class="react-add">
-          <button type="button" class="chip chip-add" aria-expanded={picking} aria-label="Add reaction" title="Add reaction" onClick={() => setPicking(!picking)}>
-            <span aria-hidden="true">☺+</span>
-          </button>
-          {picking ? (
-            <span class="react-picker" role="group" aria-label="Reactions">
-              {QUICK_REACTIONS.map((emoji) => (
-                <button
-                  key={emoji}
-                  type="button"
-                  class="react-option"
-                  aria-label={`React with ${emoji}`}
-                  onClick={() => {
-                    props.onReact(emoji);
-                    setPicking(false);
-                  }}
-                >
-                  {emoji}
-                </button>
-              ))}
-            </span>
-          ) : null}
+    </div>
+  );
+}
+
+/** Add a reaction: a small choice of emoji. */
+function ReactionPicker(props: { onReact: (emoji: string) => void }) {
+  const [picking, setPicking] = useState(false);
+  return (
+    <span class="react-add">
+      <button type="button" class="tool" aria-expanded={picking} aria-label="Add reaction" title="Add reaction" onClick={() => setPicking(!picking)}>
+        <span aria-hidden="true">☺</span>
+      </button>
+      {picking ? (
+        <span class="react-picker" role="group" aria-label="Reactions">
+          {QUICK_REACTIONS.map((emoji) => (
+            <button
+              key={emoji}
+              type="button"
+              class="react-option"
+              aria-label={`React with ${emoji}`}
+              onClick={() => {
+                props.onReact(emoji);
+                setPicking(false);
+              }}
+            >
+              {emoji}
+            </button>
+          ))}
         </span>
       ) : null}
-    </div>
+    </span>
   );
 }
 
@@ -107,6 +111,21 @@ function MessageItem(props: {
           {clockTime(m.at)}
         </time>
         {mentionsYou ? <span class="mention-mark">Mentions you</span> : null}
+        {props.canWrite || props.instructor ? (
+          <span class="msg-tools">
+            {props.canWrite ? <ReactionPicker onReact={props.onReact} /> : null}
+            {props.canWrite ? (
+              <button type="button" class="tool" onClick={props.onReply}>
+                Reply<span class="visually-hidden"> to {m.sender_name}</span>
+              </button>
+            ) : null}
+            {props.instructor ? (
+              <button type="button" class="tool tool-danger" onClick={props.onDelete}>
+                Delete<span class="visually-hidden"> message from {m.sender_name}</span>
+              </button>
+            ) : null}
+          </span>
+        ) : null}
       </div>
       {m.reply_to ? (
         <blockquote class="msg-quote">
@@ -133,20 +152,6 @@ function MessageItem(props: {
         )}
       </p>
       <Reactions message={m} youId={youId} canReact={props.canWrite} names={props.names} onReact={props.onReact} />
-      {props.canWrite || props.instructor ? (
-        <div class="msg-actions">
-          {props.canWrite ? (
-            <button type="button" class="link-button" onClick={props.onReply}>
-              Reply<span class="visually-hidden"> to {m.sender_name}</span>
-            </button>
-          ) : null}
-          {props.instructor ? (
-            <button type="button" class="link-button link-danger" onClick={props.onDelete}>
-              Delete<span class="visually-hidden"> message from {m.sender_name}</span>
-            </button>
-          ) : null}
-        </div>
-      ) : null}
     </li>
   );
 }

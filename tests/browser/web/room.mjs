@@ -155,5 +155,14 @@ run(async (browser) => {
     await screenshot(teacher.page, 'studio-panels');
     await screenshot(s2.page, 'classroom-panels');
   }
+  // REVIEW_DIR: every tab of both pages, for a person to look at.
+  if (process.env.REVIEW_DIR) {
+    for (const who of [teacher, s2]) {
+      for (const name of ['People', 'Chat', 'Hands', 'Polls']) {
+        await tab(who, name).click();
+        await who.page.screenshot({ path: `${process.env.REVIEW_DIR}/${who.name}-${name}-${who.page.viewportSize().width}.png` });
+      }
+    }
+  }
   for (const who of [teacher, s1, s2]) assertNoConsoleErrors(who);
 });
