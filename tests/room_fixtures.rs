@@ -156,10 +156,10 @@ fn check(name: &str, description: &str, s: Scenario) {
         .iter()
         .map(|m| serde_json::to_value(m).expect("server messages serialize"))
         .collect();
-    let close = s
-        .close
-        .as_ref()
-        .map_or(Value::Null, |(code, reason)| json!({"code": code, "reason": reason}));
+    let close = s.close.as_ref().map_or(
+        Value::Null,
+        |(code, reason)| json!({"code": code, "reason": reason}),
+    );
     let existing: Option<Value> = std::fs::read_to_string(&path)
         .ok()
         .map(|text| serde_json::from_str(&text).expect("a fixture is JSON"));
@@ -193,7 +193,11 @@ fn check(name: &str, description: &str, s: Scenario) {
         "{name}: the room no longer sends what the fixture says (UPDATE_ROOM_FIXTURES=1 rewrites it; then check the reducer's tests)"
     );
     assert_eq!(file["close"], close, "{name}: close");
-    assert_eq!(file["participant"], json!(s.observer), "{name}: participant");
+    assert_eq!(
+        file["participant"],
+        json!(s.observer),
+        "{name}: participant"
+    );
     assert!(
         file["expected"].as_object().is_some_and(|e| !e.is_empty()),
         "{name}: the fixture states no expected client state"

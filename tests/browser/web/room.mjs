@@ -152,9 +152,20 @@ run(async (browser) => {
   for (const viewport of [DESKTOP, TABLET]) {
     await teacher.page.setViewportSize(viewport);
     await s2.page.setViewportSize(viewport);
+    for (const who of [teacher, s2]) await who.page.mouse.move(0, 0);
     await screenshot(teacher.page, 'studio-panels');
     await screenshot(s2.page, 'classroom-panels');
   }
+  // Remove s1, with a reason they read; the others see them go.
+  await tab(teacher, 'People').click();
+  await teacher.page.getByRole('button', { name: 'Actions for s1' }).click();
+  await teacher.page.getByRole('button', { name: 'Remove… s1' }).click();
+  await teacher.page.getByLabel(/Reason/).fill('Please keep the chat on topic.');
+  await teacher.page.getByRole('button', { name: 'Remove s1' }).click();
+  await s1.page.getByText('You were removed from this class: Please keep the chat on topic.').waitFor();
+  await eventually('s1 gone from the studio', async () => (await teacher.page.locator('.people .person-name', { hasText: 's1' }).count()) === 0);
+  emit({ event: 'kicked' });
+
   // REVIEW_DIR: every tab of both pages, for a person to look at.
   if (process.env.REVIEW_DIR) {
     for (const who of [teacher, s2]) {
