@@ -1,0 +1,5 @@
+import type { Room } from '../room/connection';
+
+export interface PanelProps {
+  room: Room;
+}
