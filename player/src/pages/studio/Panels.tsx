@@ -4,9 +4,19 @@ import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import type { Resolution } from '../../lib/devices';
 import type { SendStats } from '../../lib/whip';
-import { Button, Field } from '../../ui';
+import { Button } from '../../ui';
 import type { Broadcast } from './broadcast';
 import type { SessionWatch } from './session';
+
+/** A control with a label of its own (a wrapping label would add the chosen option to the name). */
+function Labelled(props: { id: string; label: string; children: ComponentChildren }) {
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      {props.children}
+    </div>
+  );
+}
 
 export function DevicesCard(props: { b: Broadcast }) {
   const { b } = props;
@@ -17,8 +27,8 @@ export function DevicesCard(props: { b: Broadcast }) {
     <section class="card studio-card" aria-labelledby="devices-heading">
       <h2 id="devices-heading">Camera and microphone</h2>
       <div class="device-grid">
-        <Field label="Camera">
-          <select value={choice.cameraId} disabled={b.opening.value} onChange={(e) => void b.choose({ cameraId: e.currentTarget.value })}>
+        <Labelled id="pick-camera" label="Camera">
+          <select id="pick-camera" value={choice.cameraId} disabled={b.opening.value} onChange={(e) => void b.choose({ cameraId: e.currentTarget.value })}>
             <option value="">Default camera</option>
             {cameras.map((c) => (
               <option key={c.id} value={c.id}>
@@ -26,20 +36,21 @@ export function DevicesCard(props: { b: Broadcast }) {
               </option>
             ))}
           </select>
-        </Field>
-        <Field label="Resolution">
+        </Labelled>
+        <Labelled id="pick-resolution" label="Resolution">
           <select
+            id="pick-resolution"
             value={choice.resolution}
             disabled={b.opening.value || b.screen.value !== null}
             onChange={(e) => void b.choose({ resolution: e.currentTarget.value as Resolution })}
           >
-            <option value="360p">360p (low bandwidth)</option>
-            <option value="720p">720p (recommended)</option>
-            <option value="1080p">1080p (fast network)</option>
+            <option value="360p">360p (low)</option>
+            <option value="720p">720p (HD)</option>
+            <option value="1080p">1080p (full HD)</option>
           </select>
-        </Field>
-        <Field label="Microphone">
-          <select value={choice.micId} disabled={b.opening.value} onChange={(e) => void b.choose({ micId: e.currentTarget.value })}>
+        </Labelled>
+        <Labelled id="pick-mic" label="Microphone">
+          <select id="pick-mic" value={choice.micId} disabled={b.opening.value} onChange={(e) => void b.choose({ micId: e.currentTarget.value })}>
             <option value="">Default microphone</option>
             {mics.map((m) => (
               <option key={m.id} value={m.id}>
@@ -47,7 +58,7 @@ export function DevicesCard(props: { b: Broadcast }) {
               </option>
             ))}
           </select>
-        </Field>
+        </Labelled>
         <div class="meter-field">
           <span id="meter-label">Microphone level</span>
           <div
@@ -114,8 +125,8 @@ function ObsSettings(props: { whipUrl: string; token: string }) {
     <details class="obs">
       <summary>Stream from OBS</summary>
       <p class="hint">In OBS: Settings → Stream → Service “WHIP”, then paste these. Stop the broadcast here first.</p>
-      <CopyField label="WHIP server URL" value={props.whipUrl} />
-      <CopyField label="Bearer token" value={props.token} secret={!shown}>
+      <CopyField id="obs-url" label="WHIP server URL" value={props.whipUrl} />
+      <CopyField id="obs-token" label="Bearer token" value={props.token} secret={!shown}>
         <Button small aria-pressed={shown} onClick={() => setShown(!shown)}>
           Show token
         </Button>
@@ -124,29 +135,35 @@ function ObsSettings(props: { whipUrl: string; token: string }) {
   );
 }
 
-function CopyField(props: { label: string; value: string; secret?: boolean; children?: ComponentChildren }) {
+function CopyField(props: { id: string; label: string; value: string; secret?: boolean; children?: ComponentChildren }) {
   const [copied, setCopied] = useState<'yes' | 'no' | null>(null);
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(props.value);
       setCopied('yes');
     } catch {
+      // No clipboard access (an insecure origin, or refused): select it for Ctrl+C.
+      const input = document.getElementById(props.id);
+      if (input instanceof HTMLInputElement) {
+        input.type = 'text';
+        input.select();
+      }
       setCopied('no');
     }
     setTimeout(() => setCopied(null), 2500);
   };
   return (
     <div class="copy-field">
-      <Field label={props.label}>
-        <input type={props.secret ? 'password' : 'text'} readOnly value={props.value} onFocus={(e) => e.currentTarget.select()} />
-      </Field>
+      <Labelled id={props.id} label={props.label}>
+        <input id={props.id} type={props.secret ? 'password' : 'text'} readOnly value={props.value} onFocus={(e) => e.currentTarget.select()} />
+      </Labelled>
       <div class="copy-actions">
         {props.children}
         <Button small onClick={() => void copy()} aria-label={`Copy ${props.label}`}>
           Copy
         </Button>
         <span class="copied" role="status">
-          {copied === 'yes' ? 'Copied' : copied === 'no' ? 'Select the text and copy it (Ctrl+C)' : ''}
+          {copied === 'yes' ? 'Copied' : copied === 'no' ? 'Press Ctrl+C' : ''}
         </span>
       </div>
     </div>

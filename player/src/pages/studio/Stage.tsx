@@ -73,7 +73,7 @@ export function Stage(props: { b: Broadcast; name: string }) {
         </div>
       )}
       <div class="stage-top">
-        <StateBadge b={b} />
+        {['idle', 'stopped'].includes(b.status.value.state) ? null : <StateBadge b={b} />}
         {sharing ? <span class="state-badge">Sharing your screen</span> : null}
       </div>
       <div class="stage-bottom">

@@ -1,6 +1,6 @@
 // The studio once the page knows the session is this instructor's: the
 // stage and its controls on the left, the class (Sidebar) on the right.
-import { computed, effect, useComputed } from '@preact/signals';
+import { computed, effect, untracked, useComputed } from '@preact/signals';
 import { useEffect, useMemo } from 'preact/hooks';
 import type { Claims } from '../../lib/auth';
 import { AlertBanner, LinkBanner, Sidebar } from '../../panels';
@@ -45,7 +45,7 @@ export function Studio(props: { token: string; claims: Claims; first: SessionInf
     const inRoom = computed(() => room.state.value.standing.kind === 'in');
     const stopSending = effect(() => {
       const media = b.mediaState.value;
-      if (inRoom.value) room.send({ type: 'media_state', ...media });
+      if (inRoom.value) untracked(() => room.send({ type: 'media_state', ...media }));
     });
     return () => {
       stopSending();
