@@ -1,7 +1,8 @@
 // The studio's media side in headless Chromium with the fake camera: pick
 // devices, Go live over WHIP (state Live, what is sent), the server sees the
-// publish, Camera off reaches a student, screen share on and back, Stop;
-// a student's and another instructor's token get a clear page.
+// publish, Camera off reaches a student, screen share on and back, Stop,
+// Record on and off; a student's and another instructor's token get a clear
+// page; End class.
 //   node studio.mjs --base URL --session ID --instructor JWT --student JWT
 //                   --observer JWT --stranger JWT
 import {
@@ -103,16 +104,25 @@ run(async (browser) => {
   const stu = await person(browser, 'student');
   await stu.page.goto(`${base}/class/${session}#token=${student}`);
   const watcher = await roomObserver(browser, observer);
-  await page.getByRole('button', { name: 'Camera off' }).click();
-  await eventually('Camera off pressed', async () => (await page.getByRole('button', { name: 'Camera off' }).getAttribute('aria-pressed')) === 'true');
+  const wired = roomSockets > 0;
+  if (wired) {
+    // Joining, the studio told the class its camera is on (a participant's
+    // media starts all off, so this proves the page sent it).
+    await eventually('the class sees the camera on', async () => (await watcher.instructorMedia())?.camera === true);
+  }
+  const cameraOff = page.getByRole('button', { name: 'Camera off' });
+  await cameraOff.click();
+  const clickedAt = Date.now();
+  await eventually('Camera off pressed', async () => (await cameraOff.getAttribute('aria-pressed')) === 'true');
   await page.getByText('Your camera is off').waitFor();
-  if (roomSockets > 0) {
+  if (wired) {
     // TODO(room panels): read it from the student's page instead, via the
     // Sidebar's participants list (the instructor's camera-off state).
     await eventually('the class sees the camera off', async () => (await watcher.instructorMedia())?.camera === false, {
-      timeoutMs: 3000,
+      timeoutMs: 2000,
+      everyMs: 50,
     });
-    emit({ event: 'camera_off_seen' });
+    emit({ event: 'camera_off_seen', after_ms: Date.now() - clickedAt });
   } else {
     // The room connection is still the skeleton's placeholder (no socket).
     emit({ event: 'todo', check: 'camera off reaches the student', why: 'the studio opens no room socket yet' });
@@ -141,7 +151,15 @@ run(async (browser) => {
   await page.getByRole('button', { name: 'Go live' }).waitFor();
   await eventually('the server ends the publish', async () => !(await getSession()).live);
   emit({ event: 'stopped' });
-  assertNoConsoleErrors(inst);
+
+  // Record on and off: the switch shows the server's value.
+  const record = page.getByRole('button', { name: 'Record' });
+  await record.click();
+  await eventually('recording on', async () => (await record.getAttribute('aria-pressed')) === 'true' && (await getSession()).record);
+  await page.locator('.app-header').getByText('Recording').waitFor();
+  await record.click();
+  await eventually('recording off', async () => (await record.getAttribute('aria-pressed')) === 'false' && !(await getSession()).record);
+  emit({ event: 'record_switch' });
 
   // A student's token on the studio page: a clear page, no errors, no socket.
   const wrong = await person(browser, 'student on the studio');
@@ -159,4 +177,12 @@ run(async (browser) => {
   await other.page.getByRole('heading', { name: 'This class is not yours' }).waitFor();
   assertNoConsoleErrors(other, { allow: [/status of 403/] });
   emit({ event: 'refusals' });
+
+  // End class, confirmed: the studio says so, and the server has it ended.
+  await page.getByRole('button', { name: 'End class' }).click();
+  await page.getByRole('button', { name: 'End class for everyone' }).click();
+  await page.getByRole('heading', { name: 'This class has ended' }).waitFor();
+  await eventually('the session ended', async () => (await getSession()).state === 'ended');
+  assertNoConsoleErrors(inst);
+  emit({ event: 'ended' });
 });

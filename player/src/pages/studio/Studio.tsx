@@ -86,6 +86,7 @@ export function Studio(props: { token: string; claims: Claims; first: SessionInf
       <AlertBanner room={room} />
       <div class="studio-layout">
         <section class="studio-main" aria-label="Your broadcast">
+          <h1 class="visually-hidden">Studio: {title}</h1>
           <Stage b={b} name={claims.name || 'You'} />
           <ControlBar b={b} session={session} onEnd={() => void session.end().then(() => b.stop())} />
           <div class="studio-notices">
