@@ -450,7 +450,8 @@ export function watchWhep(options: WhepOptions): WhepViewer {
     stats: () => (attempt ? readStats(attempt.pc) : Promise.resolve(null)),
     reconnectNow() {
       if (stopped || !webRtcAvailable()) return;
-      if (last === 'playing' && attempt?.pc.connectionState === 'connected') return;
+      // Connected and playing, or an offer on its way: nothing to hurry.
+      if (last === 'connecting' || (last === 'playing' && attempt?.pc.connectionState === 'connected')) return;
       failures = retries = 0;
       void offer();
     },

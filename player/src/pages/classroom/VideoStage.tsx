@@ -178,6 +178,7 @@ export function VideoStage(props: Props) {
       {snap ? (
         <ControlBar
           snap={snap}
+          ended={ended}
           muted={muted}
           volume={volume}
           fullscreen={fullscreen}
@@ -205,26 +206,39 @@ export function VideoStage(props: Props) {
   );
 }
 
-function TierStatus(props: { snap: LiveSnapshot }) {
+function TierStatus(props: { snap: LiveSnapshot; ended: boolean }) {
   const { snap } = props;
   const live = snap.tier === 'webrtc';
-  const detail = !snap.tier
-    ? 'Connecting…'
-    : live
-      ? snap.receivedHeight
-        ? `Real time · ${snap.receivedHeight}p`
-        : 'Real time'
-      : 'A few seconds behind';
+  const showing = snap.phase === 'playing' || snap.phase === 'blocked';
+  let badge: { text: string; tone?: 'live' | 'warn' };
+  let detail: string;
+  if (props.ended) {
+    badge = { text: 'Ended' };
+    detail = 'The class is over';
+  } else if (showing) {
+    badge = live ? { text: 'Live', tone: 'live' } : { text: 'Broadcast' };
+    detail = live ? (snap.receivedHeight && !snap.audioOnly ? `Real time · ${snap.receivedHeight}p` : 'Real time') : 'A few seconds behind';
+  } else if (snap.phase === 'reconnecting') {
+    badge = { text: 'Reconnecting', tone: 'warn' };
+    detail = 'Connection lost';
+  } else if (snap.phase === 'not-live') {
+    badge = { text: 'Not live' };
+    detail = 'Waiting for the instructor';
+  } else {
+    badge = { text: 'Connecting' };
+    detail = '';
+  }
   return (
-    <div class="tier-status" role="status" aria-label="How you watch">
-      {snap.tier ? <Badge tone={live ? 'live' : 'warn'}>{live ? 'Live' : 'Broadcast'}</Badge> : null}
-      <span class="tier-detail">{detail}</span>
+    <div class="tier-status" role="status" aria-label="How you watch" data-tier={showing ? snap.tier : undefined}>
+      <Badge tone={badge.tone}>{badge.text}</Badge>
+      {detail ? <span class="tier-detail">{detail}</span> : null}
     </div>
   );
 }
 
 interface ControlProps {
   snap: LiveSnapshot;
+  ended: boolean;
   muted: boolean;
   volume: number;
   fullscreen: boolean;
@@ -272,7 +286,7 @@ function ControlBar(props: ControlProps) {
   const { snap } = props;
   return (
     <div class="control-bar">
-      <TierStatus snap={snap} />
+      <TierStatus snap={snap} ended={props.ended} />
       <div class="controls">
         <Button small aria-pressed={snap.audioOnly} onClick={() => props.onAudioOnly(!snap.audioOnly)}>
           <Icon name="headphones" />
