@@ -1,7 +1,8 @@
 //! The classroom page in headless Chromium against a real publish: the first
 //! student watches live over WebRTC, the second (past a cap of one seat)
 //! the HLS broadcast through hls.js; audio only, recording consent, a token
-//! for another class, accessibility and screenshots
+//! for another class, the publish dropping and coming back, accessibility
+//! and screenshots
 //! (tests/browser/web/classroom.mjs).
 
 mod common;
@@ -69,16 +70,7 @@ async fn students_watch_live_then_the_broadcast_past_the_cap() {
     )
     .await;
 
-    let publisher = WhipClient::publish(&WhipClientOptions {
-        whip_url: format!("{base}/whip/{live}"),
-        token: alice.clone(),
-        codec: VideoCodecPref::H264,
-        width: 640,
-        height: 360,
-        fps: 30,
-    })
-    .await
-    .expect("publish");
+    let publisher = publish(&base, &live, &alice).await;
     wait_for(Duration::from_secs(30), "the broadcast's rungs", || async {
         let v = get_session(&base, &alice, &live).await;
         (v["live"] == true && v["hls"]["state"] == "live").then_some(())
@@ -98,8 +90,36 @@ async fn students_watch_live_then_the_broadcast_past_the_cap() {
         ("other", other.as_str()),
     ];
     let scenario = ClientProcess::web_scenario("classroom.mjs", &base, &flags);
-    tokio::task::spawn_blocking(move || scenario.finish(Duration::from_secs(180)))
+    let scenario = expect(scenario, "publisher-restart-ready", 150).await;
+    publisher.stop().await.expect("DELETE");
+    let scenario = expect(scenario, "saw-stopped", 40).await;
+    let publisher = publish(&base, &live, &alice).await;
+    tokio::task::spawn_blocking(move || scenario.finish(Duration::from_secs(120)))
         .await
         .expect("scenario");
     publisher.stop().await.expect("DELETE");
+}
+
+/// The instructor's publish: a small test pattern.
+async fn publish(base: &str, session: &str, token: &str) -> WhipClient {
+    WhipClient::publish(&WhipClientOptions {
+        whip_url: format!("{base}/whip/{session}"),
+        token: token.to_owned(),
+        codec: VideoCodecPref::H264,
+        width: 640,
+        height: 360,
+        fps: 30,
+    })
+    .await
+    .expect("publish")
+}
+
+/// Waits (off the runtime) for the scenario's `event`.
+async fn expect(scenario: ClientProcess, event: &'static str, limit_s: u64) -> ClientProcess {
+    tokio::task::spawn_blocking(move || {
+        scenario.expect_event(event, Duration::from_secs(limit_s));
+        scenario
+    })
+    .await
+    .expect("scenario")
 }
