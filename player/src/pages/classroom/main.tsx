@@ -1,9 +1,8 @@
-// The student's classroom: the instructor's video (WHEP, else HLS) and the
-// class (Sidebar).
+// The student's classroom: the instructor's video (WHEP, else HLS), the
+// recording-consent question, the stage, and the class (Sidebar).
 import { claimsOf, tokenForSession, usePageToken } from '../../lib/auth';
-import { LinkBanner, Sidebar } from '../../panels';
-import { connectRoom } from '../../room/connection';
 import { AppShell, FullMessage, mount, pathParam } from '../../ui';
+import { Classroom } from './Classroom';
 
 const sessionId = pathParam('/class/');
 const token = sessionId ? tokenForSession(sessionId) : null;
@@ -19,16 +18,5 @@ if (!sessionId || !token || !claims) {
     </AppShell>,
   );
 } else {
-  const room = connectRoom(sessionId, token);
-  mount(
-    <AppShell title="Classroom">
-      <LinkBanner room={room} />
-      <div class="classroom-layout">
-        <section class="card" aria-label="Class video">
-          <h2>Class video</h2>
-        </section>
-        <Sidebar room={room} />
-      </div>
-    </AppShell>,
-  );
+  mount(<Classroom sessionId={sessionId} token={token} claims={claims} />);
 }
