@@ -39,6 +39,11 @@ function initialWho(): Who {
 
 const who = signal<Who>(initialWho());
 
+// A sign-in link opened in a tab already on this page changes only the hash.
+addEventListener('hashchange', () => {
+  if (new URLSearchParams(location.hash.slice(1)).has('token')) who.value = initialWho();
+});
+
 function signIn(token: string) {
   const claims = claimsOf(token);
   if (!claims) return;

@@ -1,10 +1,11 @@
 // An invite link (`/join/{code}`): what the class is, a display name, and in.
 // A link that no longer works gets a page of its own saying what to do next.
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../../lib/api';
 import { claimsOf, participantToken, saveParticipantToken } from '../../lib/auth';
 import { span } from '../../lib/timefmt';
-import { AppShell, Badge, Button, Field, FullMessage, Notice, mount, pathParam } from '../../ui';
+import { AppShell, Badge, Button, Field, Notice, mount, pathParam } from '../../ui';
 import { MAX_NAME, nameProblem, readInvite, redeemInvite, type InviteInfo } from './invite';
 import './join.css';
 
@@ -15,7 +16,7 @@ type View =
   | { kind: 'ready'; invite: InviteInfo }
   | { kind: 'invalid' }
   | { kind: 'gone'; words: string }
-  | { kind: 'failed'; words: string; retryAfterS?: number };
+  | { kind: 'failed'; status: number; words: string; retryAfterS?: number };
 
 /** How a refusal of the link itself reads (null: not about the link). */
 function linkRefusal(e: unknown): View | null {
@@ -37,7 +38,7 @@ function Page() {
       const refusal = linkRefusal(e);
       if (refusal) return setView(refusal);
       const err = e instanceof ApiError ? e : new ApiError(0, 'The invite could not be checked.');
-      setView({ kind: 'failed', words: err.message, retryAfterS: err.retryAfterS });
+      setView({ kind: 'failed', status: err.status, words: err.message, retryAfterS: err.retryAfterS });
     }
   };
 
@@ -50,37 +51,53 @@ function Page() {
       return <p class="join-loading muted">Checking your invite link…</p>;
     case 'invalid':
       return (
-        <FullMessage heading="This invite link is not valid">
+        <LinkProblem heading="This invite link is not valid">
           <p>Check that you opened the whole link, exactly as your instructor sent it.</p>
           <p>If it still does not work, ask your instructor for a new link.</p>
-        </FullMessage>
+        </LinkProblem>
       );
     case 'gone':
       return (
-        <FullMessage heading={view.words}>
+        <LinkProblem heading={view.words.replace(/\.$/, '')}>
           {/ended/i.test(view.words) ? (
             <p>If the class was recorded, your instructor can send you the replay.</p>
           ) : (
             <p>Ask your instructor for a new link.</p>
           )}
-        </FullMessage>
+        </LinkProblem>
       );
     case 'failed':
-      return <Failed words={view.words} retryAfterS={view.retryAfterS} onRetry={load} />;
+      return <Failed status={view.status} words={view.words} retryAfterS={view.retryAfterS} onRetry={load} />;
     case 'ready':
       return <JoinForm invite={view.invite} onLinkRefused={setView} />;
   }
 }
 
-function Failed(props: { words: string; retryAfterS?: number; onRetry: () => Promise<void> }) {
+/** A link that cannot be used: what happened and what to do, on a calm card. */
+function LinkProblem(props: { heading: string; children: ComponentChildren }) {
+  return (
+    <div class="join">
+      <section class="card join-card join-problem" aria-labelledby="problem-heading">
+        <svg class="join-icon" viewBox="0 0 24 24" width="40" height="40" aria-hidden="true">
+          <circle cx="12" cy="12" r="11" />
+          <path d="M12 6.5v7M12 16.8v.7" />
+        </svg>
+        <h1 id="problem-heading">{props.heading}</h1>
+        {props.children}
+      </section>
+    </div>
+  );
+}
+
+function Failed(props: { status: number; words: string; retryAfterS?: number; onRetry: () => Promise<void> }) {
   const left = useCountdown(props.retryAfterS);
   useEffect(() => {
     // Asked to wait: try again by itself once the wait is over.
     if (props.retryAfterS && left === 0) void props.onRetry();
   }, [left]);
   return (
-    <FullMessage heading="Your invite could not be checked">
-      <p>{props.words}</p>
+    <LinkProblem heading={props.status === 429 ? 'Many people are joining right now' : 'Your invite could not be checked'}>
+      <p>{props.status === 429 ? 'Too many tries came from your network at once. This page tries again by itself.' : props.words}</p>
       {left > 0 ? (
         <p>Trying again in {left} s…</p>
       ) : (
@@ -90,7 +107,7 @@ function Failed(props: { words: string; retryAfterS?: number; onRetry: () => Pro
           </Button>
         </p>
       )}
-    </FullMessage>
+    </LinkProblem>
   );
 }
 
