@@ -74,7 +74,6 @@ async fn in_class(base: &str, session: &str, tok: &str, lines: &[&str], gap: Dur
     ws.send(Message::text(json!({"type": "auth", "token": tok}).to_string()))
         .await
         .expect("auth");
-    let mut said = 0;
     let welcome = async {
         while let Some(Ok(m)) = ws.next().await {
             if let Message::Text(t) = m {
@@ -97,9 +96,7 @@ async fn in_class(base: &str, session: &str, tok: &str, lines: &[&str], gap: Dur
         ws.send(Message::text(json!({"type": "chat", "text": line}).to_string()))
             .await
             .expect("chat");
-        said += 1;
     }
-    assert_eq!(said, lines.len());
     ws.close(None).await.ok();
 }
 

@@ -25,6 +25,7 @@ export function SessionCard(props: { s: SessionView; opened: Opened; onOpen: (wh
   const { s, opened } = props;
   const ended = s.state === 'ended';
   const viewers = viewersInWords(s);
+  const start = s.live ? 'Open studio' : 'Start class';
   const toggle = (what: Opened) => props.onOpen(opened === what ? null : what);
   const headingId = `session-${s.id}`;
   return (
@@ -42,8 +43,8 @@ export function SessionCard(props: { s: SessionView; opened: Opened; onOpen: (wh
         <StateBadge s={s} />
         <div class="session-actions">
           {!ended ? (
-            <a class="btn btn-primary" href={`/studio/${encodeURIComponent(s.id)}`} aria-label={`Start class: ${s.title}`}>
-              {s.live ? 'Open studio' : 'Start class'}
+            <a class="btn btn-primary" href={`/studio/${encodeURIComponent(s.id)}`} aria-label={`${start}: ${s.title}`}>
+              {start}
             </a>
           ) : null}
           {!ended ? (
