@@ -35,7 +35,13 @@ export function SessionCard(props: { s: SessionView; opened: Opened; onOpen: (wh
           <h3 id={headingId}>{s.title}</h3>
           <p class="session-meta">
             <span>{span(s.scheduled_start, s.scheduled_end) || 'No time set'}</span>
-            {s.course ? <span>{s.course}</span> : null}
+            {s.course ? (
+              <span>
+                <a href={`/library?course=${encodeURIComponent(s.course)}`} aria-label={`Recordings of ${s.course}`}>
+                  {s.course}
+                </a>
+              </span>
+            ) : null}
             {s.record ? <span>Recorded</span> : null}
             {viewers ? <span>{viewers}</span> : null}
           </p>

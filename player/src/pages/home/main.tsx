@@ -77,7 +77,7 @@ function App() {
   }
   if (w.kind === 'none') {
     return (
-      <AppShell title="Your classes">
+      <AppShell>
         <div class="home">
           <SignIn message={w.message} onToken={signIn} />
         </div>
@@ -87,7 +87,6 @@ function App() {
   usePageToken(w.token);
   return (
     <AppShell
-      title="Your classes"
       actions={
         <div class="header-user">
           <span class="muted">{w.claims.name}</span>
