@@ -21,7 +21,7 @@ run(async (browser) => {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('alert').filter({ hasText: 'Paste your instructor token first' }).waitFor();
   await assertAccessible(page, 'home (signed out)');
-  await page.getByLabel('Instructor token').fill(instructor);
+  await page.getByRole('textbox', { name: 'Instructor token' }).fill(instructor);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Your classes', level: 1 }).waitFor();
 
@@ -29,8 +29,8 @@ run(async (browser) => {
   await page.getByRole('button', { name: 'New class' }).click();
   await page.getByRole('button', { name: 'Create class' }).click();
   await page.getByRole('alert').filter({ hasText: 'Give the class a title' }).waitFor();
-  await page.getByLabel('Title').fill('Algebra I');
-  await page.getByLabel('Viewers over WebRTC, at most (optional)').fill('40');
+  await page.getByRole('textbox', { name: 'Title', exact: true }).fill('Algebra I');
+  await page.getByRole('spinbutton', { name: 'Viewers over WebRTC, at most (optional)' }).fill('40');
   await page.getByRole('button', { name: 'Create class' }).click();
   await page.getByRole('status').filter({ hasText: '“Algebra I” is scheduled' }).waitFor();
   const card = page.getByRole('article', { name: 'Algebra I' });

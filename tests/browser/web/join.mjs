@@ -33,7 +33,7 @@ run(async (browser) => {
     await page.getByRole('button', { name: 'Join class' }).click();
     await page.getByRole('alert').filter({ hasText: 'Enter your name' }).waitFor();
     await assertAccessible(page, 'join');
-    await page.getByLabel('Your name').fill('Ada Lovelace');
+    await page.getByRole('textbox', { name: 'Your name' }).fill('Ada Lovelace');
     await screenshot(page, 'join');
     await page.getByRole('button', { name: 'Join class' }).click();
     await page.waitForURL(`${base}/class/${session}`);

@@ -18,6 +18,26 @@ const videoState = (page) =>
     ready: v.readyState,
   }));
 
+/** Waits for the recording's metadata; says why not (the video's error, the page's words). */
+async function loaded(page) {
+  try {
+    await eventually('the recording loads', async () => (await videoState(page)).ready >= 1, { timeoutMs: 20_000 });
+  } catch (e) {
+    const why = await page
+      .locator('video')
+      .evaluate((v) => ({ src: v.currentSrc, error: v.error?.code, message: v.error?.message, network: v.networkState }))
+      .catch(() => ({}));
+    if (why.src) {
+      const res = await page.request.get(why.src).catch((err) => ({ status: () => String(err), headers: () => ({}), body: async () => Buffer.alloc(0) }));
+      const body = await res.body().catch(() => Buffer.alloc(0));
+      why.fetched = { status: res.status(), type: res.headers()['content-type'], bytes: body.length, head: body.subarray(0, 32).toString('hex') };
+      if (process.env.REPLAY_DUMP) (await import('node:fs')).writeFileSync(process.env.REPLAY_DUMP, body);
+    }
+    const words = await page.locator('main').innerText().catch(() => '');
+    throw new Error(`${e.message}: ${JSON.stringify(why)}; page: ${words.slice(0, 400)}`);
+  }
+}
+
 run(async (browser) => {
   const api = await hasIssue15Api(base);
   if (!api) emit({ event: 'waiting_for_backend', what: 'position, chat replay, library' });
@@ -26,12 +46,12 @@ run(async (browser) => {
   await page.goto(`${base}/replay/${session}#token=${instructor}`);
   await page.getByRole('heading', { name: 'Recordings' }).waitFor();
   await page.getByRole('button', { name: /Part|recording|Algebra/i }).first().waitFor();
-  await eventually('the recording loads', async () => (await videoState(page)).ready >= 1, { timeoutMs: 20_000 });
+  await loaded(page);
 
   // Play at 1.5×, pitch kept.
   await page.getByRole('button', { name: 'Play' }).click();
   await eventually('playback', async () => (await videoState(page)).t > 0.5, { timeoutMs: 15_000 });
-  await page.getByLabel('Speed').selectOption('1.5');
+  await page.getByRole('combobox', { name: 'Speed' }).selectOption('1.5');
   await eventually('1.5× with the pitch kept', async () => {
     const v = await videoState(page);
     return v.rate === 1.5 && v.pitch === true;
@@ -42,9 +62,9 @@ run(async (browser) => {
   const chatPanel = page.getByRole('region', { name: 'Class chat' });
   const { d: duration } = await videoState(page);
   if (api && lines.length) {
-    await page.getByLabel('Seek').fill('0');
+    await page.getByRole('slider', { name: 'Seek' }).fill('0');
     await chatPanel.getByText('Messages appear here').waitFor();
-    await page.getByLabel('Seek').fill(String(Math.max(0, duration - 0.5)));
+    await page.getByRole('slider', { name: 'Seek' }).fill(String(Math.max(0, duration - 0.5)));
     for (const line of lines) await chatPanel.getByText(line).waitFor();
     emit({ event: 'chat', lines: lines.length });
   } else if (!api) {
@@ -56,7 +76,7 @@ run(async (browser) => {
   const saved = api
     ? page.waitForResponse((r) => r.url().includes('/position') && r.request().method() === 'PUT' && r.status() === 204)
     : null;
-  await page.getByLabel('Seek').fill(String(target));
+  await page.getByRole('slider', { name: 'Seek' }).fill(String(target));
   await eventually('the seek', async () => Math.abs((await videoState(page)).t - target) < 1.5);
   await page.getByRole('button', { name: 'Pause' }).click();
   await eventually('paused', async () => (await videoState(page)).paused);
@@ -80,7 +100,7 @@ run(async (browser) => {
   // 768 px wide: one column, chat under the video.
   const tablet = await person(browser, 'instructor (tablet)', { viewport: TABLET });
   await tablet.page.goto(`${base}/replay/${session}#token=${instructor}`);
-  await eventually('the recording loads (tablet)', async () => (await videoState(tablet.page)).ready >= 1, { timeoutMs: 20_000 });
+  await loaded(tablet.page);
   await assertAccessible(tablet.page, 'replay (768)');
   await screenshot(tablet.page, 'replay');
   assertNoConsoleErrors(tablet, { allow: api ? [] : REFUSED(404) });
