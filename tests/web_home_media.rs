@@ -67,13 +67,18 @@ async fn issue15_api(base: &str) -> bool {
 /// Joins the classroom socket as `tok`, says each of `lines` `gap` apart,
 /// and leaves.
 async fn in_class(base: &str, session: &str, tok: &str, lines: &[&str], gap: Duration) {
-    let url = format!("{}/ws/sessions/{session}", base.replacen("http://", "ws://", 1));
+    let url = format!(
+        "{}/ws/sessions/{session}",
+        base.replacen("http://", "ws://", 1)
+    );
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("WebSocket");
-    ws.send(Message::text(json!({"type": "auth", "token": tok}).to_string()))
-        .await
-        .expect("auth");
+    ws.send(Message::text(
+        json!({"type": "auth", "token": tok}).to_string(),
+    ))
+    .await
+    .expect("auth");
     let welcome = async {
         while let Some(Ok(m)) = ws.next().await {
             if let Message::Text(t) = m {
@@ -93,9 +98,11 @@ async fn in_class(base: &str, session: &str, tok: &str, lines: &[&str], gap: Dur
     );
     for line in lines {
         tokio::time::sleep(gap).await;
-        ws.send(Message::text(json!({"type": "chat", "text": line}).to_string()))
-            .await
-            .expect("chat");
+        ws.send(Message::text(
+            json!({"type": "chat", "text": line}).to_string(),
+        ))
+        .await
+        .expect("chat");
     }
     ws.close(None).await.ok();
 }
@@ -109,7 +116,14 @@ async fn home_creates_a_class_shows_invites_and_attendance_and_starts_the_studio
     let ended = "Biology: cells";
     let id = new_session(base, &alice, json!({"title": ended})).await;
     let bea = named(Role::Student, "bea", "Bea Student", Some(&id));
-    in_class(base, &id, &bea, &["Good morning"], Duration::from_millis(200)).await;
+    in_class(
+        base,
+        &id,
+        &bea,
+        &["Good morning"],
+        Duration::from_millis(200),
+    )
+    .await;
     let (status, v) = post(base, &alice, &format!("/api/sessions/{id}/end"), json!({})).await;
     assert_eq!(status, 200, "{v}");
     let student = token(Role::Student, "carl", Some(&id));
@@ -117,7 +131,11 @@ async fn home_creates_a_class_shows_invites_and_attendance_and_starts_the_studio
     let browser = ClientProcess::web_scenario(
         "home.mjs",
         base,
-        &[("instructor", &alice), ("student", &student), ("ended", ended)],
+        &[
+            ("instructor", &alice),
+            ("student", &student),
+            ("ended", ended),
+        ],
     );
     tokio::task::spawn_blocking(move || browser.finish(Duration::from_secs(150)))
         .await
@@ -144,7 +162,10 @@ async fn invite_links_join_with_a_name_and_refuse_clearly_when_spent() {
         let valid = make(json!({"role": "student"})).await;
         let revoked = make(json!({"role": "student"})).await;
         let r = http()
-            .delete(format!("{base}{invites}/{}", revoked["id"].as_str().expect("id")))
+            .delete(format!(
+                "{base}{invites}/{}",
+                revoked["id"].as_str().expect("id")
+            ))
             .bearer_auth(&alice)
             .send()
             .await
@@ -217,7 +238,11 @@ async fn a_recorded_class_replays_at_speed_with_its_chat_and_resumes_after_a_rel
     .await;
 
     let chat = lines.join("|");
-    let mut flags = vec![("instructor", alice.as_str()), ("session", id.as_str()), ("chat", chat.as_str())];
+    let mut flags = vec![
+        ("instructor", alice.as_str()),
+        ("session", id.as_str()),
+        ("chat", chat.as_str()),
+    ];
     if api {
         flags.push(("course", course));
     }

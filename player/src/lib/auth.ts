@@ -81,9 +81,11 @@ export const saveParticipantToken = (session: string, token: string | null): voi
 
 /**
  * The token for a page about `session`: one in the address wins (and is
- * kept), then this browser's seat in that session, then the instructor's.
+ * kept), then this browser's seat in that session, then the instructor's
+ * (the studio asks for the instructor's first: a teacher who once opened
+ * their class with a student link must still get in).
  */
-export function tokenForSession(session: string): string | null {
+export function tokenForSession(session: string, prefer: 'participant' | 'instructor' = 'participant'): string | null {
   const fromHash = takeTokenFromHash();
   if (fromHash) {
     const claims = claimsOf(fromHash);
@@ -91,5 +93,7 @@ export function tokenForSession(session: string): string | null {
     else saveParticipantToken(session, fromHash);
     return fromHash;
   }
-  return participantToken(session) ?? instructorToken();
+  return prefer === 'instructor'
+    ? (instructorToken() ?? participantToken(session))
+    : (participantToken(session) ?? instructorToken());
 }

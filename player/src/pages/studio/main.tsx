@@ -87,7 +87,7 @@ function StudioGate(props: { id: string; token: string; claims: Claims }) {
 }
 
 const sessionId = pathParam('/studio/');
-const token = sessionId ? tokenForSession(sessionId) : null;
+const token = sessionId ? tokenForSession(sessionId, 'instructor') : null;
 usePageToken(token);
 const claims = token ? claimsOf(token) : null;
 
