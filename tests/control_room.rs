@@ -1877,6 +1877,7 @@ fn protocol_doc_server_examples_are_exactly_what_the_server_sends() {
     let all = [
         "welcome",
         "waiting",
+        "live",
         "denied",
         "pong",
         "participant_joined",

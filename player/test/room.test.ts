@@ -60,7 +60,7 @@ const person = (id: string, extra: Partial<Participant> = {}): Participant => ({
 const welcome = (you: Participant, others: Participant[] = []): ServerMessage => ({
   type: 'welcome',
   you,
-  room: { participants: [you, ...others], hands: [], polls: [], chat: [], spotlight: null, lobby_enabled: false },
+  room: { participants: [you, ...others], hands: [], polls: [], chat: [], spotlight: null, lobby_enabled: false, live: true },
 });
 
 const chat = (id: string, from = 't'): ServerMessage => ({
@@ -86,6 +86,13 @@ test('a second welcome replaces the room but keeps our own counters', () => {
   assert.equal(b.muteRequests, 1);
   assert.equal(b.calledOn?.seq, 1);
   assert.deepEqual(b.standing, { kind: 'in' });
+});
+
+test('the broadcast going live and stopping reaches the state', () => {
+  assert.equal(initialRoomState.live, null);
+  const s = replay([welcome(person('s1')), { type: 'live', live: false }]);
+  assert.equal(s.live, false);
+  assert.equal(reduce(s, { type: 'live', live: true }, 0).live, true);
 });
 
 test('messages naming unknown ids change nothing', () => {

@@ -244,6 +244,9 @@ pub struct RoomSnapshot {
     pub chat: Vec<ChatMessage>,
     pub spotlight: Option<String>,
     pub lobby_enabled: bool,
+    /// Someone publishes the session's broadcast: WHEP and HLS have something to play.
+    #[serde(default)]
+    pub live: bool,
 }
 
 /// What the server sends.
@@ -257,6 +260,10 @@ pub enum ServerMessage {
     },
     /// The lobby is on: wait for the instructor.
     Waiting,
+    /// The broadcast started or stopped (within a tick, 1 s).
+    Live {
+        live: bool,
+    },
     Denied {
         reason: String,
     },

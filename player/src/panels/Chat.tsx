@@ -335,7 +335,8 @@ export function ChatPanel({ room }: PanelProps) {
       <ol
         class="chat-log"
         ref={list}
-        role="log"
+        aria-live="polite"
+        aria-relevant="additions"
         aria-label="Chat messages"
         tabIndex={0}
         onScroll={(e) => {

@@ -65,11 +65,13 @@ export interface RoomSnapshot {
   chat: ChatMessage[];
   spotlight: string | null;
   lobby_enabled: boolean;
+  live: boolean;
 }
 
 export type ServerMessage =
   | { type: 'welcome'; you: Participant; room: RoomSnapshot }
   | { type: 'waiting' }
+  | { type: 'live'; live: boolean }
   | { type: 'denied'; reason: string }
   | { type: 'pong'; id?: number }
   | { type: 'participant_joined'; participant: Participant }

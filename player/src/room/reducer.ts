@@ -33,12 +33,15 @@ export function reduce(state: RoomState, msg: ServerMessage, nowMs: number): Roo
         // Results follow the welcome (poll_results), one per poll we may see.
         results: {},
         spotlight: msg.room.spotlight,
+        live: msg.room.live,
         calledOn: state.calledOn,
         muteRequests: state.muteRequests,
         alert: state.alert,
       };
     case 'waiting':
       return { ...state, standing: { kind: 'waiting' } };
+    case 'live':
+      return { ...state, live: msg.live };
     case 'denied':
       return { ...state, standing: { kind: 'denied', reason: msg.reason } };
     case 'kicked':

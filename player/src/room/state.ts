@@ -31,6 +31,8 @@ export interface RoomState {
   polls: Poll[];
   results: Record<string, PollResults>;
   spotlight: string | null;
+  /** Someone publishes the broadcast (null: not known yet, before the welcome). */
+  live: boolean | null;
   calledOn: StageCall | null;
   /** Increases with every mute request addressed to this participant. */
   muteRequests: number;
@@ -50,6 +52,7 @@ export const initialRoomState: RoomState = {
   polls: [],
   results: {},
   spotlight: null,
+  live: null,
   calledOn: null,
   muteRequests: 0,
   alert: null,

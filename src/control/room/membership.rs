@@ -147,6 +147,7 @@ impl Room {
             chat: self.chat.iter().cloned().collect(),
             spotlight: self.spotlight.clone(),
             lobby_enabled: self.lobby_enabled,
+            live: self.live_since_ms.is_some(),
         }
     }
 

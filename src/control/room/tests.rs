@@ -951,6 +951,42 @@ fn the_lobby_setting_is_stored() {
     }
 }
 
+#[test]
+fn everyone_hears_when_the_broadcast_starts_and_stops_once() {
+    let mut room = Room::new("s");
+    join(&mut room, "t", "instructor");
+    join(&mut room, "a", "student");
+    let live_messages = |out: &[Output]| -> Vec<bool> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    to: Target::All,
+                    msg: ServerMessage::Live { live },
+                } => Some(*live),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut heard = Vec::new();
+    for (i, live) in [false, true, true, false, false, true]
+        .into_iter()
+        .enumerate()
+    {
+        let (out, _) = room.apply(Input::Tick {
+            at_ms: T0 + 1_000 * i as i64,
+            live,
+        });
+        heard.extend(live_messages(&out));
+    }
+    assert_eq!(heard, [true, false, true]);
+    // A late joiner reads it in the welcome.
+    let out = join(&mut room, "b", "student");
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Send { msg: ServerMessage::Welcome { room, .. }, .. } if room.live
+    )));
+}
+
 /// Any JSON value (deep and wide, but bounded).
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;

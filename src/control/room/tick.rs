@@ -18,6 +18,9 @@ impl Room {
             self.close_poll(pos, s);
         }
 
+        if live != self.live_since_ms.is_some() {
+            s.send(Target::All, ServerMessage::Live { live });
+        }
         if !live {
             self.live_since_ms = None;
             self.quiet_alerted = false;

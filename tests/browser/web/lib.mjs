@@ -67,13 +67,21 @@ export async function person(browser, name, { viewport = DESKTOP } = {}) {
     if (msg.type() === 'error') consoleErrors.push(msg.text());
   });
   page.on('pageerror', (err) => consoleErrors.push(err.message));
-  return { name, context, page, consoleErrors };
+  // Which request a "Failed to load resource" was (the console does not say).
+  const failedRequests = [];
+  page.on('response', (res) => {
+    if (res.status() >= 400) failedRequests.push(`${res.status()} ${res.request().method()} ${new URL(res.url()).pathname}`);
+  });
+  return { name, context, page, consoleErrors, failedRequests };
 }
 
 /** Fails when the page logged errors (CSP refusals show up here too). */
 export function assertNoConsoleErrors(who, { allow = [] } = {}) {
   const errors = who.consoleErrors.filter((e) => !allow.some((re) => re.test(e)));
-  if (errors.length) throw new Error(`${who.name}'s page logged errors: ${errors.join(' | ')}`);
+  if (errors.length) {
+    const requests = who.failedRequests.length ? ` (failed requests: ${who.failedRequests.join(', ')})` : '';
+    throw new Error(`${who.name}'s page logged errors: ${errors.join(' | ')}${requests}`);
+  }
 }
 
 /**

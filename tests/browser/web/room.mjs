@@ -19,7 +19,8 @@ import {
 const { base, session, instructor, s1: s1Token, s2: s2Token } = flags();
 
 const tab = (who, name) => who.page.getByRole('tab', { name: new RegExp(`^${name}`) });
-const chatLog = (who) => who.page.getByRole('log', { name: 'Chat messages' });
+const chatLog = (who) => who.page.getByRole('list', { name: 'Chat messages' });
+const lobbyWait = (who) => who.page.getByRole('heading', { name: /^Waiting for .* to let you in$/ });
 const message = (who, text) => chatLog(who).locator('li.msg', { hasText: text });
 
 async function say(who, text) {
@@ -45,7 +46,7 @@ run(async (browser) => {
   // Both students wait.
   for (const [who, token] of [[s1, s1Token], [s2, s2Token]]) {
     await who.page.goto(`${base}/class/${session}#token=${token}`);
-    await who.page.getByText('You are in the lobby').waitFor();
+    await lobbyWait(who).waitFor();
   }
   await teacher.page.getByRole('button', { name: 'Admit s1' }).waitFor();
   await teacher.page.getByRole('button', { name: 'Admit s2' }).waitFor();
@@ -55,7 +56,7 @@ run(async (browser) => {
   // Admit one, then all.
   await teacher.page.getByRole('button', { name: 'Admit s1' }).click();
   await tab(s1, 'Chat').waitFor();
-  if (!(await s2.page.getByText('You are in the lobby').isVisible())) throw new Error('s2 left the lobby with s1');
+  if (!(await lobbyWait(s2).isVisible())) throw new Error('s2 left the lobby with s1');
   await teacher.page.getByRole('button', { name: /^Admit all/ }).click();
   await tab(s2, 'Chat').waitFor();
   await teacher.page.getByText('Nobody is waiting.').waitFor();
@@ -162,7 +163,8 @@ run(async (browser) => {
   await teacher.page.getByRole('button', { name: 'Remove… s1' }).click();
   await teacher.page.getByLabel(/Reason/).fill('Please keep the chat on topic.');
   await teacher.page.getByRole('button', { name: 'Remove s1' }).click();
-  await s1.page.getByText('You were removed from this class: Please keep the chat on topic.').waitFor();
+  await s1.page.getByRole('heading', { name: 'You were removed from this class' }).waitFor();
+  await s1.page.getByText('Your instructor wrote: “Please keep the chat on topic.”').waitFor();
   await eventually('s1 gone from the studio', async () => (await teacher.page.locator('.people .person-name', { hasText: 's1' }).count()) === 0);
   emit({ event: 'kicked' });
 

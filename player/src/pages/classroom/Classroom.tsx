@@ -178,6 +178,7 @@ function InRoom(props: { session: ClassSession; room: Room; token: string; claim
             token={props.token}
             instructorName={instructor?.name ?? session.instructor.name}
             cameraOff={cameraOff}
+            live={state.live}
           />
         </div>
         <div class="classroom-side">

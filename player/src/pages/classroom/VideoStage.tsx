@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Badge, Button, Notice } from '../../ui';
 import { Icon } from './icons';
-import { LiveVideo, type LiveSnapshot } from './live';
+import { idleSnapshot, LiveVideo, type LiveSnapshot } from './live';
 import { loadSession, type ClassSession } from './session';
 
 const ENDED_CHECK_MS = 10_000;
@@ -15,6 +15,8 @@ interface Props {
   instructorName: string;
   /** The instructor's camera is off (room state): a calm placeholder over the video. */
   cameraOff: boolean;
+  /** Someone publishes (room state; null before the room said): no offer while nobody does. */
+  live: boolean | null;
 }
 
 const initials = (name: string) =>
@@ -62,19 +64,33 @@ export function VideoStage(props: Props) {
   const [volume, setVolume] = useState(1);
   const [fullscreen, setFullscreen] = useState(false);
   const [ended, setEnded] = useState(false);
+  // Across players: the broadcast stopped and came back, or audio only was picked.
+  const everPlayed = useRef(false);
+  const audioOnly = useRef(false);
+  const broadcasting = props.live !== false;
 
   useEffect(() => {
     const video = videoRef.current;
     if (!video) return;
+    if (!broadcasting) {
+      setSnap({ ...idleSnapshot, phase: 'not-live', everPlayed: everPlayed.current, audioOnly: audioOnly.current });
+      return;
+    }
+    const remember = (s: LiveSnapshot) => {
+      everPlayed.current ||= s.everPlayed;
+      audioOnly.current = s.audioOnly;
+      setSnap({ ...s, everPlayed: everPlayed.current });
+    };
     const player = new LiveVideo({
       video,
       whepUrl: props.session.whep_url,
       hlsUrl: props.session.hls_url,
       token: props.token,
-      onChange: setSnap,
+      audioOnly: audioOnly.current,
+      onChange: remember,
     });
     live.current = player;
-    setSnap(player.snapshot);
+    remember(player.snapshot);
     // A network change, or the tab coming back: retry now rather than at the next backoff.
     const retryNow = () => player.reconnectNow();
     const onVisible = () => {
@@ -98,7 +114,7 @@ export function VideoStage(props: Props) {
       player.stop();
       live.current = null;
     };
-  }, [props.session.id, props.token]);
+  }, [props.session.id, props.token, broadcasting]);
 
   // Not live for a while: perhaps the class ended (then it will not come back).
   const waiting = snap?.phase === 'not-live';

@@ -39,22 +39,27 @@ export interface LiveOptions {
   whepUrl: string;
   hlsUrl: string;
   token: string;
+  /** Carried over from the previous player (the broadcast stopped and came back). */
+  audioOnly?: boolean;
   onChange: (snapshot: LiveSnapshot) => void;
 }
 
+/** Before anything plays (and while nobody publishes: phase `not-live`). */
+export const idleSnapshot: LiveSnapshot = {
+  tier: null,
+  phase: 'connecting',
+  fallback: null,
+  reason: null,
+  everPlayed: false,
+  audioOnly: false,
+  levels: [],
+  level: -1,
+  autoLevel: true,
+  receivedHeight: 0,
+};
+
 export class LiveVideo {
-  private snap: LiveSnapshot = {
-    tier: null,
-    phase: 'connecting',
-    fallback: null,
-    reason: null,
-    everPlayed: false,
-    audioOnly: false,
-    levels: [],
-    level: -1,
-    autoLevel: true,
-    receivedHeight: 0,
-  };
+  private snap: LiveSnapshot;
   private whep: WhepViewer | null = null;
   private hls: HlsPlayer | null = null;
   private hlsUrl: string;
@@ -62,6 +67,7 @@ export class LiveVideo {
   private sizeTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly opts: LiveOptions) {
+    this.snap = { ...idleSnapshot, audioOnly: opts.audioOnly ?? false };
     this.hlsUrl = opts.hlsUrl;
     this.startLive();
   }

@@ -94,8 +94,9 @@ function InviteLink(props: { invite: Invite; label: string; about: string; onRep
       <p class="muted small">{props.about}</p>
       <div class="invite-row">
         <input id={id} class="invite-url" type="text" readOnly value={invite.url} ref={input} onFocus={(e) => e.currentTarget.select()} />
-        <Button variant="primary" onClick={copy} aria-label={`Copy ${lower}`}>
+        <Button variant="primary" onClick={copy}>
           {copied === 'yes' ? 'Copied' : 'Copy'}
+          <span class="visually-hidden"> {lower}</span>
         </Button>
         <Button onClick={() => props.onReplace(invite)} aria-label={`Replace ${lower}`} title="Withdraw this link and make a new one">
           Replace

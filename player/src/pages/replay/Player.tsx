@@ -69,8 +69,8 @@ export function Player(props: { rec: RecordingView; time: Signal<number> }) {
         if (gone || at === null || at <= RESUME_FROM_S) return;
         const go = () => {
           const end = Number.isFinite(v.duration) ? v.duration : Infinity;
-          // At the very end: it was watched; start again instead.
-          if (at >= end - 2) return;
+          // In the last moments (2 s, less of a short clip): it was watched; start again instead.
+          if (at >= end - Math.min(2, end * 0.05)) return;
           v.currentTime = at;
           setResumedAt(at);
         };
@@ -131,11 +131,11 @@ export function Player(props: { rec: RecordingView; time: Signal<number> }) {
         <Button variant="primary" onClick={toggle} class="play">
           {playing ? 'Pause' : 'Play'}
         </Button>
-        <Button small onClick={() => seekTo(time.value - 10)} aria-label="Back 10 seconds">
-          −10 s
+        <Button small onClick={() => seekTo(time.value - 10)} title="Back 10 seconds">
+          Back 10 s
         </Button>
-        <Button small onClick={() => seekTo(time.value + 10)} aria-label="Forward 10 seconds">
-          +10 s
+        <Button small onClick={() => seekTo(time.value + 10)} title="Forward 10 seconds">
+          Forward 10 s
         </Button>
         <span class="clock" aria-hidden="true">
           {clock(time.value)} / {clock(duration)}
