@@ -24,7 +24,8 @@ run_pkgs=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools
   gstreamer1.0-x
 )
-test_pkgs=(ffmpeg chromium python3-venv postgresql redis-server)
+# The emoji font: reactions in the browser tests' screenshots are glyphs, not boxes.
+test_pkgs=(ffmpeg chromium fonts-noto-color-emoji python3-venv postgresql redis-server)
 bench_pkgs=(janus linux-perf)
 
 want=("${run_pkgs[@]}")

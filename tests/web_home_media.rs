@@ -144,7 +144,8 @@ async fn home_creates_a_class_shows_invites_and_attendance_and_starts_the_studio
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invite_links_join_with_a_name_and_refuse_clearly_when_spent() {
-    let server = ServerProcess::start(&[]);
+    let data = tempfile::tempdir().expect("data dir");
+    let server = ServerProcess::start_in(data.path(), &[]);
     let base = &server.url;
     let alice = named(Role::Instructor, "alice", "Alice Instructor", None);
     let id = new_session(base, &alice, json!({"title": "Algebra I"})).await;
@@ -180,7 +181,23 @@ async fn invite_links_join_with_a_name_and_refuse_clearly_when_spent() {
             .await
             .expect("redeem");
         assert_eq!(r.status(), 200);
-        for (name, v) in [("valid", &valid), ("revoked", &revoked), ("usedup", &used)] {
+        // Expired: invites last at least a minute, so the test ages one in the database.
+        let expired = make(json!({"role": "student", "expires_in_s": 60})).await;
+        let db = format!("sqlite://{}", data.path().join("classcast.db").display());
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+            .await
+            .expect("the server's SQLite");
+        sqlx::query("UPDATE invites SET expires_at = 1000 WHERE code = ?")
+            .bind(expired["code"].as_str().expect("code"))
+            .execute(&mut conn)
+            .await
+            .expect("age the invite");
+        for (name, v) in [
+            ("valid", &valid),
+            ("revoked", &revoked),
+            ("usedup", &used),
+            ("expired", &expired),
+        ] {
             flags.push((name, v["code"].as_str().expect("code").to_owned()));
         }
         flags.push(("session", id.clone()));

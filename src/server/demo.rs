@@ -43,9 +43,17 @@ pub(super) async fn start(state: &AppState) -> Result<JoinHandle<()>, ServerErro
         None,
         Duration::from_secs(12 * 3600),
     ))?;
+    let student = state.keys.sign(&Claims::new(
+        "demo-student",
+        "Demo Student",
+        Role::Student,
+        Some(DEMO_SESSION.to_owned()),
+        Duration::from_secs(12 * 3600),
+    ))?;
     let base = &state.settings.public_url;
     println!(
         "\n  Your classes (instructor):    {base}/#token={token}\n  \
+         The demo class as a student:  {base}/class/{DEMO_SESSION}#token={student}\n  \
          Demo session (test pattern):  {base}/api/sessions/{DEMO_SESSION}\n  \
          Publish from your browser:    {base}/player/publish.html#token={token}\n  \
          Watch the demo over HLS:      {base}/player/watch.html#token={token}&session={DEMO_SESSION}\n  \

@@ -41,8 +41,11 @@ export interface WhipPublisher {
   /** Swaps the audio sent (another microphone) without renegotiating. */
   replaceAudioTrack(track: MediaStreamTrack | null): Promise<void>;
   stats(): Promise<SendStats>;
-  /** Ends the publish (DELETE on the resource) and stops nothing of the stream. */
-  stop(): Promise<void>;
+  /**
+   * Ends the publish (DELETE on the resource) and stops nothing of the stream.
+   * `endedByServer`: the server already ended it (a demote): no DELETE, which it would refuse.
+   */
+  stop(endedByServer?: boolean): Promise<void>;
 }
 
 /** How long ICE gathering may take before the offer goes with what it has. */
@@ -284,13 +287,13 @@ class Publisher implements WhipPublisher {
     return out;
   }
 
-  async stop(): Promise<void> {
+  async stop(endedByServer = false): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.retryTimer);
     const resource = this.resourceUrl;
     this.teardown();
-    if (resource) await this.deleteResource(resource);
+    if (resource && !endedByServer) await this.deleteResource(resource);
     this.report('stopped');
   }
 }

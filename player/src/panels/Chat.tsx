@@ -277,7 +277,8 @@ function Composer(props: { room: PanelProps['room']; replyTo: ChatMessage | null
           ref={input}
           rows={2}
           value={text}
-          placeholder="Message the class (Enter sends, Shift+Enter for a new line)"
+          placeholder="Message the class"
+          title="Enter sends, Shift+Enter starts a new line"
           aria-describedby={over ? 'chat-too-long' : undefined}
           onInput={(e) => sync(e.currentTarget)}
           onKeyUp={(e) => setCaret(e.currentTarget.selectionStart ?? 0)}

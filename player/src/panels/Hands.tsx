@@ -6,7 +6,7 @@ import { clockTime } from './format';
 import type { PanelProps } from './types';
 import './hands.css';
 
-/** A student's Raise hand / Lower hand button (pages may also place it by the video). */
+/** A student's Raise hand / Lower hand button (the classroom puts it under the video). */
 export function HandButton({ room }: PanelProps) {
   const s = room.state.value;
   if (s.you?.role !== 'student' || s.standing.kind !== 'in') return null;
@@ -47,9 +47,9 @@ export function HandsPanel({ room }: PanelProps) {
       </div>
       {s.you?.role === 'student' ? (
         <div class="hand-self">
-          <HandButton room={room} />
-          <p class="hint" role="status">
-            {myPlace >= 0 ? `Your hand is up: ${ordinal(myPlace + 1)} in line.` : 'Raise your hand to ask to speak.'}
+          {/* The button itself sits under the video, where a student looks (classroom). */}
+          <p class="hint">
+            {myPlace >= 0 ? `Your hand is up: ${ordinal(myPlace + 1)} in line.` : 'Raise your hand (under the video) to ask to speak.'}
           </p>
         </div>
       ) : null}

@@ -5,7 +5,7 @@
 import { hasIssue15Api, REFUSED } from './backend.mjs';
 import { DESKTOP, TABLET, assertAccessible, assertNoConsoleErrors, emit, flags, person, run, screenshot } from './lib.mjs';
 
-const { base, valid, session, revoked, usedup } = flags();
+const { base, valid, session, revoked, usedup, expired } = flags();
 
 run(async (browser) => {
   const api = await hasIssue15Api(base);
@@ -51,6 +51,7 @@ run(async (browser) => {
   for (const [code, words] of [
     [revoked, 'This invite link was withdrawn by the instructor'],
     [usedup, 'This invite link has been used as many times as it allows'],
+    [expired, 'This invite link has expired'],
   ]) {
     await late.page.goto(`${base}/join/${code}`);
     await late.page.getByRole('heading', { name: words }).waitFor();

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../../lib/api';
 import type { Claims } from '../../lib/auth';
-import { LinkBanner, Sidebar } from '../../panels';
+import { HandButton, LinkBanner, Sidebar } from '../../panels';
 import { connectRoom, type Room } from '../../room/connection';
 import type { Standing } from '../../room/state';
 import { AppShell, Badge, Button, FullMessage } from '../../ui';
@@ -180,11 +180,33 @@ function InRoom(props: { session: ClassSession; room: Room; token: string; claim
             cameraOff={cameraOff}
             live={state.live}
           />
+          <ClassActions room={room} />
         </div>
         <div class="classroom-side">
           <Sidebar room={room} />
         </div>
       </div>
     </AppShell>
+  );
+}
+
+/** Under the video, where a student looks: the hand and its place in line. */
+function ClassActions({ room }: { room: Room }) {
+  const s = room.state.value;
+  if (s.you?.role !== 'student') return null;
+  const place = s.hands.findIndex((h) => h.participant_id === s.you?.id);
+  return (
+    <div class="class-actions card">
+      <HandButton room={room} />
+      <span class="muted" role="status">
+        {s.you.on_stage
+          ? 'You are on stage.'
+          : place >= 0
+            ? place === 0
+              ? 'Your hand is up: you are next.'
+              : `Your hand is up: ${place} ${place === 1 ? 'person' : 'people'} before you.`
+            : 'Raise your hand to ask a question or to speak.'}
+      </span>
+    </div>
   );
 }

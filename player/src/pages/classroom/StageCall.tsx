@@ -57,14 +57,14 @@ export function StageCall(props: { room: Room }) {
 
   const release = (s: MediaStream | null) => s?.getTracks().forEach((t) => t.stop());
 
-  const stopPublishing = () => {
+  const stopPublishing = (endedByServer = false) => {
     const p = publisher.current;
     publisher.current = null;
-    if (p) void p.stop().catch(() => undefined);
+    if (p) void p.stop(endedByServer).catch(() => undefined);
   };
 
-  const leave = (words: { tone: 'info' | 'warn' | 'error'; text: string } | null) => {
-    stopPublishing();
+  const leave = (words: { tone: 'info' | 'warn' | 'error'; text: string } | null, endedByServer = false) => {
+    stopPublishing(endedByServer);
     setStream(null); // the tracks stop in the effect below
     setStatus(null);
     setStep({ kind: 'idle' });
@@ -102,7 +102,8 @@ export function StageCall(props: { room: Room }) {
     const was = wasOnStage.current;
     wasOnStage.current = onStage;
     if (was && !onStage && step.kind !== 'idle') {
-      leave({ tone: 'info', text: 'Your instructor ended your turn on stage.' });
+      // The demote already ended the publish on the server.
+      leave({ tone: 'info', text: 'Your instructor ended your turn on stage.' }, true);
     }
   }, [onStage]);
 

@@ -5,6 +5,7 @@ import { ApiError } from '../../lib/api';
 import { when } from '../../lib/timefmt';
 import { Button, Notice } from '../../ui';
 import { createInvite, listInvites, revokeInvite, usable, type Invite, type InviteRole } from './sessions';
+import './invite.css';
 
 const ROLES: { role: InviteRole; label: string; about: string }[] = [
   { role: 'student', label: 'Student link', about: 'Students join with their name: they watch, chat, raise a hand and answer polls.' },

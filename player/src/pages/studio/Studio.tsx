@@ -12,6 +12,8 @@ import { ControlBar } from './Controls';
 import { BroadcastCard, DevicesCard } from './Panels';
 import type { SessionInfo } from './session';
 import { SessionWatch } from './session';
+import { InvitePanel } from '../home/InvitePanel';
+import { OnStage } from './OnStage';
 import { Stage, StateBadge } from './Stage';
 import { Blocked, Ended } from './messages';
 import './studio.css';
@@ -87,6 +89,7 @@ export function Studio(props: { token: string; claims: Claims; first: SessionInf
       <div class="studio-layout">
         <section class="studio-main" aria-label="Your broadcast">
           <h1 class="visually-hidden">Studio: {title}</h1>
+          <OnStage room={room} b={b} sessionId={first.id} token={token} />
           <Stage b={b} name={claims.name || 'You'} />
           <ControlBar b={b} session={session} onEnd={() => void session.end().then(() => b.stop())} />
           <div class="studio-notices">
@@ -102,6 +105,10 @@ export function Studio(props: { token: string; claims: Claims; first: SessionInf
           <div class="studio-cards">
             <DevicesCard b={b} />
             <BroadcastCard b={b} session={session} token={token} />
+            <details class="card studio-card studio-invite">
+              <summary>Invite students and guests</summary>
+              <InvitePanel sessionId={first.id} title={title} />
+            </details>
           </div>
         </section>
         <Sidebar room={room} />
