@@ -46,6 +46,12 @@ if (args.has('--tests')) {
   rmSync(dist, { recursive: true, force: true });
   mkdirSync(join(dist, 'assets'), { recursive: true });
   cpSync(join(here, 'pages'), dist, { recursive: true });
+  // The older player pages (player/publish.html, watch.html) load hls.js as a
+  // script: the npm package's own build, the same version the pages bundle.
+  const hlsDist = join(here, 'node_modules/hls.js');
+  mkdirSync(join(dist, 'player/vendor'), { recursive: true });
+  cpSync(join(hlsDist, 'dist/hls.min.js'), join(dist, 'player/vendor/hls.min.js'));
+  cpSync(join(hlsDist, 'LICENSE'), join(dist, 'player/vendor/hls.js.LICENSE'));
   await esbuild.build(pageBuild);
 }
 
