@@ -197,10 +197,10 @@ function ClassActions({ room }: { room: Room }) {
   const place = s.hands.findIndex((h) => h.participant_id === s.you?.id);
   return (
     <div class="class-actions card">
-      <HandButton room={room} />
+      {s.you.on_stage ? null : <HandButton room={room} />}
       <span class="muted" role="status">
         {s.you.on_stage
-          ? 'You are on stage.'
+          ? 'Your instructor called you on stage.'
           : place >= 0
             ? place === 0
               ? 'Your hand is up: you are next.'
