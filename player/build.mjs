@@ -3,17 +3,24 @@
 // HTML shells from pages/. `--tests` bundles test/*.test.ts into dist-test/
 // for `node --test` instead. `--watch` rebuilds on change.
 import * as esbuild from 'esbuild';
-import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const here = new URL('.', import.meta.url).pathname;
 const args = new Set(process.argv.slice(2));
 const dist = join(here, 'dist');
 
-const pages = readdirSync(join(here, 'src/pages'), { withFileTypes: true })
-  .filter((d) => d.isDirectory())
-  .map((d) => d.name);
-
+// A page is a folder of src/pages with its entry: main.tsx (a Preact page) or
+// main.ts (a plain one). Its bundle is assets/<folder>.js (+ .css if any).
+const pages = Object.fromEntries(
+  readdirSync(join(here, 'src/pages'), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => {
+      const entry = ['main.tsx', 'main.ts'].map((f) => join(here, 'src/pages', d.name, f)).find((f) => existsSync(f));
+      if (!entry) throw new Error(`src/pages/${d.name} has neither main.tsx nor main.ts`);
+      return [d.name, entry];
+    }),
+);
 
 const common = {
   bundle: true,
@@ -28,7 +35,7 @@ const common = {
 
 const pageBuild = {
   ...common,
-  entryPoints: Object.fromEntries(pages.map((p) => [p, join(here, 'src/pages', p, 'main.tsx')])),
+  entryPoints: pages,
   outdir: join(dist, 'assets'),
   minify: !args.has('--dev'),
   splitting: true,
@@ -46,12 +53,6 @@ if (args.has('--tests')) {
   rmSync(dist, { recursive: true, force: true });
   mkdirSync(join(dist, 'assets'), { recursive: true });
   cpSync(join(here, 'pages'), dist, { recursive: true });
-  // The older player pages (player/publish.html, watch.html) load hls.js as a
-  // script: the npm package's own build, the same version the pages bundle.
-  const hlsDist = join(here, 'node_modules/hls.js');
-  mkdirSync(join(dist, 'player/vendor'), { recursive: true });
-  cpSync(join(hlsDist, 'dist/hls.min.js'), join(dist, 'player/vendor/hls.min.js'));
-  cpSync(join(hlsDist, 'LICENSE'), join(dist, 'player/vendor/hls.js.LICENSE'));
   await esbuild.build(pageBuild);
 }
 

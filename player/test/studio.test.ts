@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { levelOf, mediaErrorWords } from '../src/lib/devices';
-import { backoffMs, iceServersFrom, isTransient, refusalWords } from '../src/lib/whip';
+import { backoffMs, codecOrder, isTransient, refusalWords } from '../src/lib/whip';
 import { sentWords } from '../src/pages/studio/Panels';
 import { elapsed } from '../src/pages/studio/Stage';
 
@@ -27,14 +27,28 @@ test('a refused publish is said in plain words', () => {
   assert.match(refusalWords(422, ''), /refused/);
 });
 
-test('ICE servers come from the Link headers', () => {
-  const link =
-    '<stun:stun.example.net>; rel="ice-server", <turn:turn.example.net?transport=udp>; rel="ice-server"; username="u"; credential="p"; credential-type="password", </other>; rel="next"';
-  assert.deepEqual(iceServersFrom(link), [
-    { urls: 'stun:stun.example.net' },
-    { urls: 'turn:turn.example.net?transport=udp', username: 'u', credential: 'p' },
+test('the chosen video codec goes first, H.264 packetization-mode 1 baseline first, then RTX/RED/ULPFEC', () => {
+  const c = (mimeType: string, sdpFmtpLine?: string): RTCRtpCodec => ({ mimeType, clockRate: 90000, sdpFmtpLine });
+  const caps = [
+    c('video/VP8'),
+    c('video/rtx'),
+    c('video/H264', 'level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f'),
+    c('video/H264', 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f'),
+    c('video/H264', 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f'),
+    c('video/red'),
+    c('video/AV1'),
+  ];
+  const h264 = codecOrder(caps, 'h264');
+  assert.deepEqual(h264?.map((x) => x.sdpFmtpLine ?? x.mimeType), [
+    'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+    'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f',
+    'level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f',
+    'video/rtx',
+    'video/red',
   ]);
-  assert.deepEqual(iceServersFrom(null), []);
+  assert.deepEqual(codecOrder(caps, 'vp8')?.map((x) => x.mimeType), ['video/VP8', 'video/rtx', 'video/red']);
+  assert.equal(codecOrder(caps, 'vp9'), null);
+  assert.equal(codecOrder([], 'h264'), null);
 });
 
 test('the level meter reads silence as 0 and full scale as 1', () => {

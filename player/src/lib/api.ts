@@ -85,3 +85,9 @@ export async function errorFrom(res: Response): Promise<ApiError> {
   const retry = Number(res.headers.get('Retry-After'));
   return new ApiError(res.status, message || wordsFor(res.status), Number.isFinite(retry) && retry > 0 ? retry : undefined);
 }
+
+/** An exception's message (else the thing itself as text), for a status line. */
+export function messageOf(e: unknown): string {
+  const message = (e as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' && message ? message : String(e);
+}

@@ -6,6 +6,9 @@
 // outcomes it cannot fix itself (class full, offer refused, no WebRTC) are
 // reported as `fallback` with the HLS address to watch instead.
 
+import { iceGatheringDone, trickleFragment } from './ice';
+import { hasRel, iceServersFrom, parseLinks } from './links';
+
 export type WhepState =
   | 'connecting' // an offer is on its way
   | 'playing' // media flows
@@ -91,63 +94,11 @@ export function backoffMs(n: number, random = Math.random()): number {
   return Math.round(base * (0.8 + 0.4 * random));
 }
 
-interface Link {
-  url: string;
-  attrs: Record<string, string>;
-}
-
-/** Splits a (possibly combined) Link header into its links. */
-export function parseLinks(header: string | null): Link[] {
-  const out: Link[] = [];
-  if (!header) return out;
-  const quoted = '"((?:[^"\\\\]|\\\\.)*)"';
-  const links = new RegExp(`<([^>]*)>((?:\\s*;\\s*[^;,=\\s]+\\s*=\\s*(?:${quoted}|[^;,]*))*)`, 'g');
-  const param = new RegExp(`;\\s*([^;,=\\s]+)\\s*=\\s*(?:${quoted}|([^;,]*))`, 'g');
-  for (const m of header.matchAll(links)) {
-    const attrs: Record<string, string> = {};
-    for (const p of (m[2] ?? '').matchAll(param)) {
-      const name = (p[1] ?? '').toLowerCase();
-      attrs[name] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] ?? '').trim();
-    }
-    out.push({ url: m[1] ?? '', attrs });
-  }
-  return out;
-}
-
-const hasRel = (l: Link, rel: string) => (l.attrs.rel ?? '').split(/\s+/).includes(rel);
-
-/** ICE servers from `Link: <…>; rel="ice-server"` (RFC 9725 §4.6). */
-export function iceServersFrom(header: string | null): RTCIceServer[] {
-  return parseLinks(header)
-    .filter((l) => hasRel(l, 'ice-server'))
-    .map((l) =>
-      l.attrs.username !== undefined
-        ? { urls: l.url, username: l.attrs.username, credential: l.attrs.credential ?? '' }
-        : { urls: l.url },
-    );
-}
-
 /** The HLS broadcast a 503 points to: the body's `hls`, else `Link: rel="alternate"`. */
 export function hlsPointer(body: unknown, linkHeader: string | null): string | null {
   const fromBody = (body as { hls?: unknown } | null)?.hls;
   if (typeof fromBody === 'string' && fromBody) return fromBody;
   return parseLinks(linkHeader).find((l) => hasRel(l, 'alternate'))?.url ?? null;
-}
-
-function iceGatheringDone(pc: RTCPeerConnection, maxMs: number): Promise<void> {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve();
-    };
-    const check = () => {
-      if (pc.iceGatheringState === 'complete') done();
-    };
-    const timer = setTimeout(done, maxMs);
-    pc.addEventListener('icegatheringstatechange', check);
-  });
 }
 
 async function readStats(pc: RTCPeerConnection): Promise<ReceiveStats> {
@@ -252,21 +203,11 @@ export function watchWhep(options: WhepOptions): WhepViewer {
   const trickle = (a: Attempt) => {
     const candidates = a.lateCandidates.splice(0);
     if (!candidates.length || !a.location) return;
-    const sdp = a.pc.localDescription?.sdp ?? '';
-    const ufrag = /^a=ice-ufrag:(.*)$/m.exec(sdp)?.[1]?.trim();
-    const pwd = /^a=ice-pwd:(.*)$/m.exec(sdp)?.[1]?.trim();
-    const kind = /^m=(\S+) /m.exec(sdp)?.[1] ?? 'audio';
-    const mid = /^a=mid:(.*)$/m.exec(sdp)?.[1]?.trim() ?? '0';
-    if (!ufrag || !pwd) return;
-    const lines = [`a=ice-ufrag:${ufrag}`, `a=ice-pwd:${pwd}`, `m=${kind} 9 UDP/TLS/RTP/SAVPF 0`, `a=mid:${mid}`];
-    for (const c of candidates) {
-      if (!c) lines.push('a=end-of-candidates');
-      else if (c.candidate) lines.push(`a=${c.candidate}`);
-    }
-    if (lines.length === 4) return;
+    const body = trickleFragment(a.pc.localDescription?.sdp ?? '', candidates);
+    if (!body) return;
     const headers: Record<string, string> = { ...auth, 'Content-Type': 'application/trickle-ice-sdpfrag' };
     if (a.etag) headers['If-Match'] = a.etag;
-    fetch(a.location, { method: 'PATCH', headers, body: `${lines.join('\r\n')}\r\n` }).catch(() => undefined);
+    fetch(a.location, { method: 'PATCH', headers, body }).catch(() => undefined);
   };
 
   const checkHealth = async (a: Attempt) => {

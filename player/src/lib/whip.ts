@@ -8,6 +8,8 @@
 // refuses ICE restarts, and a new resource is what it expects.
 
 import { errorFrom, wordsFor } from './api';
+import { iceGatheringDone } from './ice';
+import { iceServersFrom } from './links';
 
 export type PublishState = 'idle' | 'connecting' | 'live' | 'reconnecting' | 'failed' | 'stopped';
 
@@ -302,53 +304,26 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-/** Puts the wanted codec first (H.264: packetization-mode 1, baseline first). */
-function preferCodec(transceiver: RTCRtpTransceiver, codec: 'h264' | 'vp8' | undefined): void {
-  if (!codec || typeof transceiver.setCodecPreferences !== 'function') return;
-  const caps = RTCRtpSender.getCapabilities('video')?.codecs ?? [];
+/**
+ * `caps` reordered for sending `codec` ('h264', 'vp8'): its entries first
+ * (H.264: packetization-mode 1, then constrained baseline, first), then the
+ * resilience entries (RTX, RED, ULPFEC); null when `caps` has no such codec.
+ */
+export function codecOrder(caps: readonly RTCRtpCodec[], codec: string): RTCRtpCodec[] | null {
   const want = `video/${codec}`;
   const chosen = caps.filter((c) => c.mimeType.toLowerCase() === want);
-  if (!chosen.length) return; // The browser picks; the server takes H.264 and VP8.
+  if (!chosen.length) return null;
   const score = (c: RTCRtpCodec) =>
     (/packetization-mode=1/.test(c.sdpFmtpLine ?? '') ? 0 : 2) + (/profile-level-id=42e0/.test(c.sdpFmtpLine ?? '') ? 0 : 1);
   if (codec === 'h264') chosen.sort((a, b) => score(a) - score(b));
   const rest = caps.filter((c) => ['video/rtx', 'video/red', 'video/ulpfec'].includes(c.mimeType.toLowerCase()));
-  transceiver.setCodecPreferences([...chosen, ...rest]);
+  return [...chosen, ...rest];
 }
 
-function iceGatheringDone(pc: RTCPeerConnection, maxMs: number): Promise<void> {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve();
-    };
-    const check = () => {
-      if (pc.iceGatheringState === 'complete') done();
-    };
-    const timer = setTimeout(done, maxMs);
-    pc.addEventListener('icegatheringstatechange', check);
-  });
-}
-
-/**
- * ICE servers from `Link: <turn:host>; rel="ice-server"; username="u";
- * credential="c"` headers (RFC 9725 §4.6), for the next attempt.
- */
-export function iceServersFrom(link: string | null): RTCIceServer[] {
-  if (!link) return [];
-  const out: RTCIceServer[] = [];
-  for (const part of link.split(/,(?=\s*<)/)) {
-    const m = /^\s*<([^>]+)>(.*)$/.exec(part);
-    if (!m?.[1] || !/rel="?ice-server"?/i.test(m[2] ?? '')) continue;
-    const param = (name: string) => new RegExp(`${name}="([^"]*)"`, 'i').exec(m[2] ?? '')?.[1];
-    const server: RTCIceServer = { urls: m[1] };
-    const username = param('username');
-    const credential = param('credential');
-    if (username !== undefined) server.username = username;
-    if (credential !== undefined) server.credential = credential;
-    out.push(server);
-  }
-  return out;
+/** Puts the wanted codec first, where the browser can send it (else the browser picks). */
+function preferCodec(transceiver: RTCRtpTransceiver, codec: 'h264' | 'vp8' | undefined): void {
+  if (!codec || typeof transceiver.setCodecPreferences !== 'function') return;
+  const order = codecOrder(RTCRtpSender.getCapabilities('video')?.codecs ?? [], codec);
+  // Without it the browser picks; the server takes H.264 and VP8.
+  if (order) transceiver.setCodecPreferences(order);
 }
