@@ -12,7 +12,7 @@
 //! Run as `make bench` does: `benches/netns.sh target/release/examples/whep_bench`
 //! (a network namespace whose candidates are 127.x). Writes BENCHMARKS.md.
 //! Knobs (environment): WHEP_BENCH_PARTS (latency,joins,fanout), WHEP_BENCH_SECONDS
-//! (latency window, 40), WHEP_BENCH_JOINS (20), WHEP_BENCH_NS ("0 10 25 50"),
+//! (latency window, 40), WHEP_BENCH_JOINS (20), WHEP_BENCH_NS ("0 25 50 100 200"),
 //! WHEP_BENCH_WINDOW (fan-out window, 30 s), FANOUT_TOOLS, PY.
 
 #[path = "common/report.rs"]
@@ -987,6 +987,11 @@ fn relay_pipeline(video_port: u16, audio_port: u16) -> String {
     )
 }
 
+/// The fan-out's servers, in the order they run for each N: Janus with a
+/// thread per peer (its default) and with two shared event loops, classcast
+/// with its forwarding engine and with a webrtcbin per viewer (before).
+const FANOUT_SERVERS: [&str; 4] = ["janus", "janus-el2", "classcast", "classcast-pipeline"];
+
 async fn fanout(
     work: &Path,
     ns: &[usize],
@@ -1021,17 +1026,23 @@ async fn fanout(
     let mut rows = Vec::new();
     let mut rungs = Vec::new();
     for &n in ns {
-        let servers =
-            std::env::var("WHEP_BENCH_SERVERS").unwrap_or_else(|_| "janus classcast".into());
-        for server_name in ["janus", "classcast"] {
+        let servers = std::env::var("WHEP_BENCH_SERVERS")
+            .unwrap_or_else(|_| "janus janus-el2 classcast classcast-pipeline".into());
+        for server_name in FANOUT_SERVERS {
             if !servers.split_whitespace().any(|s| s == server_name) {
+                continue;
+            }
+            // The webrtcbin viewers filled the machine at 50 (the before figure).
+            if server_name == "classcast-pipeline" && n > 50 {
                 continue;
             }
             let background = wait_quiet();
             eprintln!("fan-out: {server_name} N={n} (machine {background:.0}% busy before)");
             let out = results.join(format!("{server_name}-n{n}"));
-            let (result, levels) = if server_name == "janus" {
-                tools.script("janus.sh", "start", &[])?;
+            let (result, levels) = if server_name.starts_with("janus") {
+                // janus-el2: two shared event loops instead of a thread per peer.
+                let loops = if server_name == "janus-el2" { "2" } else { "0" };
+                tools.script("janus.sh", "start", &[("JANUS_EVENT_LOOPS", loops)])?;
                 tools.script("source.sh", "start", &[])?;
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 let pids = [
@@ -1060,7 +1071,17 @@ async fn fanout(
                     std::env::var("WHEP_BENCH_RTCP_TIMEOUT").unwrap_or_else(|_| "1h".into());
                 // WHEP_BENCH_CLASSCAST_ARGS: more flags (e.g. --disable-hls).
                 let more = std::env::var("WHEP_BENCH_CLASSCAST_ARGS").unwrap_or_default();
-                let mut args = vec!["--viewer-rtcp-timeout", &rtcp_timeout];
+                let egress = if server_name == "classcast-pipeline" {
+                    "pipeline"
+                } else {
+                    "forward"
+                };
+                let mut args = vec![
+                    "--viewer-rtcp-timeout",
+                    &rtcp_timeout,
+                    "--webrtc-egress",
+                    egress,
+                ];
                 args.extend(more.split_whitespace());
                 let mut server =
                     Server::start(&work.join(format!("fanout-classcast-{n}")), &args).await?;
@@ -1218,7 +1239,7 @@ fn fanout_table(rows: &[FanoutRow], rungs: &[String], window: u64) -> String {
          |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut notes = Vec::new();
-    for server in ["classcast", "janus"] {
+    for server in FANOUT_SERVERS {
         let mine: Vec<&FanoutRow> = rows.iter().filter(|r| r.server == server).collect();
         let idle = mine.iter().find(|r| r.n == 0);
         let idle_cpu = idle.and_then(|r| r.cpu("server"));
@@ -1292,7 +1313,7 @@ fn fanout_table(rows: &[FanoutRow], rungs: &[String], window: u64) -> String {
         for r in &mine {
             if !r.levels.is_empty() && r.n > 0 {
                 notes.push(format!(
-                    "- classcast N={}: viewers by level {}",
+                    "- {server} N={}: viewers by level {}",
                     r.n, r.levels
                 ));
             }
@@ -1327,7 +1348,7 @@ async fn main() -> Result<(), Error> {
     };
     let window: u64 = env_or("WHEP_BENCH_WINDOW", 30);
     let ns: Vec<usize> = std::env::var("WHEP_BENCH_NS")
-        .unwrap_or_else(|_| "0 10 25 50".into())
+        .unwrap_or_else(|_| "0 25 50 100 200".into())
         .split_whitespace()
         .filter_map(|n| n.parse().ok())
         .collect();

@@ -18,7 +18,7 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 run_pkgs=(
-  pkg-config gcc
+  pkg-config gcc libssl-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools

@@ -2,6 +2,7 @@
 
 use crate::auth::{AuthConfig, KeySource, TokenRules};
 use crate::control::broker::BrokerConfig;
+use crate::egress::forward::ForwardConfig;
 use crate::egress::EgressConfig;
 use crate::http::serve::ConnLimits;
 use crate::http::RateConfig;
@@ -149,6 +150,12 @@ impl TryFrom<&ServeArgs> for Config {
                 rtcp_timeout: args.viewer_rtcp_timeout,
                 adapt: args.viewer_adaptation,
                 max_views_per_user: args.max_views_per_user,
+                forward: (args.webrtc_egress == super::WebrtcEgress::Forward).then(|| {
+                    ForwardConfig {
+                        udp_port: args.webrtc_udp_port,
+                        addresses: args.webrtc_addresses.clone(),
+                    }
+                }),
             },
             broker: BrokerConfig::from_url(&args.broker)?,
             site: Site {

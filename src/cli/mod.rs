@@ -59,6 +59,13 @@ pub struct PruneArgs {
 }
 
 /// `storage::Backend` as a flag value.
+/// How WebRTC viewers are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WebrtcEgress {
+    Forward,
+    Pipeline,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StorageBackend {
     /// The data directory, served by classcast.
@@ -226,6 +233,22 @@ pub struct ServeArgs {
     /// by its bandwidth (`false`: everyone gets the source).
     #[arg(long, env = "CLASSCAST_VIEWER_ADAPTATION", default_value_t = true, action = clap::ArgAction::Set)]
     pub viewer_adaptation: bool,
+    /// How WebRTC viewers are served: `forward` (one shared engine, str0m,
+    /// all viewers on one UDP port) or `pipeline` (a webrtcbin each).
+    #[arg(long, env = "CLASSCAST_WEBRTC_EGRESS", value_enum, default_value_t = WebrtcEgress::Forward)]
+    pub webrtc_egress: WebrtcEgress,
+    /// The UDP port of the `forward` viewers' media (0: any free port;
+    /// open it in the firewall when set).
+    #[arg(long, env = "CLASSCAST_WEBRTC_UDP_PORT", default_value_t = 0)]
+    pub webrtc_udp_port: u16,
+    /// Addresses offered to `forward` viewers (repeat; default: the
+    /// host's interface addresses).
+    #[arg(
+        long = "webrtc-address",
+        env = "CLASSCAST_WEBRTC_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub webrtc_addresses: Vec<std::net::IpAddr>,
     /// Where session events cross server processes: `local` (one process),
     /// `redis://127.0.0.1:6379`, or a `postgres://` URL (LISTEN/NOTIFY).
     #[arg(long, env = "CLASSCAST_BROKER", default_value = "local")]

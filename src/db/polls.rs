@@ -64,8 +64,11 @@ impl Db {
     pub async fn store_poll(&self, poll: &PollRow) -> Result<bool, DbError> {
         let options = to_json(&poll.options)?;
         self.changed(
+            // seq: the session's polls numbered as stored (one room writes a
+            // session's polls, in order).
             "INSERT INTO polls (id, session_id, question, options, multiple, share_results, \
-             created_at, closes_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             created_at, closes_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM polls WHERE session_id = $2)) \
              ON CONFLICT (id) DO NOTHING",
             args![
                 &poll.id,
@@ -120,7 +123,7 @@ impl Db {
         self.all(
             "SELECT id, session_id, question, options, multiple, share_results, created_at, \
              closes_at, closed_at, results FROM polls WHERE session_id = $1 \
-             ORDER BY created_at, id",
+             ORDER BY created_at, seq, id",
             args![session_id],
         )
         .await

@@ -11,7 +11,7 @@ use gst::prelude::*;
 use crate::time::now_ms;
 
 /// A REMB older than this no longer describes the link.
-const REMB_MAX_AGE_MS: u64 = 3_000;
+pub(super) const REMB_MAX_AGE_MS: u64 = 3_000;
 
 /// The latest REMB from the viewer.
 #[derive(Debug, Default)]

@@ -4,6 +4,7 @@
 
 pub mod adapt;
 mod feedback;
+pub mod forward;
 mod monitor;
 mod sources;
 mod viewer;
@@ -40,6 +41,8 @@ pub enum EgressError {
     NotFound,
     #[error(transparent)]
     Media(#[from] MediaError),
+    #[error(transparent)]
+    Forward(#[from] forward::ForwardError),
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +54,9 @@ pub struct EgressConfig {
     pub adapt: bool,
     /// WHEP resources (negotiating or live) one user may hold in a session.
     pub max_views_per_user: usize,
+    /// Viewers in the shared forwarding engine (str0m), or (None) each in a
+    /// webrtcbin pipeline of its own.
+    pub forward: Option<forward::ForwardConfig>,
 }
 
 impl Default for EgressConfig {
@@ -64,6 +70,7 @@ impl Default for EgressConfig {
             rtcp_timeout: Duration::from_secs(10),
             adapt: true,
             max_views_per_user: 2,
+            forward: Some(forward::ForwardConfig::default()),
         }
     }
 }
@@ -109,6 +116,8 @@ struct Inner {
     /// session → participants on stage (called on by the instructor):
     /// like the instructor, they always get a WebRTC seat.
     promoted: Mutex<HashMap<SessionId, std::collections::HashSet<ParticipantId>>>,
+    /// The forwarding engine, started with the first viewer that needs it.
+    forwarder: std::sync::OnceLock<Result<forward::Forwarder, String>>,
     started: AtomicU64,
     reaped: AtomicU64,
     refused_full: AtomicU64,
@@ -123,6 +132,7 @@ impl Egress {
                 hls,
                 viewers: Registry::default(),
                 promoted: Mutex::new(HashMap::new()),
+                forwarder: std::sync::OnceLock::new(),
                 started: AtomicU64::new(0),
                 reaped: AtomicU64::new(0),
                 refused_full: AtomicU64::new(0),
@@ -251,8 +261,13 @@ impl Egress {
         let egress = self.clone();
         let undo = self.clone();
         let session_id = session.id.clone();
+        let offer_owned = offer_text.to_owned();
         answer_owned(
-            async move { egress.start_viewer(seat, info, offer, plan).await },
+            async move {
+                egress
+                    .start_viewer(seat, info, offer, &offer_owned, plan)
+                    .await
+            },
             move |answer| async move {
                 tracing::debug!(session = %session_id, resource = %answer.resource_id, "WHEP client left before its answer");
                 let _ = undo
@@ -268,6 +283,7 @@ impl Egress {
         seat: Reservation<Viewer>,
         info: ViewerInfo,
         offer: gst_sdp::SDPMessage,
+        offer_text: &str,
         plan: sdp::OfferPlan,
     ) -> Result<ViewAnswer, EgressError> {
         let (session_id, user_id, audio_only) = (
@@ -276,8 +292,21 @@ impl Egress {
             info.audio_only,
         );
         let resource_id = ResourceId::from(seat.resource_id());
-        let (viewer, sdp) =
-            viewer::Viewer::negotiate(&self.inner.config, info, offer, plan).await?;
+        let (viewer, sdp) = match &self.inner.config.forward {
+            Some(config) => {
+                let forwarder = self.forwarder(config)?;
+                let (v, sdp) =
+                    viewer::ForwardedViewer::negotiate(forwarder, info, offer_text, plan)?;
+                (Viewer::Forwarded(v), sdp)
+            }
+            None => {
+                let (v, sdp) =
+                    viewer::PipelineViewer::negotiate(&self.inner.config, info, offer, plan)
+                        .await?;
+                (Viewer::Pipeline(v), sdp)
+            }
+        };
+        let viewer = Arc::new(viewer);
         let etag = viewer.etag();
         if !seat.promote(viewer.clone(), etag.clone()) {
             viewer.shutdown().await;
@@ -297,6 +326,26 @@ impl Egress {
             etag,
             sdp,
         })
+    }
+
+    fn forwarder(
+        &self,
+        config: &forward::ForwardConfig,
+    ) -> Result<&forward::Forwarder, EgressError> {
+        self.inner
+            .forwarder
+            .get_or_init(|| forward::Forwarder::start(config).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| EgressError::Media(MediaError::Gst(e.clone())))
+    }
+
+    /// The forwarding engine's figures, if it runs.
+    pub fn forward_counters(&self) -> Option<&forward::EngineCounters> {
+        self.inner
+            .forwarder
+            .get()
+            .and_then(|f| f.as_ref().ok())
+            .map(|f| f.counters())
     }
 
     /// Whose the resource is: its viewer (`may_change` also lets the
@@ -406,7 +455,7 @@ impl Egress {
             .flat_map(|(session, slots)| {
                 slots.values().filter_map(move |e| {
                     let v = e.live()?;
-                    let info = &v.info;
+                    let info = v.info();
                     Some((
                         session.clone(),
                         info.publish_id.clone(),

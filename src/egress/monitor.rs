@@ -16,10 +16,10 @@ const TICK: Duration = Duration::from_secs(1);
 
 pub(super) fn spawn(egress: Egress, viewer: &Arc<Viewer>) {
     let weak = Arc::downgrade(viewer);
-    let mut bus = viewer.bus.lock().ok().and_then(|mut b| b.take());
-    let mut connection = viewer.connection.clone();
-    let session_id = viewer.info.session_id.clone();
-    let resource_id = viewer.info.resource_id.clone();
+    let mut bus = viewer.take_bus();
+    let mut connection = viewer.connection();
+    let session_id = viewer.info().session_id.clone();
+    let resource_id = viewer.info().resource_id.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(TICK);
         let mut connected_at: Option<Instant> = None;
@@ -60,7 +60,7 @@ pub(super) fn spawn(egress: Egress, viewer: &Arc<Viewer>) {
                         tracing::warn!(session = %session_id, resource = %resource_id, "attaching media: {e}");
                         break Some("attach-failed");
                     }
-                } else if viewer.started.elapsed() > config.peer.connect_timeout {
+                } else if viewer.started().elapsed() > config.peer.connect_timeout {
                     break Some("connect-timeout");
                 }
                 continue;

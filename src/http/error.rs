@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::auth::policy::Denied;
 use crate::auth::AuthError;
 use crate::db::DbError;
-use crate::egress::EgressError;
+use crate::egress::{self, EgressError};
 use crate::ingest::IngestError;
 use crate::media::sdp::SdpError;
 use crate::media::MediaError;
@@ -90,6 +90,10 @@ impl ApiError {
                 EgressError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 EgressError::NotFound => StatusCode::NOT_FOUND,
                 EgressError::Media(e) => media_status(e),
+                EgressError::Forward(egress::forward::ForwardError::Offer(_)) => {
+                    StatusCode::BAD_REQUEST
+                }
+                EgressError::Forward(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
             ApiError::Ingest(e) => match e {
                 IngestError::Rtc(e) => rtc_status(e),

@@ -51,8 +51,8 @@ impl crate::rtc::Resource for Publisher {
         &self.plan
     }
 
-    fn webrtcbin(&self) -> &gst::Element {
-        &self.webrtcbin
+    fn add_ice_candidate(&self, mline: u32, candidate: &str) {
+        crate::rtc::add_ice_candidate(&self.webrtcbin, mline, candidate);
     }
 }
 

@@ -78,7 +78,13 @@ pub enum RtcError {
 /// What the core needs from a negotiated resource to trickle into it.
 pub trait Resource: Send + Sync + 'static {
     fn plan(&self) -> &OfferPlan;
-    fn webrtcbin(&self) -> &gst::Element;
+    /// Takes one checked remote candidate (`candidate:…`) for m-line `mline`.
+    fn add_ice_candidate(&self, mline: u32, candidate: &str);
+}
+
+/// Trickle into a webrtcbin (publishers, pipeline viewers).
+pub fn add_ice_candidate(webrtcbin: &gst::Element, mline: u32, candidate: &str) {
+    webrtcbin.emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
 }
 
 /// Whether `if_match` (absent, `*`, or a tag) allows changing a resource
@@ -139,9 +145,7 @@ pub fn apply_trickle<R: Resource + ?Sized>(
             .as_deref()
             .and_then(|m| resource.plan().mline_of_mid(m))
             .unwrap_or(0);
-        resource
-            .webrtcbin()
-            .emit_by_name::<()>("add-ice-candidate", &[&mline, candidate]);
+        resource.add_ice_candidate(mline, candidate);
     }
     Ok(())
 }

@@ -167,7 +167,12 @@ fn test_config(db: &TestDb) -> Config {
         retention: None,
         min_free_disk: 0,
         ingest: IngestConfig::default(),
-        egress: EgressConfig::default(),
+        egress: EgressConfig {
+            // As the spawned servers read it (clap's env).
+            forward: (std::env::var("CLASSCAST_WEBRTC_EGRESS").as_deref() != Ok("pipeline"))
+                .then(Default::default),
+            ..EgressConfig::default()
+        },
         broker: BrokerConfig::Local,
         site: Site {
             listen: "127.0.0.1:9".parse().expect("address"),

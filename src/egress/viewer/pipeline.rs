@@ -8,65 +8,18 @@ use std::time::Instant;
 
 use gst::prelude::*;
 use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection};
-use serde::Serialize;
 use tokio::sync::watch;
 
-use super::adapt::{Adapter, Level};
-use super::feedback::{self, Remb};
-use super::{EgressConfig, EgressError, Sources};
-use crate::auth::Role;
-use crate::ids::{ParticipantId, ResourceId, SessionId};
+use super::{connection_state_name, refresh_levels, ViewerInfo, ViewerStats};
+use crate::egress::adapt::{Adapter, Level};
+use crate::egress::feedback::{self, Remb};
+use crate::egress::{EgressConfig, EgressError, Sources};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 use crate::media::webrtc::{
     answer_gathered, call_with_promise, connection_state, gathering_state, webrtc_pipeline,
 };
 use crate::media::{bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
 use crate::time::{now_ms, rfc3339};
-
-/// Who watches, and how.
-#[derive(Debug, Clone)]
-pub struct ViewerInfo {
-    pub resource_id: ResourceId,
-    pub session_id: SessionId,
-    /// The publish whose media it receives.
-    pub publish_id: ResourceId,
-    pub user_id: ParticipantId,
-    pub user_name: String,
-    pub role: Role,
-    pub audio_only: bool,
-    /// Counts against the session's WebRTC cap (the instructor does not).
-    pub capped: bool,
-}
-
-/// A viewer as the API shows it.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct ViewerStats {
-    pub resource_id: String,
-    pub user_id: String,
-    pub user_name: String,
-    pub role: String,
-    pub started_at: String,
-    pub connection_state: String,
-    pub audio_only: bool,
-    /// What the viewer gets: "source", a rung's name, or "none".
-    pub level: String,
-    pub level_switches: u64,
-    pub estimated_bandwidth_bps: u64,
-    pub sent_bitrate_bps: u64,
-    pub bytes_sent: u64,
-    pub packets_sent: u64,
-    pub nacks_received: u64,
-    pub plis_received: u64,
-    pub fraction_lost: Option<f64>,
-    pub rtt_ms: Option<f64>,
-    pub remb_bps: Option<u64>,
-    /// Video frames handed to the viewer's queue, and dropped before it
-    /// (queue full, or waiting for a keyframe after a drop or a switch).
-    pub frames_forwarded: u64,
-    pub frames_dropped: u64,
-    /// From the offer's arrival to the first video frame sent.
-    pub first_frame_ms: Option<u64>,
-}
 
 /// Where the viewer's video comes from now.
 struct VideoFeed {
@@ -79,7 +32,7 @@ struct VideoFeed {
     carried: (u64, u64),
 }
 
-pub struct Viewer {
+pub struct PipelineViewer {
     pub info: ViewerInfo,
     etag: String,
     plan: OfferPlan,
@@ -90,8 +43,8 @@ pub struct Viewer {
     video: Mutex<Option<VideoFeed>>,
     audio: Mutex<Option<gst_utils::ConsumptionLink>>,
     adapter: Mutex<Adapter>,
-    pub(super) connection: watch::Receiver<WebRTCPeerConnectionState>,
-    pub(super) bus: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<BusEvent>>>,
+    pub(in crate::egress) connection: watch::Receiver<WebRTCPeerConnectionState>,
+    pub(in crate::egress) bus: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<BusEvent>>>,
     remb: Arc<Remb>,
     /// When RTCP last came from the viewer (ms since the epoch; 0: never).
     last_rtcp_ms: Arc<AtomicU64>,
@@ -99,21 +52,21 @@ pub struct Viewer {
     stats: Mutex<ViewerStats>,
     switches: AtomicU64,
     sampled_at_ms: AtomicU64,
-    pub(super) started: Instant,
+    pub(in crate::egress) started: Instant,
     started_ms: u64,
 }
 
-impl crate::rtc::Resource for Viewer {
-    fn plan(&self) -> &OfferPlan {
+impl PipelineViewer {
+    pub fn plan(&self) -> &OfferPlan {
         &self.plan
     }
 
-    fn webrtcbin(&self) -> &gst::Element {
-        &self.webrtcbin
+    pub fn add_ice_candidate(&self, mline: u32, candidate: &str) {
+        crate::rtc::add_ice_candidate(&self.webrtcbin, mline, candidate);
     }
 }
 
-impl Viewer {
+impl PipelineViewer {
     pub fn resource_id(&self) -> &str {
         &self.info.resource_id
     }
@@ -134,7 +87,7 @@ impl Viewer {
         self.last_rtcp_ms.load(Ordering::Relaxed)
     }
 
-    pub(super) async fn shutdown(&self) {
+    pub(in crate::egress) async fn shutdown(&self) {
         // Unlink first: a producer must not push into a pipeline going down.
         if let Ok(mut v) = self.video.lock() {
             if let Some(mut feed) = v.take() {
@@ -152,12 +105,12 @@ impl Viewer {
     }
 
     /// Builds the pipeline and answers the offer.
-    pub(super) async fn negotiate(
+    pub(in crate::egress) async fn negotiate(
         config: &EgressConfig,
         info: ViewerInfo,
         offer: gst_sdp::SDPMessage,
         plan: OfferPlan,
-    ) -> Result<(Arc<Viewer>, String), EgressError> {
+    ) -> Result<(PipelineViewer, String), EgressError> {
         let started = Instant::now();
         // The offer's arrival: `first_frame_ms` counts from here.
         let started_ms = now_ms() as u64;
@@ -265,7 +218,7 @@ impl Viewer {
             ..ViewerStats::default()
         };
         let etag = crate::rtc::new_etag();
-        let viewer = Arc::new(Viewer {
+        let viewer = PipelineViewer {
             info,
             etag,
             plan,
@@ -286,14 +239,14 @@ impl Viewer {
             sampled_at_ms: AtomicU64::new(0),
             started,
             started_ms,
-        });
+        };
         Ok((viewer, sdp))
     }
 
     /// Connects the viewer's appsrcs to the session's producers: called once
     /// the connection is up, so the first keyframe is not lost to a
     /// handshake still in progress.
-    pub(super) fn attach(&self, sources: &Sources) -> Result<(), EgressError> {
+    pub(in crate::egress) fn attach(&self, sources: &Sources) -> Result<(), EgressError> {
         if let (Some(src), Some((_, producer))) = (&self.audio_src, &sources.audio) {
             let link = producer
                 .add_consumer(src)
@@ -339,7 +292,7 @@ impl Viewer {
 
     /// One monitoring step: reads the RTCP figures, feeds the adapter, and
     /// switches the video when it says so.
-    pub(super) async fn sample(&self, sources: &Sources, adapt: bool) {
+    pub(in crate::egress) async fn sample(&self, sources: &Sources, adapt: bool) {
         let reply = call_with_promise(
             &self.webrtcbin,
             "get-stats",
@@ -369,27 +322,9 @@ impl Viewer {
         let mut switched_to = None;
         if let (Ok(mut adapter), Ok(mut video)) = (self.adapter.lock(), self.video.lock()) {
             if let Some(feed) = video.as_mut() {
-                // The ladder may have started or stopped since the last step.
                 let levels = sources.video_levels(self.video_codec());
-                let names: Vec<Level> = levels.iter().map(|l| l.level()).collect();
-                if names
-                    .iter()
-                    .map(|l| &l.name)
-                    .ne(adapter.levels().iter().map(|l| &l.name))
-                {
-                    let current = adapter.levels().get(feed.level).map(|l| l.name.clone());
-                    *adapter = Adapter::new(names, now);
-                    feed.producers = levels.iter().map(|l| l.producer.clone()).collect();
-                    // Keep what the viewer gets if it is still there.
-                    let keep = current
-                        .and_then(|c| adapter.levels().iter().position(|l| l.name == c))
-                        .unwrap_or(0);
-                    if keep != 0 || feed.level != 0 {
-                        switched_to = Some(keep);
-                    }
-                } else if let Some(l) = levels.first() {
-                    adapter.set_bitrate(0, l.bitrate_bps);
-                }
+                switched_to =
+                    refresh_levels(&mut adapter, &mut feed.producers, feed.level, &levels, now);
                 if adapt && switched_to.is_none() {
                     // No receiver report this interval, but the viewer's RTCP
                     // flows and asks for nothing again: no loss.
@@ -397,7 +332,7 @@ impl Viewer {
                     let quiet =
                         nacks == previous_nacks && now.saturating_sub(self.last_rtcp_ms()) < 3_000;
                     let loss = report.video_fraction_lost().or(quiet.then_some(0.0));
-                    switched_to = adapter.on_feedback(super::adapt::Feedback {
+                    switched_to = adapter.on_feedback(crate::egress::adapt::Feedback {
                         now_ms: now,
                         sent_bps,
                         loss,
@@ -531,16 +466,4 @@ fn mark_first_frame(src: &gst_app::AppSrc, at: Arc<AtomicU64>) {
         let _ = at.compare_exchange(0, now_ms() as u64, Ordering::Relaxed, Ordering::Relaxed);
         gst::PadProbeReturn::Remove
     });
-}
-
-pub fn connection_state_name(state: WebRTCPeerConnectionState) -> &'static str {
-    match state {
-        WebRTCPeerConnectionState::New => "new",
-        WebRTCPeerConnectionState::Connecting => "connecting",
-        WebRTCPeerConnectionState::Connected => "connected",
-        WebRTCPeerConnectionState::Disconnected => "disconnected",
-        WebRTCPeerConnectionState::Failed => "failed",
-        WebRTCPeerConnectionState::Closed => "closed",
-        _ => "unknown",
-    }
 }
