@@ -969,7 +969,43 @@ fn run_viewers(
     if let Some(t) = token {
         cmd.args(["--token", t]);
     }
+    // WHEP_BENCH_PERF=N: a CPU profile of the server while N viewers run
+    // (perf record -g, 15 s from 20 s after the start), as <out>.perf.txt.
+    let profile = std::env::var("WHEP_BENCH_PERF")
+        .ok()
+        .filter(|v| v.split_whitespace().any(|x| x == n.to_string()))
+        .and_then(|_| pids.iter().find(|(name, _)| *name == "server"))
+        .map(|(_, pid)| {
+            let data = out.with_extension("perf.data");
+            let pid = pid.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(20));
+                let _ = Command::new("perf")
+                    .args(["record", "-F", "499", "-g", "-p", &pid, "-o"])
+                    .arg(&data)
+                    .args(["--", "sleep", "15"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                data
+            })
+        });
     let status = cmd.status()?;
+    if let Some(data) = profile.and_then(|h| h.join().ok()) {
+        let report = Command::new("perf")
+            .args([
+                "report",
+                "--stdio",
+                "--no-children",
+                "--sort",
+                "dso,symbol",
+                "-i",
+            ])
+            .arg(&data)
+            .stderr(Stdio::null())
+            .output()?;
+        std::fs::write(out.with_extension("perf.txt"), report.stdout)?;
+    }
     let text = std::fs::read_to_string(&json)
         .map_err(|e| format!("viewers.py exited {status} without {}: {e}", json.display()))?;
     Ok(serde_json::from_str(&text)?)

@@ -33,6 +33,10 @@ use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 const QUEUE: usize = 16_384;
 /// Receiver reports from viewers: often enough to adapt within seconds.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// Video packets a viewer keeps for resends (NACK): about a second of a
+/// 2.5 Mb/s source, and room for a 1080p keyframe's burst. str0m's default
+/// (1000) made a viewer's memory 1.8 MB, nearly all of it this buffer.
+const SEND_BUFFER_VIDEO: usize = 256;
 
 #[derive(Debug, Clone, Default)]
 pub struct ForwardConfig {
@@ -113,7 +117,8 @@ impl Forwarder {
             .enable_opus(audio == Some(Codec::Opus), false)
             .enable_h264(video == Some(Codec::H264))
             .enable_vp8(video == Some(Codec::Vp8))
-            .set_stats_interval(Some(STATS_INTERVAL));
+            .set_stats_interval(Some(STATS_INTERVAL))
+            .set_send_buffer_video(SEND_BUFFER_VIDEO);
         if let Some(cert) = &self.cert {
             builder = builder.set_dtls_cert(cert.clone());
         }
