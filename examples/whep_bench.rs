@@ -1256,18 +1256,21 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 const FANOUT_SETUP: &str = "Fan-out: N receive-only viewers from \
 `../shared/tools/janus-fanout/viewers.py` (aiortc, `--rx count`: SRTP datagrams are counted at the \
 socket and dropped; nothing is decrypted or decoded, and no RTCP, NACK, PLI or REMB goes back), \
-against classcast (WHEP) and Janus 1.1.2 (Debian package, streaming plugin, default `event_loops=0`: \
-a thread per PeerConnection) in the same run, one server at a time, a fresh server for every N. Both \
-get the same bitstream: `source.sh`'s x264 1280x720 30 fps 2.5 Mb/s (ultrafast, 2 s GOP) and Opus \
-over RTP; Janus takes it as plain RTP, classcast over WHIP from a relay in the bench process \
-(depayload and re-payload, no re-encode; its CPU is the \"relay\" figure). What differs: classcast \
-decodes the publisher's video once and runs its HLS ladder for the whole run (x264 veryfast \
-720p, 480p and 360p plus AAC: the rungs a 720p source gets), which is its N = 0 row; Janus \
-transcodes nothing. classcast's viewers all got the forwarded source (level `source`: no per-viewer \
-encode). classcast runs with `--viewer-rtcp-timeout 1h`: the count-only viewers send no RTCP, and \
-with the default 10 s classcast reaps them (their video stops about 10 s after they connect; \
-Janus does not reap on missing RTCP). ICE runs on 127.0.0.x inside a network namespace \
-(`benches/netns.sh`); HTTP on 127.0.0.1.\n\n";
+against Janus 1.1.2 (Debian package, streaming plugin) in both of its modes — `janus`: its default \
+`event_loops=0`, a thread per PeerConnection; `janus-el2`: `JANUS_EVENT_LOOPS=2`, two shared event \
+loops — and classcast (WHEP) with its forwarding engine (`classcast`, the default: one str0m \
+engine thread, one UDP port) and with a webrtcbin per viewer (`classcast-pipeline`, \
+`--webrtc-egress pipeline`, the design before; run up to N = 50, where it filled the machine), \
+in the same run, one server at a time, a fresh server for every N. All get the same bitstream: \
+`source.sh`'s x264 1280x720 30 fps 2.5 Mb/s (ultrafast, 2 s GOP) and Opus over RTP; Janus takes it \
+as plain RTP, classcast over WHIP from a relay in the bench process (depayload and re-payload, no \
+re-encode; its CPU is the \"relay\" figure). What differs: classcast decodes the publisher's video \
+once and runs its HLS ladder for the whole run (x264 veryfast 720p, 480p and 360p plus AAC: the \
+rungs a 720p source gets), which is its N = 0 row; Janus transcodes nothing. classcast's viewers \
+all got the forwarded source (level `source`: no per-viewer encode). classcast runs with \
+`--viewer-rtcp-timeout 1h` (the count-only viewers send no RTCP; Janus does not reap on missing \
+RTCP). ICE runs on 127.0.0.x inside a network namespace (`benches/netns.sh`); HTTP on \
+127.0.0.1.\n\n";
 
 fn fanout_table(rows: &[FanoutRow], rungs: &[String], window: u64) -> String {
     let mut t = String::from(
