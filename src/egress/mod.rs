@@ -97,6 +97,9 @@ pub struct EgressTotals {
     pub viewers_started: u64,
     pub viewers_reaped: u64,
     pub refused_full: u64,
+    /// The forwarding engine's losses for want of room (0 when it is off).
+    pub frames_dropped_in_engine: u64,
+    pub datagrams_dropped: u64,
 }
 
 /// Protocol name in errors and the registry.
@@ -339,15 +342,6 @@ impl Egress {
             .map_err(|e| EgressError::Media(MediaError::Gst(e.clone())))
     }
 
-    /// The forwarding engine's figures, if it runs.
-    pub fn forward_counters(&self) -> Option<&forward::EngineCounters> {
-        self.inner
-            .forwarder
-            .get()
-            .and_then(|f| f.as_ref().ok())
-            .map(|f| f.counters())
-    }
-
     /// Whose the resource is: its viewer (`may_change` also lets the
     /// session's instructor act on it).
     pub fn owner_of(&self, session_id: &str, resource_id: &str) -> Option<String> {
@@ -533,10 +527,19 @@ impl Egress {
     }
 
     pub fn totals(&self) -> EgressTotals {
+        let engine = self
+            .inner
+            .forwarder
+            .get()
+            .and_then(|f| f.as_ref().ok())
+            .map(|f| f.counters());
         EgressTotals {
             viewers_started: self.inner.started.load(Ordering::Relaxed),
             viewers_reaped: self.inner.reaped.load(Ordering::Relaxed),
             refused_full: self.inner.refused_full.load(Ordering::Relaxed),
+            frames_dropped_in_engine: engine
+                .map_or(0, |c| c.frames_dropped.load(Ordering::Relaxed)),
+            datagrams_dropped: engine.map_or(0, |c| c.datagrams_dropped.load(Ordering::Relaxed)),
         }
     }
 }

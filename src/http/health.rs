@@ -274,6 +274,16 @@ fn viewer_metrics(state: &AppState, per_session: bool) -> String {
             "WHEP offers refused because the session's seats were taken.",
             totals.refused_full,
         ),
+        (
+            "classcast_webrtc_frames_dropped_total",
+            "Frames the WebRTC forwarding engine had no room for (it fell behind).",
+            totals.frames_dropped_in_engine,
+        ),
+        (
+            "classcast_webrtc_datagrams_dropped_total",
+            "WebRTC datagrams dropped because a socket's send buffer was full.",
+            totals.datagrams_dropped,
+        ),
     ] {
         family(name, "counter", help, vec![(String::new(), value as f64)]);
     }

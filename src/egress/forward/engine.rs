@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -126,13 +126,13 @@ pub struct NewPeer {
     pub video: Option<(Mid, Codec)>,
 }
 
-/// Engine-wide figures, for the metrics and the benches.
+/// What the engine lost for want of room, for the metrics.
 #[derive(Debug, Default)]
 pub struct EngineCounters {
-    pub frames_in: AtomicU64,
     /// Frames a tap could not hand over (the engine's queue was full).
-    pub frames_lost_in: Arc<AtomicU64>,
-    pub peers: AtomicU64,
+    pub frames_dropped: AtomicU64,
+    /// Datagrams the kernel had no room for (a socket's send buffer full).
+    pub datagrams_dropped: AtomicU64,
 }
 
 struct OutTrack {
@@ -256,9 +256,6 @@ impl Engine {
         drain(&mut peer, &self.sockets, &mut Vec::new());
         self.next_timeout = self.next_timeout.min(peer.next_timeout);
         self.peers.insert(new.id, peer);
-        self.counters
-            .peers
-            .store(self.peers.len() as u64, Ordering::Relaxed);
     }
 
     fn remove(&mut self, id: PeerId) {
@@ -277,9 +274,6 @@ impl Engine {
         });
         peer.rtc.disconnect();
         peer.shared.connection.send_replace(Connection::Closed);
-        self.counters
-            .peers
-            .store(self.peers.len() as u64, Ordering::Relaxed);
     }
 
     fn unsubscribe(&mut self, id: PeerId, peer: &mut Peer, track: Track) {
@@ -316,7 +310,7 @@ impl Engine {
                         &source.producer,
                         source.key,
                         self.tx.clone(),
-                        self.counters.frames_lost_in.clone(),
+                        self.counters.clone(),
                     )
                     .map(|tap| {
                         e.insert(Feed {
@@ -341,7 +335,6 @@ impl Engine {
 
     /// One frame of one producer to each of its viewers.
     fn forward(&mut self, key: FeedKey, frame: &Frame) {
-        self.counters.frames_in.fetch_add(1, Ordering::Relaxed);
         let Some(feed) = self.feeds.get_mut(&key) else {
             return;
         };

@@ -70,13 +70,14 @@ impl Forwarder {
         str0m::crypto::from_feature_flags().install_process_default();
         let (tx, rx) = sync_channel(QUEUE);
         let addresses = net::host_addresses(&config.addresses)?;
-        let sockets = net::Sockets::bind(&addresses, config.udp_port, tx.clone())?;
+        let counters = Arc::new(EngineCounters::default());
+        let sockets =
+            net::Sockets::bind(&addresses, config.udp_port, tx.clone(), counters.clone())?;
         let locals: Vec<SocketAddr> = sockets.locals().collect();
         // One certificate for every viewer: generating one per viewer costs a
         // key generation per join for nothing (the fingerprint is per answer).
         let cert = str0m::config::CryptoProvider::get_default()
             .and_then(|p| p.dtls_provider.generate_certificate());
-        let counters = Arc::new(EngineCounters::default());
         let engine = Engine::new(rx, tx.clone(), sockets, counters.clone());
         std::thread::Builder::new()
             .name("webrtc-fanout".into())
@@ -90,10 +91,6 @@ impl Forwarder {
             next_id: AtomicU64::new(1),
             counters,
         })
-    }
-
-    pub fn locals(&self) -> &[SocketAddr] {
-        &self.locals
     }
 
     pub fn counters(&self) -> &EngineCounters {

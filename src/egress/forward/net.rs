@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{ErrorKind, IoSlice};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use rustix::net::addr::SocketAddrArg;
 use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags};
 use str0m::net::Transmit;
 
-use super::engine::{Command, Datagram};
+use super::engine::{Command, Datagram, EngineCounters};
 
 /// Large enough for any datagram a WebRTC peer sends.
 const RECV_BUFFER: usize = 2048;
@@ -72,8 +72,7 @@ pub struct Sockets {
     /// Datagrams waiting for [`Sockets::flush`] (the engine's thread only).
     outbox: RefCell<Vec<Transmit>>,
     stop: Arc<AtomicBool>,
-    /// Datagrams the kernel had no room for (send buffer full).
-    pub send_dropped: AtomicU64,
+    counters: Arc<EngineCounters>,
 }
 
 impl Sockets {
@@ -83,6 +82,7 @@ impl Sockets {
         addresses: &[IpAddr],
         port: u16,
         engine: SyncSender<Command>,
+        counters: Arc<EngineCounters>,
     ) -> Result<Sockets, NetError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut by_local = HashMap::new();
@@ -105,7 +105,7 @@ impl Sockets {
             by_local,
             outbox: RefCell::new(Vec::with_capacity(BATCH)),
             stop,
-            send_dropped: AtomicU64::new(0),
+            counters,
         })
     }
 
@@ -167,7 +167,8 @@ impl Sockets {
                 Ok(0) => break,
                 Ok(n) => sent += n,
                 Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-                    self.send_dropped
+                    self.counters
+                        .datagrams_dropped
                         .fetch_add((messages.len() - sent) as u64, Ordering::Relaxed);
                     break;
                 }

@@ -3,14 +3,14 @@
 //! viewers it feeds. Each frame is copied once into a shared buffer that
 //! every viewer's sender then packetizes and encrypts for itself.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use super::engine::Command;
+use super::engine::{Command, EngineCounters};
 
 /// What identifies a producer to the engine (its appsink's address).
 pub type FeedKey = usize;
@@ -39,13 +39,13 @@ pub struct Tap {
 
 impl Tap {
     /// Starts sending `producer`'s frames to the engine as `key`. Frames the
-    /// engine has no room for are dropped and counted (`dropped`): a stalled
+    /// engine has no room for are dropped and counted: a stalled
     /// engine must not stall the publisher's pipeline.
     pub fn install(
         producer: &gst_utils::StreamProducer,
         key: FeedKey,
         engine: SyncSender<Command>,
-        dropped: Arc<AtomicU64>,
+        counters: Arc<EngineCounters>,
     ) -> Option<Tap> {
         let pad = producer.appsink().static_pad("sink")?;
         let probe = pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
@@ -67,7 +67,7 @@ impl Tap {
             match engine.try_send(Command::Frame { feed: key, frame }) {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => {}
                 Err(TrySendError::Full(_)) => {
-                    dropped.fetch_add(1, Ordering::Relaxed);
+                    counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
             gst::PadProbeReturn::Ok

@@ -15,7 +15,7 @@ use crate::egress::feedback::REMB_MAX_AGE_MS;
 use crate::egress::forward::{ForwardError, Forwarder, Peer, Track};
 use crate::egress::Sources;
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
-use crate::time::{now_ms, rfc3339};
+use crate::time::now_ms;
 
 /// The video a viewer gets: the level chosen and the producers by level.
 struct VideoChoice {
@@ -48,17 +48,7 @@ impl ForwardedViewer {
         let started = Instant::now();
         let started_ms = now_ms() as u64;
         let (peer, answer) = forwarder.open(offer, &plan)?;
-        let stats = ViewerStats {
-            resource_id: info.resource_id.to_string(),
-            user_id: info.user_id.to_string(),
-            user_name: info.user_name.clone(),
-            role: info.role.as_str().into(),
-            started_at: rfc3339(started_ms as i64),
-            connection_state: "new".into(),
-            audio_only: info.audio_only,
-            level: "none".into(),
-            ..ViewerStats::default()
-        };
+        let stats = ViewerStats::starting(&info, started_ms);
         Ok((
             ForwardedViewer {
                 info,

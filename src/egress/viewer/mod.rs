@@ -66,6 +66,23 @@ pub struct ViewerStats {
     pub first_frame_ms: Option<u64>,
 }
 
+impl ViewerStats {
+    /// A new viewer's figures, before anything was sent.
+    fn starting(info: &ViewerInfo, started_ms: u64) -> Self {
+        ViewerStats {
+            resource_id: info.resource_id.to_string(),
+            user_id: info.user_id.to_string(),
+            user_name: info.user_name.clone(),
+            role: info.role.as_str().into(),
+            started_at: crate::time::rfc3339(started_ms as i64),
+            connection_state: "new".into(),
+            audio_only: info.audio_only,
+            level: "none".into(),
+            ..ViewerStats::default()
+        }
+    }
+}
+
 pub enum Viewer {
     Pipeline(PipelineViewer),
     Forwarded(ForwardedViewer),

@@ -19,7 +19,7 @@ use crate::media::webrtc::{
     answer_gathered, call_with_promise, connection_state, gathering_state, webrtc_pipeline,
 };
 use crate::media::{bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline};
-use crate::time::{now_ms, rfc3339};
+use crate::time::now_ms;
 
 /// Where the viewer's video comes from now.
 struct VideoFeed {
@@ -206,17 +206,7 @@ impl PipelineViewer {
         // before the viewer has the answer.
         feedback::watch_session(&webrtcbin, remb.clone(), last_rtcp_ms.clone());
 
-        let stats = ViewerStats {
-            resource_id: info.resource_id.to_string(),
-            user_id: info.user_id.to_string(),
-            user_name: info.user_name.clone(),
-            role: info.role.as_str().into(),
-            started_at: rfc3339(started_ms as i64),
-            connection_state: "new".into(),
-            audio_only: info.audio_only,
-            level: "none".into(),
-            ..ViewerStats::default()
-        };
+        let stats = ViewerStats::starting(&info, started_ms);
         let etag = crate::rtc::new_etag();
         let viewer = PipelineViewer {
             info,

@@ -1,13 +1,11 @@
 // What the publisher's modules share: the page's elements, where the publish
 // stands (also what the test hook shows), and the state and status lines.
+import { byId as pageElement } from '../../lib/dom';
 
 export type PublishState = 'idle' | 'connecting' | 'live' | 'stopped' | 'error';
 
-function byId<T extends HTMLElement>(id: string, type: new () => T): T {
-  const el = document.getElementById(id);
-  if (!(el instanceof type)) throw new Error(`publish.html has no <${type.name}> #${id}`);
-  return el;
-}
+const byId = <T extends HTMLElement>(id: string, type: new () => T): T =>
+  pageElement('publish.html', id, type);
 
 export const ui = {
   controls: byId('controls', HTMLFormElement),

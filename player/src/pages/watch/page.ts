@@ -3,6 +3,7 @@
 // status and notice lines, and stopping everything on a fatal error.
 import type Hls from 'hls.js';
 import { initialMode, paramReader } from './params';
+import { byId as pageElement } from '../../lib/dom';
 
 export type WatchState = 'waiting' | 'playing' | 'error';
 /** What plays now. */
@@ -11,11 +12,8 @@ export type PlaybackMode = 'hls.js' | 'native' | 'webrtc';
 /** Master playlist 404 (not live yet): try again this often. */
 export const RETRY_MS = 3000;
 
-function byId<T extends HTMLElement>(id: string, type: new () => T): T {
-  const el = document.getElementById(id);
-  if (!(el instanceof type)) throw new Error(`watch.html has no <${type.name}> #${id}`);
-  return el;
-}
+const byId = <T extends HTMLElement>(id: string, type: new () => T): T =>
+  pageElement('watch.html', id, type);
 
 export const ui = {
   video: byId('video', HTMLVideoElement),
