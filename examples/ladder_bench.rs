@@ -61,7 +61,12 @@ fn make_source(path: &Path) -> Result<(), Error> {
 }
 
 /// Our ladder: the file demuxed into producers, as ingest would feed them.
-async fn our_ladder(source: &Path, out: &Path, config: &LadderConfig) -> Result<(f64, f64), Error> {
+async fn our_ladder(
+    source: &Path,
+    out: &Path,
+    config: &LadderConfig,
+    passthrough: bool,
+) -> Result<(f64, f64), Error> {
     let producer = gst::parse::launch(&format!(
         "filesrc location=\"{}\" ! tsdemux name=d \
          d. ! queue ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=video sync=false \
@@ -96,11 +101,13 @@ async fn our_ladder(source: &Path, out: &Path, config: &LadderConfig) -> Result<
         &producers,
         LadderOptions {
             lossless_input: true,
+            passthrough,
+            ..LadderOptions::default()
         },
     )
     .await?;
-    let (stop, stopped) = tokio::sync::oneshot::channel();
-    let done = tokio::spawn(ladder.run(stopped));
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let done = tokio::spawn(async move { ladder.run(&mut stopped).await.map(|_| ()) });
     producer.set_state(gst::State::Playing)?;
     let bus = producer.bus().ok_or("no bus")?;
     let mut messages = bus.stream();
@@ -124,14 +131,17 @@ fn ffmpeg_ladder(
     source: &Path,
     out: &Path,
     config: &LadderConfig,
+    passthrough: bool,
 ) -> Result<(f64, f64, String), Error> {
     let rungs = config.select(Some(1080));
     let n = rungs.len();
-    let mut filter = format!("[0:v]split={n}");
-    for i in 0..n {
+    // With passthrough the top rung is the source's video stream copied.
+    let first_encoded = usize::from(passthrough);
+    let mut filter = format!("[0:v]split={}", n - first_encoded);
+    for i in first_encoded..n {
         filter.push_str(&format!("[s{i}]"));
     }
-    for (i, r) in rungs.iter().enumerate() {
+    for (i, r) in rungs.iter().enumerate().skip(first_encoded) {
         filter.push_str(&format!(";[s{i}]scale={}:{}[o{i}]", r.width, r.height));
     }
     let gop = config.segment_seconds * config.frame_rate;
@@ -144,12 +154,12 @@ fn ffmpeg_ladder(
     ];
     args.extend(["-filter_complex".into(), filter]);
     for i in 0..n {
-        args.extend([
-            "-map".into(),
-            format!("[o{i}]"),
-            "-map".into(),
-            "0:a".into(),
-        ]);
+        let video = if i < first_encoded {
+            "0:v".into()
+        } else {
+            format!("[o{i}]")
+        };
+        args.extend(["-map".into(), video, "-map".into(), "0:a".into()]);
     }
     args.extend(
         [
@@ -157,8 +167,6 @@ fn ffmpeg_ladder(
             "libx264",
             "-tune",
             "zerolatency",
-            "-r",
-            &config.frame_rate.to_string(),
             "-g",
             &gop.to_string(),
             "-keyint_min",
@@ -176,8 +184,13 @@ fn ffmpeg_ladder(
         ]
         .map(String::from),
     );
-    for (i, r) in rungs.iter().enumerate() {
+    if passthrough {
+        args.extend(["-c:v:0".into(), "copy".into()]);
+    }
+    for (i, r) in rungs.iter().enumerate().skip(first_encoded) {
         args.extend([
+            format!("-r:v:{i}"),
+            config.frame_rate.to_string(),
             format!("-preset:v:{i}"),
             r.preset.clone(),
             format!("-profile:v:{i}"),
@@ -247,14 +260,38 @@ fn ffmpeg_ladder(
     Ok((f64::from(SECONDS) / wall, cpu / wall * 100.0, shown))
 }
 
-/// A live 720p30 publish into the release server: its CPU with and without the
-/// ladder, and how long after capture each segment becomes available.
-async fn live(work: &Path) -> Result<(f64, f64, Vec<f64>), Error> {
+/// How the live server runs its HLS.
+#[derive(Clone, Copy, PartialEq)]
+enum LiveLadder {
+    Off,
+    /// Every rung encoded (`passthrough_top_rung = false`): the design before.
+    Encoded,
+    /// The default: an H.264 source at the top rung's size passed through.
+    Passthrough,
+}
+
+/// A live 720p30 publish into the release server: its CPU without the
+/// ladder, with every rung encoded and with the top rung passed through, and
+/// how long after capture each segment becomes available (passthrough).
+async fn live(work: &Path) -> Result<(Vec<f64>, Vec<f64>), Error> {
     let server_bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/classcast");
+    let encoded_ladder = work.join("ladder-encoded.toml");
+    let shipped = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/ladder.toml"),
+    )?;
+    let encoded = shipped.replace("passthrough_top_rung = true", "passthrough_top_rung = false");
+    if encoded == shipped {
+        return Err("pipelines/ladder.toml has no `passthrough_top_rung = true`".into());
+    }
+    std::fs::write(&encoded_ladder, encoded)?;
     let mut measure = Vec::new();
     let mut latencies = Vec::new();
-    for hls in [false, true] {
-        let data = work.join(if hls { "live-hls" } else { "live-nohls" });
+    for mode in [LiveLadder::Off, LiveLadder::Encoded, LiveLadder::Passthrough] {
+        let data = work.join(match mode {
+            LiveLadder::Off => "live-nohls",
+            LiveLadder::Encoded => "live-encoded",
+            LiveLadder::Passthrough => "live-passthrough",
+        });
         let _ = std::fs::remove_dir_all(&data);
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -272,8 +309,14 @@ async fn live(work: &Path) -> Result<(f64, f64, Vec<f64>), Error> {
         .arg(&data)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null());
-        if !hls {
-            cmd.arg("--disable-hls");
+        match mode {
+            LiveLadder::Off => {
+                cmd.arg("--disable-hls");
+            }
+            LiveLadder::Encoded => {
+                cmd.arg("--ladder").arg(&encoded_ladder);
+            }
+            LiveLadder::Passthrough => {}
         }
         let mut server = cmd.spawn()?;
         let pid = server.id().to_string();
@@ -299,8 +342,11 @@ async fn live(work: &Path) -> Result<(f64, f64, Vec<f64>), Error> {
         let t0 = Instant::now();
         let mut seen = 0;
         while t0.elapsed() < Duration::from_secs(20) {
-            if hls {
+            if mode == LiveLadder::Passthrough {
                 let v = report::session_view(&http, &base, &token, &id).await?;
+                if v["hls"]["passthrough"] != true {
+                    return Err(format!("the 720p rung is not passed through: {}", v["hls"]).into());
+                }
                 let rungs = v["hls"]["rungs"].as_array().cloned().unwrap_or_default();
                 let segments = rungs
                     .iter()
@@ -327,7 +373,7 @@ async fn live(work: &Path) -> Result<(f64, f64, Vec<f64>), Error> {
         let _ = server.kill();
         let _ = server.wait();
     }
-    Ok((measure[0], measure[1], latencies))
+    Ok((measure, latencies))
 }
 
 #[tokio::main]
@@ -341,18 +387,29 @@ async fn main() -> Result<(), Error> {
         &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/ladder.toml"),
     ))?;
 
-    let ours_dir = work.join("ours");
-    let theirs_dir = work.join("ffmpeg");
-    for d in [&ours_dir, &theirs_dir] {
-        let _ = std::fs::remove_dir_all(d);
-        std::fs::create_dir_all(d)?;
+    // (speed, CPU) of classcast and ffmpeg, every rung encoded then the top
+    // rung passed through; ffmpeg's command lines for the table.
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let mut commands = Vec::new();
+    for passthrough in [false, true] {
+        let tag = if passthrough { "-passthrough" } else { "" };
+        let ours_dir = work.join(format!("ours{tag}"));
+        let theirs_dir = work.join(format!("ffmpeg{tag}"));
+        for d in [&ours_dir, &theirs_dir] {
+            let _ = std::fs::remove_dir_all(d);
+            std::fs::create_dir_all(d)?;
+        }
+        eprintln!("classcast ladder (passthrough {passthrough})…");
+        ours.push(our_ladder(&source, &ours_dir, &config, passthrough).await?);
+        eprintln!("ffmpeg ladder (passthrough {passthrough})…");
+        let (speed, cpu, command) = ffmpeg_ladder(&source, &theirs_dir, &config, passthrough)?;
+        theirs.push((speed, cpu));
+        commands.push(command);
     }
-    eprintln!("classcast ladder…");
-    let (our_speed, our_cpu) = our_ladder(&source, &ours_dir, &config).await?;
-    eprintln!("ffmpeg ladder…");
-    let (ff_speed, ff_cpu, ff_cmd) = ffmpeg_ladder(&source, &theirs_dir, &config)?;
     eprintln!("live 720p publish…");
-    let (ingest_cpu, ladder_cpu, mut latencies) = live(&work).await?;
+    let (live_cpu, mut latencies) = live(&work).await?;
+    let (ingest_cpu, encoded_cpu, passthrough_cpu) = (live_cpu[0], live_cpu[1], live_cpu[2]);
     latencies.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| {
         latencies
@@ -366,31 +423,44 @@ async fn main() -> Result<(), Error> {
         .iter()
         .map(|r| format!("{} {}k {}", r.name, r.bitrate_kbps, r.preset))
         .collect();
+    let row = |what: &str, (speed, cpu): (f64, f64)| format!("| {what} | {speed:.2} | {cpu:.0} |\n");
     let table = format!(
-        "Input: {SECONDS} s of 1080p30 testsrc2 with temporal noise, H.264 + AAC (generated by the bench). \
-         Ladder: {} (x264 zerolatency, {} s GOP/segments, AAC {} kb/s).\n\n\
+        "Input: {SECONDS} s of 1080p30 testsrc2 with temporal noise, H.264 (2 s GOP) + AAC (generated by the bench). \
+         Ladder: {} (x264 zerolatency, {} s GOP/segments, AAC {} kb/s). \
+         \"Top rung passed through\": the source's H.264 is the 1080p rung as it is (classcast: \
+         `passthrough_top_rung`, cut on the source's keyframes; ffmpeg: `-c:v:0 copy`), the other rungs encoded.\n\n\
          | 4-rung ladder from the file | speed (x realtime) | CPU (% of one core) |\n|---|---|---|\n\
-         | classcast (`hls::Ladder`, the live code path, fed by producers) | {our_speed:.2} | {our_cpu:.0} |\n\
-         | ffmpeg (same rungs, presets, bitrates, GOP) | {ff_speed:.2} | {ff_cpu:.0} |\n\
-         | ratio classcast / ffmpeg | **{:.2}** | |\n\n\
-         | live 720p30 publish (GStreamer test publisher over WHIP) | server CPU (% of one core) |\n|---|---|\n\
+         {}{}{}{}\
+         | ratio classcast / ffmpeg, every rung encoded | **{:.2}** | |\n\
+         | ratio classcast / ffmpeg, top rung passed through | **{:.2}** | |\n\n\
+         | live 720p30 publish (GStreamer test publisher over WHIP, H.264 1280x720) | server CPU (% of one core) |\n|---|---|\n\
          | ingest only (`--disable-hls`) | {ingest_cpu:.0} |\n\
-         | ingest + 3-rung ladder (720p/480p/360p) | {ladder_cpu:.0} |\n\n\
-         Glass-to-HLS: a segment is listed in every rung's live playlist p50 {:.0} ms / p95 {:.0} ms after its last \
+         | ingest + 3-rung ladder, every rung encoded (`passthrough_top_rung = false`) | {encoded_cpu:.0} |\n\
+         | ingest + 3-rung ladder, 720p passed through (the default) | **{passthrough_cpu:.0}** |\n\
+         | the ladder alone, passed through / encoded | **{:.0} %** |\n\n\
+         Glass-to-HLS (passed through): a segment is listed in every rung's live playlist p50 {:.0} ms / p95 {:.0} ms after its last \
          frame entered the ladder, over {} segments. Nearly all of it is splitmuxsink, which closes a segment only \
          once it has queued the next GOP. Before that: the publisher's capture and encode, the network, and \
          the WebRTC jitter buffer (200 ms); after it, a player's own buffering (hls.js holds 3 segments). For the \
          segment's first frame add the {} s segment duration.\n\n\
-         The ffmpeg command:\n\n```\n{ff_cmd}\n```\n\
+         The ffmpeg commands:\n\n```\n{}\n```\n\n```\n{}\n```\n\
          (ffmpeg encodes the AAC once per variant, as its HLS muxer needs; classcast encodes it once.)\n",
         rungs.join(", "),
         config.segment_seconds,
         config.audio.bitrate / 1000,
-        our_speed / ff_speed,
+        row("classcast (`hls::Ladder`, the live code path, fed by producers), every rung encoded", ours[0]),
+        row("ffmpeg (same rungs, presets, bitrates, GOP), every rung encoded", theirs[0]),
+        row("classcast, top rung passed through", ours[1]),
+        row("ffmpeg, top rung copied", theirs[1]),
+        ours[0].0 / theirs[0].0,
+        ours[1].0 / theirs[1].0,
+        (passthrough_cpu - ingest_cpu) / (encoded_cpu - ingest_cpu).max(1e-9) * 100.0,
         pct(0.5),
         pct(0.95),
         latencies.len(),
         config.segment_seconds,
+        commands[0],
+        commands[1],
     );
     println!("{table}");
     report::write_section("HLS ladder", "make bench", &table)?;

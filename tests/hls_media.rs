@@ -269,6 +269,10 @@ async fn a_720p_publish_makes_an_aligned_three_rung_ladder_then_a_vod() {
     let v = session_view(base, &alice, &id).await;
     eprintln!("ladder status: {}", v["hls"]);
     assert_eq!(v["hls"]["state"], "live");
+    assert_eq!(
+        v["hls"]["passthrough"], true,
+        "an H.264 1280x720 publish is the 720p rung as it came"
+    );
     assert_eq!(v["hls"]["dropped_input_frames"], 0, "{}", v["hls"]);
     for r in v["hls"]["rungs"].as_array().expect("rungs") {
         assert!(r["frames_out"].as_u64().unwrap_or(0) > 200, "{r}");
@@ -310,7 +314,21 @@ async fn a_720p_publish_makes_an_aligned_three_rung_ladder_then_a_vod() {
     );
     assert_eq!(master.headers()["cache-control"], "no-cache");
     let text = master.text().await.expect("text");
-    assert!(text.contains("CODECS=\"avc1.64001f,mp4a.40.2\""), "{text}");
+    // The 720p rung is the publisher's constrained-baseline stream, level 3.1
+    // (read from its SPS); the encoded rungs are main profile.
+    let variant = |name: &str| {
+        let lines: Vec<&str> = text.lines().collect();
+        lines
+            .windows(2)
+            .find(|w| w[1].starts_with(name))
+            .map(|w| w[0].to_owned())
+            .unwrap_or_default()
+    };
+    assert!(
+        variant("720p/").contains("CODECS=\"avc1.42e01f,mp4a.40.2\""),
+        "{text}"
+    );
+    assert!(!variant("480p/").is_empty(), "{text}");
     assert!(
         text.contains("AVERAGE-BANDWIDTH=") && text.contains("FRAME-RATE=30"),
         "{text}"
@@ -424,6 +442,11 @@ async fn a_reconnect_continues_the_playlists_with_a_discontinuity() {
             .await
             .expect("publish");
         wait_segments(&server, &id, &rungs, before + 3).await;
+        let v = session_view(base, &alice, &id).await;
+        assert_eq!(
+            v["hls"]["passthrough"], false,
+            "a 640x360 source is not the 720p rung: every rung is encoded"
+        );
         client.stop().await.expect("DELETE");
         wait_for(Duration::from_secs(15), "VOD", || async {
             let (text, segs) = playlist(&dir.join("360p/index.m3u8"));
@@ -441,6 +464,111 @@ async fn a_reconnect_continues_the_playlists_with_a_discontinuity() {
     let expected: Vec<u64> = (0..indices.len() as u64).collect();
     assert_eq!(indices, expected, "sequence numbers continue");
     assert_decodes(&dir.join("360p/index.m3u8"));
+}
+
+/// A 1280x720 H.264 publisher whose encoder ignores keyframe requests and
+/// puts an IDR only every 10 s: the passed-through 720p rung cannot be cut
+/// every 2 s, so the ladder hands over to one that encodes it; the segments
+/// go on in every rung with the same names and the VOD decodes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publisher_that_ignores_keyframe_requests_gets_its_top_rung_encoded() {
+    use gst::prelude::*;
+    let server = ServerProcess::start(&[]);
+    let base = &server.url;
+    let alice = token(Role::Instructor, "alice", None);
+    let id = create_session(base, &alice, "stubborn").await;
+    classcast::media::init().expect("gstreamer");
+    let text = classcast::media::fill(
+        &classcast::media::description("test-publisher").expect("description"),
+        &[
+            (
+                "VIDEO_ENCODER",
+                "x264enc name=enc tune=zerolatency sliced-threads=false speed-preset=ultrafast \
+                 bitrate=2000 key-int-max=300 ! video/x-h264,profile=constrained-baseline"
+                    .into(),
+            ),
+            (
+                "VIDEO_PAY",
+                "rtph264pay pt=96 mtu=1200 config-interval=-1 aggregate-mode=zero-latency \
+                 ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,\
+                 packetization-mode=(string)1"
+                    .into(),
+            ),
+            ("WIDTH", "1280".into()),
+            ("HEIGHT", "720".into()),
+            ("FPS", "30".into()),
+        ],
+    );
+    let pipeline = classcast::media::launch("stubborn-publisher", &text).expect("pipeline");
+    let encoder_out = pipeline
+        .by_name("enc")
+        .and_then(|e| e.static_pad("src"))
+        .expect("encoder");
+    // PLIs arrive as force-key-unit events from upstream. The encoder answers
+    // them until the ladder has started with the 720p rung passed through
+    // (the keyframe its start needs: the first IDR went out before the
+    // connection was up), then never again.
+    let stubborn = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ignoring = stubborn.clone();
+    encoder_out.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+        let request = info
+            .event()
+            .is_some_and(|e| gst_video::UpstreamForceKeyUnitEvent::parse(e).is_ok());
+        if request && ignoring.load(std::sync::atomic::Ordering::Relaxed) {
+            drop(info.take_event());
+            gst::PadProbeReturn::Handled
+        } else {
+            gst::PadProbeReturn::Ok
+        }
+    });
+    let client = WhipClient::publish_pipeline(pipeline, &format!("{base}/whip/{id}"), &alice)
+        .await
+        .expect("publish");
+    let hls = || async { session_view(base, &alice, &id).await["hls"].clone() };
+    wait_for(
+        Duration::from_secs(30),
+        "the ladder to pass the 720p rung through",
+        || async { (hls().await["passthrough"] == true).then_some(()) },
+    )
+    .await;
+    stubborn.store(true, std::sync::atomic::Ordering::Relaxed);
+    wait_for(
+        Duration::from_secs(30),
+        "the ladder to encode the top rung",
+        || async { (hls().await["passthrough"] == false).then_some(()) },
+    )
+    .await;
+    let rungs = ["720p", "480p", "360p"];
+    let dir = hls_dir(&server, &id);
+    let before = playlist(&dir.join("720p/all.m3u8")).1.len();
+    wait_segments(&server, &id, &rungs, before + 3).await;
+    let status = hls().await;
+    eprintln!("ladder status: {status}");
+    assert_eq!(status["state"], "live");
+    client.stop().await.expect("DELETE");
+    wait_vod(&dir, &rungs).await;
+    let lists: Vec<Vec<String>> = rungs
+        .iter()
+        .map(|r| {
+            playlist(&dir.join(r).join("index.m3u8"))
+                .1
+                .into_iter()
+                .map(|s| s.0)
+                .collect()
+        })
+        .collect();
+    assert_eq!(lists[0], lists[1], "same segments in every rung");
+    assert_eq!(lists[0], lists[2]);
+    let (text, _) = playlist(&dir.join("720p/index.m3u8"));
+    assert!(text.contains("#EXT-X-DISCONTINUITY"), "{text}");
+    for list in &lists[..1] {
+        for uri in list {
+            let (w, h, key) = segment_video(&dir.join("720p").join(uri));
+            assert!(key, "720p/{uri} does not start with a keyframe");
+            assert_eq!((w, h), (1280, 720), "720p/{uri}");
+        }
+    }
+    assert_each_run_decodes(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]

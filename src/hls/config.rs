@@ -17,6 +17,11 @@ pub struct LadderConfig {
     pub keep_segments: bool,
     pub frame_rate: u32,
     pub min_top_height: u32,
+    /// An H.264 publisher at exactly the top rung's size becomes that rung
+    /// as it is (no decode and re-encode), cut on keyframes the ladder asks
+    /// it for; re-encoded if it cannot keep them.
+    #[serde(default = "passthrough_by_default")]
+    pub passthrough_top_rung: bool,
     pub audio: AudioConfig,
     pub rungs: Vec<Rung>,
 }
@@ -41,6 +46,10 @@ pub struct Rung {
     pub profile: String,
     /// x264 speed preset (ultrafast … veryslow).
     pub preset: String,
+}
+
+fn passthrough_by_default() -> bool {
+    true
 }
 
 const PROFILES: &[&str] = &["baseline", "constrained-baseline", "main", "high"];

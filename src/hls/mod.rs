@@ -12,7 +12,9 @@ mod upload;
 
 pub use audience::Audience;
 pub use config::{LadderConfig, Rung};
-pub use ladder::{describe, Ladder, LadderOptions, LadderStatus, RungOutput, RungStatus};
+pub use ladder::{
+    describe, Handover, Ladder, LadderOptions, LadderStatus, RunEnd, RungOutput, RungStatus,
+};
 pub use upload::HlsUploader;
 
 use std::collections::HashMap;
@@ -26,6 +28,7 @@ use tokio::task::JoinHandle;
 use crate::ids::{ResourceId, SessionId};
 use crate::ingest::{Ingest, IngestEvent, MediaProducers};
 use crate::media::follow::{self, Heard};
+use crate::media::sdp::Codec;
 use crate::media::MediaError;
 use crate::storage::Uploads;
 
@@ -255,32 +258,29 @@ impl Hls {
             finish(previous).await;
         }
         let dir = self.session_dir(session_id);
+        let size = source_size(producers).await;
         let rungs = match existing_rungs(&dir, &self.inner.config).await {
             Some(rungs) => rungs,
-            None => {
-                let height = source_height(producers).await;
-                self.inner.config.select(height)
-            }
+            None => self.inner.config.select(size.map(|(_, h)| h)),
         };
+        let passthrough = self.inner.config.passthrough_top_rung
+            && producers.video.as_ref().map(|v| v.0) == Some(Codec::H264)
+            && size.is_some()
+            && size == rungs.first().map(|r| (r.width, r.height));
         tracing::info!(
             session = %session_id,
             rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            passthrough,
             "starting HLS ladder"
         );
-        let mut ladder = Ladder::start(
-            &dir,
-            &self.inner.config,
-            rungs,
-            producers,
-            LadderOptions::default(),
-        )
-        .await?;
-        if let Some(uploads) = &self.inner.uploads {
-            ladder.upload_with(HlsUploader::new(uploads.clone(), session_id));
-        }
-        let status = ladder.status();
-        let rung_outputs = ladder.outputs();
         let session = SessionId::from(session_id);
+        let options = LadderOptions {
+            passthrough,
+            ..LadderOptions::default()
+        };
+        let ladder = self
+            .start_ladder(&session, &dir, rungs.clone(), producers, options)
+            .await?;
         let run = LadderRun {
             session_id: session.clone(),
             top_rung: ladder.top_rung().unwrap_or_default().to_owned(),
@@ -291,11 +291,69 @@ impl Hls {
             top_rung: run.top_rung.clone(),
             first_segment: run.first_segment,
         });
-        let (stop, stopped) = oneshot::channel();
+        let (stop, mut stopped) = oneshot::channel();
         let events = self.inner.events.clone();
+        let hls = self.clone();
+        let producers = producers.clone();
         let done = tokio::spawn(async move {
-            if let Err(e) = ladder.run(stopped).await {
-                tracing::error!(session = %session, "HLS ladder: {e}");
+            let mut ladder = ladder;
+            loop {
+                match ladder.run(&mut stopped).await {
+                    Ok(RunEnd::Stopped) => break,
+                    Ok(RunEnd::PassthroughLost(handover)) => {
+                        // Linked before the old ladder lets go, so the
+                        // publisher's next keyframe starts it: nothing is
+                        // lost between the two. The same segment names and
+                        // playlists go on (the recorder follows the top
+                        // rung's directory, unchanged).
+                        let options = LadderOptions {
+                            first_index: Some(handover.next_index()),
+                            ..LadderOptions::default()
+                        };
+                        let next = hls
+                            .start_ladder(&session, &dir, rungs.clone(), &producers, options)
+                            .await;
+                        let finished = handover.finish(&mut stopped).await;
+                        let (mut next, (playlists, stop_now)) = match (next, finished) {
+                            (Ok(next), Ok(finished)) => (next, finished),
+                            (Err(e), _) | (_, Err(e)) => {
+                                tracing::error!(session = %session, "HLS ladder could not hand the top rung over to an encoder: {e}");
+                                break;
+                            }
+                        };
+                        next.adopt(playlists);
+                        // The encoded top rung's timestamps start again
+                        // (a new pipeline): the recorder closes the part so
+                        // far and starts the next, as for a reconnect.
+                        let _ = events.send(HlsEvent::Ended {
+                            session_id: session.clone(),
+                        });
+                        // try_lock: a reconnect may hold the map while it
+                        // waits for this task; it replaces the entry anyway.
+                        if let Ok(mut ladders) = hls.inner.ladders.try_lock() {
+                            if let Some(running) = ladders.get_mut(&session) {
+                                running.run.first_segment = next.first_segment();
+                            }
+                        }
+                        if let Some(top_rung) = next.top_rung() {
+                            let _ = events.send(HlsEvent::Started {
+                                session_id: session.clone(),
+                                top_rung: top_rung.to_owned(),
+                                first_segment: next.first_segment(),
+                            });
+                        }
+                        ladder = next;
+                        if stop_now {
+                            let (stop, fired) = oneshot::channel();
+                            let _ = stop.send(());
+                            stopped = fired;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(session = %session, "HLS ladder: {e}");
+                        break;
+                    }
+                }
             }
             let _ = events.send(HlsEvent::Ended {
                 session_id: session,
@@ -303,12 +361,6 @@ impl Hls {
         });
         if let Some(started) = started {
             let _ = self.inner.events.send(started);
-        }
-        if let Ok(mut statuses) = self.inner.statuses.lock() {
-            statuses.insert(run.session_id.clone(), status);
-        }
-        if let Ok(mut outputs) = self.inner.outputs.lock() {
-            outputs.insert(run.session_id.clone(), rung_outputs);
         }
         ladders.insert(
             run.session_id.clone(),
@@ -321,6 +373,29 @@ impl Hls {
             },
         );
         Ok(())
+    }
+
+    /// Starts a ladder into `dir` and makes its status and live rungs the
+    /// session's.
+    async fn start_ladder(
+        &self,
+        session: &SessionId,
+        dir: &Path,
+        rungs: Vec<Rung>,
+        producers: &MediaProducers,
+        options: LadderOptions,
+    ) -> Result<Ladder, HlsError> {
+        let mut ladder = Ladder::start(dir, &self.inner.config, rungs, producers, options).await?;
+        if let Some(uploads) = &self.inner.uploads {
+            ladder.upload_with(HlsUploader::new(uploads.clone(), session));
+        }
+        if let Ok(mut statuses) = self.inner.statuses.lock() {
+            statuses.insert(session.clone(), ladder.status());
+        }
+        if let Ok(mut outputs) = self.inner.outputs.lock() {
+            outputs.insert(session.clone(), ladder.outputs());
+        }
+        Ok(ladder)
     }
 
     /// Ends the session's ladder: its playlists become VOD.
@@ -364,13 +439,14 @@ async fn finish(mut running: Running) {
     }
 }
 
-/// The source's height, once the ingest has parsed a keyframe (or a guess).
-async fn source_height(producers: &MediaProducers) -> Option<u32> {
+/// The source's picture size, once the ingest has parsed a keyframe.
+async fn source_size(producers: &MediaProducers) -> Option<(u32, u32)> {
     let counters = producers.video_counters.as_ref()?;
     let deadline = tokio::time::Instant::now() + SIZE_WAIT;
     loop {
-        if let Some(h) = counters.stats(0).height {
-            return Some(h);
+        let stats = counters.stats(0);
+        if let (Some(w), Some(h)) = (stats.width, stats.height) {
+            return Some((w, h));
         }
         if tokio::time::Instant::now() > deadline {
             return None;

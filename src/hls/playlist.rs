@@ -123,6 +123,12 @@ impl RungPlaylist {
         deleted
     }
 
+    /// Another pipeline continues these segments (its timestamps start
+    /// again): the next segment is marked as a discontinuity.
+    pub fn continue_elsewhere(&mut self) {
+        self.next_discontinuity = !self.segments.is_empty();
+    }
+
     /// The publish ended: playlists become final.
     pub fn end(&mut self) {
         self.ended = true;

@@ -21,6 +21,7 @@ const DESCRIPTIONS: &[(&str, &str)] = descriptions![
     "ladder-video",
     "ladder-audio",
     "ladder-rung",
+    "ladder-passthrough",
     "ladder-rung-audio",
     "recording-remux",
     "recording-video",

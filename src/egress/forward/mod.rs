@@ -33,10 +33,12 @@ use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 const QUEUE: usize = 16_384;
 /// Receiver reports from viewers: often enough to adapt within seconds.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
-/// Video packets a viewer keeps for resends (NACK): about a second of a
-/// 2.5 Mb/s source, and room for a 1080p keyframe's burst. str0m's default
-/// (1000) made a viewer's memory 1.8 MB, nearly all of it this buffer.
-const SEND_BUFFER_VIDEO: usize = 256;
+/// Video packets a viewer keeps for resends (NACK): about half a second of a
+/// 2.5 Mb/s source, several round trips; a packet lost longer ago than that
+/// is past its frame's playout anyway, and a lost keyframe is asked for again
+/// (PLI). Memory per viewer is mostly this buffer: str0m's default (1000)
+/// made a viewer 1.8 MB, 256 made it 0.64 MB.
+const SEND_BUFFER_VIDEO: usize = 128;
 
 #[derive(Debug, Clone, Default)]
 pub struct ForwardConfig {

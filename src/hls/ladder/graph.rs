@@ -10,7 +10,10 @@ use gst::prelude::*;
 
 use super::RungOutput;
 use crate::hls::config::{LadderConfig, Rung};
-use crate::hls::probes::{align_keyframes, watch_output, Boundaries, Progress};
+use crate::hls::probes::{
+    align_keyframes, follow_source_keyframes, watch_output, Boundaries, Cuts, KeyframePlan,
+    Passthrough, Progress,
+};
 use crate::hls::HlsError;
 use crate::media::keyframes::{self, KeyframeRequests};
 use crate::media::sdp::Codec;
@@ -20,14 +23,22 @@ use crate::media::{description, fill, launch, MediaError};
 /// costs the HLS output bits too.
 const RUNG_KEYFRAME_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The whole pipeline description for `rungs`, from the files in `pipelines/`.
+/// The whole pipeline description for `rungs`, from the files in `pipelines/`;
+/// with `passthrough` the first rung is the publisher's H.264 as it came.
 pub fn describe(
     config: &LadderConfig,
     rungs: &[Rung],
     video: Codec,
     audio: Option<Codec>,
     start_index: u64,
+    passthrough: bool,
 ) -> Result<String, HlsError> {
+    if passthrough && video != Codec::H264 {
+        return Err(HlsError::Unsupported(format!(
+            "passing {} through to HLS",
+            video.name()
+        )));
+    }
     let mut parts = vec![fill(
         &description("ladder-video")?,
         &[
@@ -54,7 +65,9 @@ pub fn describe(
     }
     // Only the forced keyframes cut segments; this just bounds a lost one.
     let keyint = config.segment_seconds * config.frame_rate * 4;
-    for r in rungs {
+    // Passed through, the publisher's keyframes cut every rung (code asks).
+    let segment_ns = if passthrough { 0 } else { config.segment_ns() };
+    for (i, r) in rungs.iter().enumerate() {
         let values = [
             ("NAME", r.name.clone()),
             ("WIDTH", r.width.to_string()),
@@ -64,10 +77,15 @@ pub fn describe(
             ("PRESET", r.preset.clone()),
             ("PROFILE", r.profile.clone()),
             ("KEYINT", keyint.to_string()),
-            ("SEGMENT_NS", config.segment_ns().to_string()),
+            ("SEGMENT_NS", segment_ns.to_string()),
             ("START", start_index.to_string()),
         ];
-        parts.push(fill(&description("ladder-rung")?, &values));
+        let rung = if passthrough && i == 0 {
+            "ladder-passthrough"
+        } else {
+            "ladder-rung"
+        };
+        parts.push(fill(&description(rung)?, &values));
         if audio.is_some() {
             parts.push(fill(&description("ladder-rung-audio")?, &values));
         }
@@ -108,20 +126,34 @@ pub(super) struct Graph {
     pub(super) boundaries: Arc<Boundaries>,
     /// In the order of the rungs given to `build`.
     pub(super) taps: Vec<RungTap>,
+    /// The encoded rungs' live outputs (not the passed-through one).
     pub(super) outputs: Vec<RungOutput>,
+    /// A passed-through top rung's state.
+    pub(super) passthrough: Option<Arc<Passthrough>>,
+}
+
+/// What the graph is built for.
+pub(super) struct Input<'a> {
+    pub(super) video: Codec,
+    pub(super) audio: Option<Codec>,
+    pub(super) start_index: u64,
+    /// Pass the publisher's H.264 through as the first rung; the pad keyframe
+    /// requests go up to (its producer's appsink).
+    pub(super) passthrough: Option<Option<gst::Pad>>,
+    pub(super) config: &'a LadderConfig,
 }
 
 /// Launches the ladder for `rungs`, its segments written under `dir`
 /// starting at `start_index`, and installs the probes.
-pub(super) fn build(
-    dir: &Path,
-    config: &LadderConfig,
-    rungs: &[Rung],
-    video: Codec,
-    audio: Option<Codec>,
-    start_index: u64,
-) -> Result<Graph, HlsError> {
-    let text = describe(config, rungs, video, audio, start_index)?;
+pub(super) fn build(dir: &Path, rungs: &[Rung], input: Input<'_>) -> Result<Graph, HlsError> {
+    let Input {
+        video,
+        audio,
+        start_index,
+        passthrough,
+        config,
+    } = input;
+    let text = describe(config, rungs, video, audio, start_index, passthrough.is_some())?;
     let pipeline = launch("ladder", &text)?;
     let by_name = |name: &str| {
         pipeline
@@ -130,20 +162,49 @@ pub(super) fn build(
     };
     let input = Arc::new(Progress::default());
     let boundaries = Arc::new(Boundaries::default());
+    let mut passthrough_state = None;
+    let plan = match (&passthrough, rungs.first()) {
+        (Some(publisher), Some(top)) => {
+            let cuts = Arc::new(Cuts::default());
+            let state = Arc::new(Passthrough::default());
+            follow_source_keyframes(
+                &by_name("source_watch")?,
+                publisher.clone(),
+                by_name(&format!("mux_{}", top.name))?,
+                config.segment_ns(),
+                (top.width, top.height),
+                cuts.clone(),
+                state.clone(),
+            )?;
+            passthrough_state = Some(state);
+            KeyframePlan::Follow {
+                cuts,
+                muxes: rungs[1..]
+                    .iter()
+                    .map(|r| by_name(&format!("mux_{}", r.name)))
+                    .collect::<Result<_, _>>()?,
+                frame_ns: 1_000_000_000 / u64::from(config.frame_rate.max(1)),
+            }
+        }
+        _ => KeyframePlan::Clock,
+    };
     align_keyframes(
         &by_name("keyframer")?,
         config.segment_ns(),
+        plan,
         input.clone(),
         boundaries.clone(),
     )?;
 
     let mut taps = Vec::new();
     let mut outputs = Vec::new();
-    for r in rungs {
-        let live = by_name(&format!("live_{}", r.name))?
-            .downcast::<gst_app::AppSink>()
-            .map_err(|_| MediaError::Gst("live_ is not an appsink".into()))?;
-        outputs.push(rung_output(r, gst_utils::StreamProducer::from(&live)));
+    for (i, r) in rungs.iter().enumerate() {
+        if passthrough.is_none() || i > 0 {
+            let live = by_name(&format!("live_{}", r.name))?
+                .downcast::<gst_app::AppSink>()
+                .map_err(|_| MediaError::Gst("live_ is not an appsink".into()))?;
+            outputs.push(rung_output(r, gst_utils::StreamProducer::from(&live)));
+        }
         // Set here rather than in the description: paths need no quoting.
         let pattern = dir.join(&r.name).join("seg_%05d.ts");
         by_name(&format!("mux_{}", r.name))?
@@ -177,6 +238,7 @@ pub(super) fn build(
         boundaries,
         taps,
         outputs,
+        passthrough: passthrough_state,
     })
 }
 

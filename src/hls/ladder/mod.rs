@@ -3,11 +3,13 @@
 //! pipeline; `supervise` runs it (bus, stats, stop) and `segments` writes what
 //! it produces.
 
+pub(super) mod cadence;
 mod graph;
 mod segments;
 mod supervise;
 
 pub use graph::describe;
+pub use supervise::{Handover, RunEnd};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,13 @@ pub struct LadderOptions {
     /// Block the producer instead of dropping when the ladder is slower than
     /// its input (file sources in benchmarks); live input always drops.
     pub lossless_input: bool,
+    /// The first rung is the publisher's H.264 passed through, cut on the
+    /// keyframes the ladder asks it for (the caller checked that the source
+    /// is H.264 at exactly that rung's size).
+    pub passthrough: bool,
+    /// The first segment's index (a ladder taking over from another);
+    /// otherwise the one after those found on disk.
+    pub first_index: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -37,6 +46,8 @@ pub struct LadderStatus {
     /// starting | live | ended | failed
     pub state: String,
     pub input_codec: String,
+    /// The top rung is the publisher's video passed through, not re-encoded.
+    pub passthrough: bool,
     pub input_frames: u64,
     /// Frames the ladder could not take in time (dropped before decoding).
     pub dropped_input_frames: u64,
@@ -77,6 +88,9 @@ struct RungRuntime {
     last_segment_latency_ms: Option<i64>,
     speed: f64,
     sampled: Option<(Instant, u64)>,
+    /// A passed-through rung's bit rate as its first segments measured it
+    /// (the publisher's, not one we chose), for the master playlist.
+    measured_bps: Option<u64>,
 }
 
 /// One rung's encoded output, live, for WebRTC viewers that need less than
@@ -104,6 +118,8 @@ pub struct Ladder {
     boundaries: Arc<Boundaries>,
     input_codec: Codec,
     rungs: Vec<RungRuntime>,
+    /// A passed-through top rung's state (None: every rung is encoded).
+    passthrough: Option<Arc<super::probes::Passthrough>>,
     has_audio: bool,
     master_written: bool,
     bus: UnboundedReceiver<BusEvent>,
@@ -133,22 +149,28 @@ impl Ladder {
         let audio = producers.audio.clone();
 
         let playlists = recover_playlists(dir, config, &rungs).await?;
-        let start_index = playlists
-            .iter()
-            .map(RungPlaylist::next_index)
-            .max()
-            .unwrap_or(0);
+        let start_index = options.first_index.unwrap_or_else(|| {
+            playlists
+                .iter()
+                .map(RungPlaylist::next_index)
+                .max()
+                .unwrap_or(0)
+        });
         let master_written = tokio::fs::try_exists(dir.join("master.m3u8"))
             .await
             .unwrap_or(false);
 
+        let publisher = gst::prelude::ElementExt::static_pad(video_producer.appsink(), "sink");
         let graph = graph::build(
             dir,
-            config,
             &rungs,
-            video_codec,
-            audio.as_ref().map(|a| a.0),
-            start_index,
+            graph::Input {
+                video: video_codec,
+                audio: audio.as_ref().map(|a| a.0),
+                start_index,
+                passthrough: options.passthrough.then_some(publisher),
+                config,
+            },
         )?;
         let bus = spawn_bus_watch(&graph.pipeline, format!("ladder-{}", dir.display()));
         let owned = OwnedPipeline::new(graph.pipeline);
@@ -174,11 +196,13 @@ impl Ladder {
                 last_segment_latency_ms: None,
                 speed: 0.0,
                 sampled: None,
+                measured_bps: None,
             })
             .collect();
         let status = Arc::new(Mutex::new(LadderStatus {
             state: "starting".into(),
             input_codec: video_codec.name().into(),
+            passthrough: options.passthrough,
             ..LadderStatus::default()
         }));
         Ok(Ladder {
@@ -192,6 +216,7 @@ impl Ladder {
             boundaries: graph.boundaries,
             input_codec: video_codec,
             rungs: runtimes,
+            passthrough: graph.passthrough,
             has_audio: audio.is_some(),
             master_written,
             bus,
@@ -207,7 +232,8 @@ impl Ladder {
         self.status.clone()
     }
 
-    /// The rungs' live encoded outputs, best first.
+    /// The encoded rungs' live outputs, best first (a passed-through top rung
+    /// has none: it is the source).
     pub fn outputs(&self) -> Vec<RungOutput> {
         self.outputs.clone()
     }
@@ -220,6 +246,16 @@ impl Ladder {
     /// The highest rung (the recording's source).
     pub fn top_rung(&self) -> Option<&str> {
         self.rungs.first().map(|r| r.rung.name.as_str())
+    }
+
+    /// Continues the playlists another ladder of this publish wrote (a
+    /// handover); the master playlist is written again for this ladder's rungs.
+    pub fn adopt(&mut self, playlists: Vec<RungPlaylist>) {
+        for (rung, mut playlist) in self.rungs.iter_mut().zip(playlists) {
+            playlist.continue_elsewhere();
+            rung.playlist = playlist;
+        }
+        self.master_written = false;
     }
 
     /// Also push every segment and playlist to object storage.
@@ -274,7 +310,8 @@ mod tests {
             (Codec::H264, Some(Codec::Aac)),
         ] {
             let text =
-                describe(&config, &config.select(Some(720)), video, audio, 7).expect("describe");
+                describe(&config, &config.select(Some(720)), video, audio, 7, false)
+                    .expect("describe");
             assert!(text.contains("start-index=7"));
             let pipeline = gst::parse::launch(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             let bin = pipeline.downcast::<gst::Bin>().expect("bin");
@@ -291,6 +328,21 @@ mod tests {
             assert!(bin.by_name("mux_1080p").is_none());
             assert_eq!(bin.by_name("audio_in").is_some(), audio.is_some());
         }
-        assert!(describe(&config, &config.rungs, Codec::Opus, None, 0).is_err());
+        assert!(describe(&config, &config.rungs, Codec::Opus, None, 0, false).is_err());
+        assert!(describe(&config, &config.rungs, Codec::Vp8, None, 0, true).is_err());
+        let text = describe(
+            &config,
+            &config.select(Some(720)),
+            Codec::H264,
+            Some(Codec::Opus),
+            0,
+            true,
+        )
+        .expect("passthrough");
+        let pipeline = gst::parse::launch(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let bin = pipeline.downcast::<gst::Bin>().expect("bin");
+        assert!(bin.by_name("mux_720p").is_some() && bin.by_name("parse_720p").is_some());
+        assert!(bin.by_name("enc_720p").is_none() && bin.by_name("live_720p").is_none());
+        assert!(bin.by_name("enc_480p").is_some() && bin.by_name("live_480p").is_some());
     }
 }

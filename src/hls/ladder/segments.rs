@@ -40,6 +40,12 @@ impl Ladder {
                         tracing::debug!(path = %path.display(), "deleting old segment: {e}");
                     }
                 }
+                if i == 0 && self.passthrough.is_some() && duration > 0.0 {
+                    if let Ok(meta) = tokio::fs::metadata(&location).await {
+                        let bps = (meta.len() as f64 * 8.0 / duration) as u64;
+                        rung.measured_bps = Some(rung.measured_bps.map_or(bps, |m| m.max(bps)));
+                    }
+                }
                 if let Some(uploader) = &self.uploader {
                     let relative = format!("{}/{}", rung.rung.name, playlist::segment_uri(index));
                     uploader.segment(&relative, &self.dir.join(&relative)).await;
@@ -105,8 +111,15 @@ impl Ladder {
                     .and_then(|p| p.clone())
                     .unwrap_or_else(|| (r.rung.profile.clone(), "4.0".into()));
                 // MPEG-TS adds roughly 10% on top of the elementary streams.
-                let peak = (u64::from(r.rung.max_bitrate_kbps) * 1000 + audio_bps) * 11 / 10;
-                let average = (u64::from(r.rung.bitrate_kbps) * 1000 + audio_bps) * 11 / 10;
+                let (peak, average) = match r.measured_bps {
+                    // The segment files, audio and overhead included; the
+                    // publisher's encoder may burst above what it measured.
+                    Some(measured) => (measured * 5 / 4, measured),
+                    None => (
+                        (u64::from(r.rung.max_bitrate_kbps) * 1000 + audio_bps) * 11 / 10,
+                        (u64::from(r.rung.bitrate_kbps) * 1000 + audio_bps) * 11 / 10,
+                    ),
+                };
                 Variant {
                     name: r.rung.name.clone(),
                     width: r.rung.width,

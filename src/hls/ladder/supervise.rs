@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::{Ladder, LadderStatus, RungStatus};
+use crate::hls::playlist::RungPlaylist;
 use crate::hls::HlsError;
 use crate::media::BusEvent;
 use crate::time::rfc3339;
@@ -17,15 +18,92 @@ const FINALIZE_TIMEOUT: Duration = Duration::from_secs(8);
 /// An encoder this far behind its input is falling behind real time.
 const LAG_WARNING_MS: u64 = 2_000;
 
+/// How long a ladder that lost its passthrough waits for the publisher's
+/// next keyframe, where its successor starts, before closing anyway.
+const HANDOVER_WAIT: Duration = Duration::from_secs(30);
+
+/// How a ladder's run ended.
+pub enum RunEnd {
+    /// The publish ended: the playlists are final.
+    Stopped,
+    /// The passed-through publisher stopped keeping the segment cadence (or
+    /// changed its picture size): a ladder that encodes the top rung must
+    /// take over (see [`Handover`]).
+    PassthroughLost(Handover),
+}
+
+/// A ladder whose passthrough was lost, still running until its successor
+/// (started with `first_index` = [`Handover::next_index`]) has its first
+/// keyframe: nothing between the two is lost.
+pub struct Handover {
+    ladder: Ladder,
+    next_index: u64,
+}
+
+impl Handover {
+    /// The index the successor's first segment takes (after the one this
+    /// ladder still has open).
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// The successor is linked to the publisher: lets this ladder run to the
+    /// publisher's next keyframe (the successor's first frame), then closes
+    /// its segments and hands over its playlists (not final). Also returns
+    /// whether `stop` fired meanwhile.
+    pub async fn finish(
+        self,
+        stop: &mut oneshot::Receiver<()>,
+    ) -> Result<(Vec<RungPlaylist>, bool), HlsError> {
+        let mut ladder = self.ladder;
+        let Some(state) = ladder.passthrough.clone() else {
+            return Ok((ladder.close(Ok(()), false).await?, false));
+        };
+        state.successor_ready.store(true, Ordering::Relaxed);
+        let mut poll = tokio::time::interval(Duration::from_millis(50));
+        let deadline = tokio::time::sleep(HANDOVER_WAIT);
+        tokio::pin!(deadline);
+        let mut stopped = false;
+        let result = loop {
+            tokio::select! {
+                _ = &mut *stop => {
+                    stopped = true;
+                    break Ok(());
+                }
+                _ = &mut deadline => break Ok(()),
+                _ = poll.tick() => if state.handed_over.load(Ordering::Relaxed) {
+                    break Ok(());
+                },
+                event = ladder.bus.recv() => match event {
+                    Some(BusEvent::Element { source, structure }) => ladder.on_element(&source, &structure).await?,
+                    Some(BusEvent::Error { source, message, .. }) => break Err(HlsError::Pipeline(format!("{source}: {message}"))),
+                    Some(BusEvent::Eos) | None => break Ok(()),
+                },
+            }
+        };
+        Ok((ladder.close(result, false).await?, stopped))
+    }
+}
+
 impl Ladder {
-    /// Runs until `stop` fires (the publish ended) or the pipeline fails, then
-    /// flushes the last segments and makes the playlists final.
-    pub async fn run(mut self, mut stop: oneshot::Receiver<()>) -> Result<(), HlsError> {
+    /// Runs until `stop` fires (the publish ended), the pipeline fails or a
+    /// passed-through publisher loses the cadence; then flushes the last
+    /// segments and makes the playlists final, or hands over.
+    pub async fn run(mut self, stop: &mut oneshot::Receiver<()>) -> Result<RunEnd, HlsError> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let result = loop {
             tokio::select! {
-                _ = &mut stop => break Ok(()),
-                _ = tick.tick() => self.sample(),
+                _ = &mut *stop => break Ok(()),
+                _ = tick.tick() => {
+                    self.sample();
+                    if self.passthrough.as_ref().is_some_and(|p| p.lost.load(Ordering::Relaxed)) {
+                        tracing::warn!(dir = %self.dir.display(), "the publisher does not keep keyframes on the segment boundaries (or changed size): encoding the top rung from its next keyframe");
+                        // The top rung's open segment is the last one cut
+                        // since: no cut happens once the cadence is lost.
+                        let next_index = self.rungs.first().map_or(self.first_segment, |r| r.playlist.next_index()) + 1;
+                        return Ok(RunEnd::PassthroughLost(Handover { ladder: self, next_index }));
+                    }
+                }
                 event = self.bus.recv() => match event {
                     Some(BusEvent::Element { source, structure }) => self.on_element(&source, &structure).await?,
                     Some(BusEvent::Error { source, message, debug: details }) => {
@@ -36,7 +114,18 @@ impl Ladder {
                 },
             }
         };
-        // Flush: EOS from the sources closes every rung's last segment.
+        self.close(result, true).await?;
+        Ok(RunEnd::Stopped)
+    }
+
+    /// Flushes (EOS from the sources closes every rung's last segment),
+    /// writes the playlists (final unless another ladder continues them) and
+    /// stops the pipeline. Returns the playlists, or the run's error.
+    async fn close(
+        mut self,
+        result: Result<(), HlsError>,
+        last: bool,
+    ) -> Result<Vec<RungPlaylist>, HlsError> {
         self.links.clear();
         for src in &self.sources {
             let _ = src.end_of_stream();
@@ -57,24 +146,35 @@ impl Ladder {
                 }
             }
         }
-        for r in &mut self.rungs {
-            r.playlist.end();
+        if last {
+            for r in &mut self.rungs {
+                r.playlist.end();
+            }
         }
         self.write_playlists().await?;
         if !self.master_written && self.rungs.iter().any(|r| r.segments > 0) {
             self.write_master().await?;
         }
-        if let Some(uploader) = &self.uploader {
+        if let (Some(uploader), true) = (&self.uploader, last) {
             uploader.ended().await;
         }
         self.pipeline.set_state(gst::State::Null).await?;
         if let Ok(mut s) = self.status.lock() {
-            s.state = if result.is_ok() { "ended" } else { "failed" }.into();
+            s.state = match (&result, last) {
+                (Err(_), _) => "failed",
+                (Ok(()), true) => "ended",
+                (Ok(()), false) => "live",
+            }
+            .into();
             if let Err(e) = &result {
                 s.error = Some(e.to_string());
             }
         }
-        result
+        result?;
+        Ok(std::mem::take(&mut self.rungs)
+            .into_iter()
+            .map(|r| r.playlist)
+            .collect())
     }
 
     /// Once a second: encode speed and lag per rung; a warning when behind.
@@ -124,6 +224,7 @@ impl Ladder {
         let status = LadderStatus {
             state: state.to_owned(),
             input_codec: self.input_codec.name().into(),
+            passthrough: self.passthrough.is_some(),
             input_frames: self.input.frames.load(Ordering::Relaxed),
             dropped_input_frames: self
                 .input_drops()
