@@ -240,17 +240,17 @@ pub(super) fn follow_source_keyframes(
                 return gst::PadProbeReturn::Ok;
             };
             let step = match &info.data {
-                Some(gst::PadProbeData::Buffer(buffer)) => {
-                    match running_time(pad, buffer.pts()) {
-                        Some(rt) => cadence.on_frame(
-                            rt.nseconds(),
-                            !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-                        ),
-                        None => Step::default(),
-                    }
-                }
+                Some(gst::PadProbeData::Buffer(buffer)) => match running_time(pad, buffer.pts()) {
+                    Some(rt) => cadence.on_frame(
+                        rt.nseconds(),
+                        !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                    ),
+                    None => Step::default(),
+                },
                 Some(gst::PadProbeData::Event(event)) => match event.view() {
-                    gst::EventView::Caps(c) if picture_size(c.caps()).is_some_and(|s| s != size) => {
+                    gst::EventView::Caps(c)
+                        if picture_size(c.caps()).is_some_and(|s| s != size) =>
+                    {
                         cadence.lose()
                     }
                     _ => Step::default(),

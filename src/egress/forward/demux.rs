@@ -9,28 +9,61 @@ use std::net::SocketAddr;
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 const HEADER: usize = 20;
 const USERNAME: u16 = 0x0006;
+const USE_CANDIDATE: u16 = 0x0025;
+const BINDING_REQUEST: u16 = 0x0001;
+const BINDING_SUCCESS: u16 = 0x0101;
+
+/// A well-formed STUN message's type and attributes (type, value).
+fn stun(datagram: &[u8]) -> Option<(u16, Attributes<'_>)> {
+    if datagram.len() < HEADER || datagram[0] & 0xC0 != 0 || datagram[4..8] != MAGIC_COOKIE {
+        return None;
+    }
+    let kind = u16::from_be_bytes([datagram[0], datagram[1]]);
+    let length = usize::from(u16::from_be_bytes([datagram[2], datagram[3]]));
+    let body = datagram.get(HEADER..HEADER + length)?;
+    Some((kind, Attributes { body, at: 0 }))
+}
+
+struct Attributes<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = (u16, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let head = self.body.get(self.at..self.at + 4)?;
+        let kind = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let value = self.body.get(self.at + 4..self.at + 4 + len)?;
+        // Attributes are padded to 4 bytes.
+        self.at += 4 + len.div_ceil(4) * 4;
+        Some((kind, value))
+    }
+}
 
 /// Our ufrag from a STUN message's USERNAME attribute, if the datagram is a
 /// well-formed STUN message that has one.
 pub fn stun_local_ufrag(datagram: &[u8]) -> Option<&str> {
-    if datagram.len() < HEADER || datagram[0] & 0xC0 != 0 || datagram[4..8] != MAGIC_COOKIE {
-        return None;
-    }
-    let length = usize::from(u16::from_be_bytes([datagram[2], datagram[3]]));
-    let body = datagram.get(HEADER..HEADER + length)?;
-    let mut at = 0;
-    while at + 4 <= body.len() {
-        let kind = u16::from_be_bytes([body[at], body[at + 1]]);
-        let len = usize::from(u16::from_be_bytes([body[at + 2], body[at + 3]]));
-        let value = body.get(at + 4..at + 4 + len)?;
-        if kind == USERNAME {
-            let username = std::str::from_utf8(value).ok()?;
-            return username.split(':').next().filter(|u| !u.is_empty());
-        }
-        // Attributes are padded to 4 bytes.
-        at += 4 + len.div_ceil(4) * 4;
-    }
-    None
+    let (_, mut attributes) = stun(datagram)?;
+    let (_, value) = attributes.find(|(kind, _)| *kind == USERNAME)?;
+    let username = std::str::from_utf8(value).ok()?;
+    username.split(':').next().filter(|u| !u.is_empty())
+}
+
+/// Whether the datagram is a binding request nominating its pair
+/// (USE-CANDIDATE: the controlling viewer sends its media this way now).
+pub fn stun_nominates(datagram: &[u8]) -> bool {
+    stun(datagram).is_some_and(|(kind, mut attributes)| {
+        kind == BINDING_REQUEST && attributes.any(|(a, _)| a == USE_CANDIDATE)
+    })
+}
+
+/// Whether the datagram is a binding success response (str0m sends one
+/// only to a request that passed its integrity check).
+pub fn stun_binding_success(datagram: &[u8]) -> bool {
+    stun(datagram).is_some_and(|(kind, _)| kind == BINDING_SUCCESS)
 }
 
 /// Viewers by ufrag and by the remote addresses they used.
@@ -74,16 +107,24 @@ mod tests {
     use super::*;
 
     fn binding_request(username: &str) -> Vec<u8> {
+        message(BINDING_REQUEST, username, false)
+    }
+
+    fn message(kind: u16, username: &str, use_candidate: bool) -> Vec<u8> {
         let mut attrs = Vec::new();
         // A PRIORITY attribute first, as browsers send.
         attrs.extend_from_slice(&[0x00, 0x24, 0x00, 0x04, 1, 2, 3, 4]);
+        if use_candidate {
+            attrs.extend_from_slice(&USE_CANDIDATE.to_be_bytes());
+            attrs.extend_from_slice(&[0, 0]);
+        }
         attrs.extend_from_slice(&USERNAME.to_be_bytes());
         attrs.extend_from_slice(&(username.len() as u16).to_be_bytes());
         attrs.extend_from_slice(username.as_bytes());
         while attrs.len() % 4 != 0 {
             attrs.push(0);
         }
-        let mut msg = vec![0x00, 0x01];
+        let mut msg = kind.to_be_bytes().to_vec();
         msg.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
         msg.extend_from_slice(&MAGIC_COOKIE);
         msg.extend_from_slice(&[7; 12]);
@@ -101,6 +142,26 @@ mod tests {
         cut.truncate(30);
         assert_eq!(stun_local_ufrag(&cut), None);
         assert_eq!(stun_local_ufrag(&[]), None);
+    }
+
+    #[test]
+    fn a_nomination_and_an_answer_are_told_apart() {
+        let nominating = message(BINDING_REQUEST, "srv1:cli", true);
+        assert!(stun_nominates(&nominating));
+        assert_eq!(stun_local_ufrag(&nominating), Some("srv1"));
+        assert!(!stun_nominates(&binding_request("srv1:cli")));
+        // A response carrying the attribute is not a request.
+        assert!(!stun_nominates(&message(BINDING_SUCCESS, "srv1:cli", true)));
+        assert!(stun_binding_success(&message(
+            BINDING_SUCCESS,
+            "x:y",
+            false
+        )));
+        assert!(!stun_binding_success(&nominating));
+        // RTP, DTLS and truncated messages are neither.
+        for not_stun in [&[0x80u8; 40][..], &[22u8; 40][..], &nominating[..24]] {
+            assert!(!stun_nominates(not_stun) && !stun_binding_success(not_stun));
+        }
     }
 
     #[test]

@@ -17,10 +17,10 @@ use gst_webrtc::WebRTCPeerConnectionState as Connection;
 use str0m::format::Codec as RtcCodec;
 use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, CandidateKind, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::sync::watch;
 
-use super::demux::Demux;
+use super::demux::{stun_binding_success, stun_nominates, Demux};
 use super::net::Sockets;
 use super::tap::{FeedKey, Frame, Tap};
 use super::timeline::Timeline;
@@ -37,6 +37,12 @@ const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_millis(300);
 const MAX_DUE_NOW: usize = 1024;
 /// The longest the loop sleeps without looking at its viewers' timers.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
+/// A viewer that nominated another address moves there once its current
+/// one has been silent this long (a live viewer sends RTCP every second or
+/// so, and consent checks).
+const MOVE_AFTER_SILENCE: Duration = Duration::from_secs(1);
+/// Addresses a viewer moved away from that it may come back to.
+const MAX_LEFT: usize = 4;
 
 /// A datagram read from one of the sockets.
 pub struct Datagram {
@@ -124,6 +130,8 @@ pub struct NewPeer {
     pub shared: Arc<PeerShared>,
     pub audio: Option<(Mid, Codec)>,
     pub video: Option<(Mid, Codec)>,
+    /// The candidates in the viewer's offer.
+    pub offered: Vec<Candidate>,
 }
 
 /// What the engine lost for want of room, for the metrics.
@@ -155,6 +163,21 @@ struct Peer {
     connected: bool,
     /// Stats of the interval, summed over its media.
     egress: HashMap<Mid, (u64, u64, u64, u64, Option<f32>)>,
+    moves: Moves,
+}
+
+/// Following a viewer whose address moved (see [`follow_move`]).
+#[derive(Default)]
+struct Moves {
+    offered: Vec<Candidate>,
+    /// Where the viewer's media goes, and when that address was last heard.
+    route: Option<(SocketAddr, Instant)>,
+    /// The address the last binding success went to.
+    answered: Option<SocketAddr>,
+    /// Another address the viewer nominated (str0m answered the request).
+    nominated: Option<SocketAddr>,
+    /// Addresses dropped by a move: a nomination from one lets it back in.
+    left: Vec<SocketAddr>,
 }
 
 struct Feed {
@@ -250,6 +273,10 @@ impl Engine {
             next_timeout: Instant::now(),
             connected: false,
             egress: HashMap::new(),
+            moves: Moves {
+                offered: new.offered,
+                ..Moves::default()
+            },
         };
         peer.shared.connection.send_replace(Connection::Connecting);
         self.demux.add(&peer.ufrag, new.id);
@@ -375,11 +402,24 @@ impl Engine {
         peer.shared.update(|f| f.last_heard_ms = now_ms() as u64);
         let mut keyframes = Vec::new();
         let sockets = &self.sockets;
+        let nominates = stun_nominates(&datagram.data);
         guarded(peer, |peer| {
+            if nominates {
+                readmit(peer, datagram.source);
+            }
+            peer.moves.answered = None;
             if let Err(e) = peer.rtc.handle_input(Input::Receive(datagram.at, receive)) {
                 tracing::debug!(peer = id, "WebRTC input: {e}");
             }
             drain(peer, sockets, &mut keyframes);
+            follow_move(
+                peer,
+                datagram.source,
+                datagram.at,
+                nominates,
+                sockets,
+                &mut keyframes,
+            );
         });
         self.next_timeout = self.next_timeout.min(peer.next_timeout);
         self.request_keyframes(keyframes);
@@ -572,7 +612,10 @@ fn drain(peer: &mut Peer, sockets: &Sockets, keyframes: &mut Vec<FeedKey>) {
                 peer.next_timeout = t;
                 return;
             }
-            Output::Transmit(t) => sockets.send(t),
+            Output::Transmit(t) => {
+                note_route(&mut peer.moves, &t.contents, t.destination);
+                sockets.send(t);
+            }
             Output::Event(event) => on_event(peer, event, keyframes),
         }
         if !peer.rtc.is_alive() {
@@ -580,6 +623,105 @@ fn drain(peer: &mut Peer, sockets: &Sockets, keyframes: &mut Vec<FeedKey>) {
             peer.next_timeout = Instant::now() + MAX_SLEEP;
             return;
         }
+    }
+}
+
+/// Where a datagram to the viewer went: a binding success (str0m sends one
+/// only to a request that passed its integrity check), or media and DTLS
+/// (STUN's first byte is 0 or 1), which go to the nominated address.
+fn note_route(moves: &mut Moves, datagram: &[u8], to: SocketAddr) {
+    if stun_binding_success(datagram) {
+        moves.answered = Some(to);
+    } else if datagram.first().is_some_and(|b| *b > 3) {
+        match &mut moves.route {
+            Some((route, _)) if *route == to => {}
+            route => *route = Some((to, Instant::now())),
+        }
+    }
+}
+
+/// str0m's ICE-lite agent sends on the highest-priority pair the viewer
+/// ever nominated until that pair has had no check for 15 s: a viewer whose
+/// address moved to a lower-priority pair (another network, its old
+/// interface gone) would get nothing for that long. So once the viewer has
+/// nominated another address (and str0m answered it) and its current one
+/// has gone silent, the current address's candidates are dropped, and str0m
+/// picks the new pair at once.
+fn follow_move(
+    peer: &mut Peer,
+    source: SocketAddr,
+    at: Instant,
+    nominates: bool,
+    sockets: &Sockets,
+    keyframes: &mut Vec<FeedKey>,
+) {
+    let moves = &mut peer.moves;
+    let Some((route, heard)) = moves.route.as_mut() else {
+        return;
+    };
+    if *route == source {
+        *heard = (*heard).max(at);
+        moves.nominated = None;
+        return;
+    }
+    if nominates && moves.answered == Some(source) {
+        moves.nominated = Some(source);
+    }
+    if moves.nominated != Some(source) || at.saturating_duration_since(*heard) < MOVE_AFTER_SILENCE
+    {
+        return;
+    }
+    let old = *route;
+    moves.nominated = None;
+    // The forms str0m may know the address as: from the offer, or learnt
+    // from a check (peer reflexive).
+    let learnt = Candidate::from_parts(
+        String::new(),
+        1,
+        Protocol::Udp,
+        0,
+        old,
+        CandidateKind::PeerReflexive,
+        None,
+        None,
+        None,
+    );
+    let candidates: Vec<Candidate> = moves
+        .offered
+        .iter()
+        .filter(|c| c.addr() == old)
+        .cloned()
+        .chain([learnt])
+        .collect();
+    let mut dropped = false;
+    for c in &candidates {
+        dropped |= peer.rtc.direct_api().invalidate_candidate(c);
+    }
+    if !dropped {
+        return;
+    }
+    let left = &mut peer.moves.left;
+    left.retain(|a| *a != old);
+    if left.len() >= MAX_LEFT {
+        left.remove(0);
+    }
+    left.push(old);
+    tracing::info!(ufrag = %peer.ufrag, from = %old, to = %source, "WebRTC viewer moved");
+    if let Err(e) = peer.rtc.handle_input(Input::Timeout(Instant::now())) {
+        tracing::debug!("WebRTC timer: {e}");
+    }
+    drain(peer, sockets, keyframes);
+}
+
+/// A viewer nominating an address it had moved away from: str0m ignores
+/// checks from a dropped candidate, so it is added again.
+fn readmit(peer: &mut Peer, source: SocketAddr) {
+    if !peer.moves.left.contains(&source) {
+        return;
+    }
+    peer.moves.left.retain(|a| *a != source);
+    if let Ok(c) = Candidate::host(source, "udp") {
+        peer.rtc.add_remote_candidate(c);
     }
 }
 

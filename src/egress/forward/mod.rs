@@ -39,6 +39,8 @@ const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// (PLI). Memory per viewer is mostly this buffer: str0m's default (1000)
 /// made a viewer 1.8 MB, 256 made it 0.64 MB.
 const SEND_BUFFER_VIDEO: usize = 128;
+/// Candidates of an offer kept for the viewer (more would only be repeats).
+const MAX_OFFERED_CANDIDATES: usize = 64;
 
 #[derive(Debug, Clone, Default)]
 pub struct ForwardConfig {
@@ -101,6 +103,7 @@ impl Forwarder {
 
     /// Answers a viewer's offer and hands the viewer to the engine.
     pub fn open(&self, offer: &str, plan: &OfferPlan) -> Result<(Peer, String), ForwardError> {
+        let offered = offered_candidates(offer);
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|e| ForwardError::Offer(e.to_string()))?;
         let audio = plan.codec(MediaKind::Audio);
@@ -147,6 +150,7 @@ impl Forwarder {
             shared: shared.clone(),
             audio: mid_of(MediaKind::Audio),
             video: mid_of(MediaKind::Video),
+            offered,
         };
         self.tx
             .send(Command::Add(Box::new(new)))
@@ -214,6 +218,18 @@ impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.tx.send(Command::Remove(self.id));
     }
+}
+
+/// The candidates an offer carries (what a viewer's move may have to drop).
+/// The offer's size is bounded by the HTTP layer; the count is bounded here.
+fn offered_candidates(offer: &str) -> Vec<Candidate> {
+    offer
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("a="))
+        .filter(|l| l.starts_with("candidate:"))
+        .filter_map(|l| Candidate::from_sdp_string(l).ok())
+        .take(MAX_OFFERED_CANDIDATES)
+        .collect()
 }
 
 fn random_token(len: usize) -> String {

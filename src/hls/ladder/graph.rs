@@ -153,7 +153,14 @@ pub(super) fn build(dir: &Path, rungs: &[Rung], input: Input<'_>) -> Result<Grap
         passthrough,
         config,
     } = input;
-    let text = describe(config, rungs, video, audio, start_index, passthrough.is_some())?;
+    let text = describe(
+        config,
+        rungs,
+        video,
+        audio,
+        start_index,
+        passthrough.is_some(),
+    )?;
     let pipeline = launch("ladder", &text)?;
     let by_name = |name: &str| {
         pipeline

@@ -309,9 +309,8 @@ mod tests {
             (Codec::Vp8, None),
             (Codec::H264, Some(Codec::Aac)),
         ] {
-            let text =
-                describe(&config, &config.select(Some(720)), video, audio, 7, false)
-                    .expect("describe");
+            let text = describe(&config, &config.select(Some(720)), video, audio, 7, false)
+                .expect("describe");
             assert!(text.contains("start-index=7"));
             let pipeline = gst::parse::launch(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             let bin = pipeline.downcast::<gst::Bin>().expect("bin");
