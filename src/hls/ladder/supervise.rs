@@ -29,7 +29,7 @@ pub enum RunEnd {
     /// The passed-through publisher stopped keeping the segment cadence (or
     /// changed its picture size): a ladder that encodes the top rung must
     /// take over (see [`Handover`]).
-    PassthroughLost(Handover),
+    PassthroughLost(Box<Handover>),
 }
 
 /// A ladder whose passthrough was lost, still running until its successor
@@ -101,7 +101,7 @@ impl Ladder {
                         // The top rung's open segment is the last one cut
                         // since: no cut happens once the cadence is lost.
                         let next_index = self.rungs.first().map_or(self.first_segment, |r| r.playlist.next_index()) + 1;
-                        return Ok(RunEnd::PassthroughLost(Handover { ladder: self, next_index }));
+                        return Ok(RunEnd::PassthroughLost(Box::new(Handover { ladder: self, next_index })));
                     }
                 }
                 event = self.bus.recv() => match event {
