@@ -102,8 +102,7 @@ impl Options {
     }
 }
 
-/// The classcast server under test, killed on drop.
-
+/// The classcast server under test (killed on drop), with this bench's flags.
 fn start_server(broker: &str, server: Option<&Path>) -> Result<Server, Error> {
     Server::start(
         &bench::classcast_bin(server)?,
