@@ -20,7 +20,7 @@
 //! -g` of the server mid-window), `--no-write` (leave BENCHMARKS.md alone).
 //! Environment: FANOUT_TOOLS (the janus-fanout folder), PY (a python with
 //! aiortc), BENCH_ICE_IP (set by netns.sh), CLASS_BENCH_QUIET_WAIT (s, 300). Writes "The class of 500" section
-//! of BENCHMARKS.md; exits non-zero when a chat message was lost or
+//! of BENCHMARKS.md (the run's logs go to target/bench/class/); exits non-zero when a chat message was lost or
 //! duplicated, a viewer did not connect, or WebRTC video loss reached 0.5 %.
 
 #[path = "common/bench.rs"]
@@ -48,6 +48,21 @@ const QUIET_WAIT_S: u64 = 300;
 const MAX_LOSS_PCT: f64 = 0.5;
 /// The publisher's frame rate (`classcast publish`'s default).
 const SOURCE_FPS: f64 = 30.0;
+
+/// What the runs of 2026-12-06 showed beyond the figures (not measured by
+/// this program).
+const NOTES: &str = "
+Reading it: viewers.py's loss counts gaps between the packets a viewer received, so a viewer that stops receiving \
+altogether shows no loss; its frame rate and \"at the end\" show it. In the full runs the server kept sending to all \
+100 viewers for the whole window (its `packets_sent` grew steadily, levels all `source`, no kernel UDP drops in the \
+namespace), but the aiortc viewers stopped receiving 25–35 s into the window, one after another, and the server \
+marked them `disconnected` some 15 s later, when their STUN stopped. aioice's consent freshness (RFC 7675) sends one \
+binding request every 4–6 s with a single 0.5 s try (`retransmissions=0`) and closes the connection after 6 misses in a \
+row. Most likely (not verified further) the answers, or viewers.py's reading of them behind up to 1 MiB of media \
+queued in each viewer's socket, took longer than 0.5 s with both cores saturated (server about 1.3 cores, the three \
+load generators about 0.6). A 10-viewer run of the same length (machine 95 % busy) kept every viewer at 30 fps, and whep_bench's \
+fan-out window (5 s warm-up + 30 s) ends before the sixth miss could fall.
+";
 
 struct Options {
     students: usize,
@@ -235,8 +250,33 @@ async fn poll_hls(
     let mut seen = HlsSeen::default();
     let mut first: Option<Vec<(String, u64)>> = None;
     let mut last_min = 0;
-    loop {
+    let started = Instant::now();
+    for tick in 0u64.. {
         seen.rss_peak_kb = seen.rss_peak_kb.max(status_kb(&pid, "VmRSS"));
+        // Every 5 s, the server's view of its WebRTC viewers (to tell a
+        // server that stopped sending from viewers that stopped taking).
+        if tick % 20 == 0 {
+            if let Ok(v) =
+                get_json(&http, &format!("{base}/api/sessions/{id}/viewers"), &token).await
+            {
+                let list = v["viewers"].as_array().cloned().unwrap_or_default();
+                let sum = |k: &str| list.iter().filter_map(|x| x[k].as_u64()).sum::<u64>();
+                let mut states = std::collections::BTreeMap::new();
+                for x in &list {
+                    *states
+                        .entry(x["connection_state"].as_str().unwrap_or("?").to_owned())
+                        .or_insert(0) += 1;
+                }
+                eprintln!(
+                    "{:>3} s: server's viewers {states:?}, packets sent {}, frames forwarded {} dropped {}, levels {}",
+                    started.elapsed().as_secs(),
+                    sum("packets_sent"),
+                    sum("frames_forwarded"),
+                    sum("frames_dropped"),
+                    v["by_level"]
+                );
+            }
+        }
         if let Ok(v) = report::session_view(&http, &base, &token, &id).await {
             let rungs = v["hls"]["rungs"].as_array().cloned().unwrap_or_default();
             let counts: Vec<(String, u64)> = rungs
@@ -315,6 +355,14 @@ fn profile(pid: String, delay: Duration, out: PathBuf) -> std::thread::JoinHandl
                 !l.starts_with('#') && l.trim_start().starts_with(|c: char| c.is_ascii_digit())
             })
             .take(25)
+            // Without the padding and the empty trailing columns.
+            .map(|l| {
+                let mut words: Vec<&str> = l.split_whitespace().collect();
+                while words.last() == Some(&"-") {
+                    words.pop();
+                }
+                words.join(" ")
+            })
             .collect::<Vec<_>>()
             .join("\n")
     })
@@ -722,6 +770,7 @@ fn table(o: &Options, r: &Run) -> String {
             format!("**not met**: {}", failures.join("; "))
         },
     );
+    t += NOTES;
     if let Some(p) = &r.profile {
         t += &format!(
             "\nServer profile (`perf record -g`, 15 s mid-window, top symbols):\n\n```\n{p}\n```\n"
@@ -749,7 +798,10 @@ async fn main() -> Result<(), Error> {
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest().join("target/pyenv/bin/python"));
     let bin = bench::classcast_bin(o.server.as_deref())?;
-    let work = tempfile::tempdir()?;
+    // The logs of the run (server, publisher, viewers, profile) stay here.
+    let work = manifest().join("target/bench/class");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
 
     let quiet_wait = std::env::var("CLASS_BENCH_QUIET_WAIT")
         .ok()
@@ -806,7 +858,7 @@ async fn main() -> Result<(), Error> {
     let id = session["id"].as_str().ok_or("no session id")?.to_owned();
 
     eprintln!("publishing 1280x720 into {id}");
-    let publisher_log = std::fs::File::create(work.path().join("publisher.log"))?;
+    let publisher_log = std::fs::File::create(work.join("publisher.log"))?;
     let publisher = Proc(
         Command::new(&bin)
             .args(["publish", "--whip-url", &format!("{base}/whip/{id}")])
@@ -827,8 +879,8 @@ async fn main() -> Result<(), Error> {
 
     eprintln!("starting {} WebRTC viewers", o.viewers);
     let viewer_token = token("class-viewer", Role::Student, Some(&id))?;
-    let json = work.path().join("viewers.json");
-    let viewers_err = work.path().join("viewers.stderr");
+    let json = work.join("viewers.json");
+    let viewers_err = work.join("viewers.stderr");
     let mut viewers = Proc(
         Command::new(&python)
             .arg(manifest().join("benches/class_viewers.py"))
@@ -862,7 +914,7 @@ async fn main() -> Result<(), Error> {
     ));
     let profiler = o.perf.then(|| {
         let delay = Duration::from_secs(u64::from(o.seconds.saturating_sub(15) / 2));
-        profile(server.pid.clone(), delay, work.path().join("server-perf"))
+        profile(server.pid.clone(), delay, work.join("server-perf"))
     });
     let c0 = CpuSample::take(&server.pid, &publisher_pid, &viewers_pid);
     eprintln!("window: {} s", o.seconds);
@@ -910,6 +962,7 @@ async fn main() -> Result<(), Error> {
     for e in tally.errors.iter().chain(&v.errors).take(10) {
         eprintln!("error: {e}");
     }
+    let _ = std::fs::copy(&server.stderr, work.join("server.log"));
     drop(server);
 
     let run = Run {
