@@ -15,39 +15,26 @@
 //! the machine to go quiet. Writes the "Classroom WebSocket" section of
 //! BENCHMARKS.md; exits non-zero when a message was lost or duplicated.
 
+#[path = "common/bench.rs"]
+mod bench;
+#[path = "common/classroom.rs"]
+mod classroom;
 #[path = "common/report.rs"]
 mod report;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use rand::Rng;
-use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-
-use classcast::auth::{Claims, Keys, Role};
+use bench::{percentile, percentile_f, status_kb, Server};
+use classroom::Classroom;
 
 type Error = Box<dyn std::error::Error>;
 
-/// Text of a benchmark chat: `bench <seq> <send time, µs since the bench's epoch>`.
-const PREFIX: &str = "bench ";
-/// A student sends at most once per this interval (the room allows 5/s, bursts of 10).
-const MIN_GAP_PER_SENDER: Duration = Duration::from_millis(250);
-/// After the last send, how long deliveries may go without progress before we stop waiting.
-const DRAIN_IDLE: Duration = Duration::from_secs(3);
-const DRAIN_MAX: Duration = Duration::from_secs(30);
 /// Other processes may use this much of a core before a pass starts…
 const QUIET_CPU: f64 = 0.25;
 /// …or we stop waiting for that after this long.
 const QUIET_WAIT: Duration = Duration::from_secs(600);
-/// The clients' WebSocket read buffer, in bytes.
-const CLIENT_READ_BUFFER: usize = 8 * 1024;
 
 struct Options {
     clients: usize,
@@ -85,8 +72,7 @@ impl Options {
         if o.clients == 0 || o.rate == 0 || o.seconds == 0 {
             return Err("--clients, --rate and --seconds must be positive".into());
         }
-        let senders_needed = f64::from(o.rate) * MIN_GAP_PER_SENDER.as_secs_f64();
-        if (o.clients as f64) < senders_needed * 2.0 {
+        if !classroom::students_suffice(o.clients, o.rate) {
             return Err(format!(
                 "{} students cannot carry {} messages/s within the chat rate limit",
                 o.clients, o.rate
@@ -116,264 +102,19 @@ impl Options {
     }
 }
 
-/// The classcast server under test, killed on drop.
-struct Server {
-    child: Child,
-    pid: String,
-    stderr: PathBuf,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn classcast_bin(chosen: Option<&Path>) -> Result<PathBuf, Error> {
-    if let Some(bin) = chosen {
-        return Ok(bin.to_owned());
-    }
-    // target/release/examples/ws_bench → target/release/classcast
-    let exe = std::env::current_exe()?;
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("classcast"))
-        .ok_or("no target directory")?;
-    if !bin.exists() {
-        return Err(format!(
-            "{} is missing: cargo build --release --bin classcast",
-            bin.display()
-        )
-        .into());
-    }
-    Ok(bin)
-}
-
-fn start_server(port: u16, broker: &str, server: Option<&Path>) -> Result<Server, Error> {
-    let data = tempfile::tempdir()?;
-    let stderr_path = data.path().join("server.log");
-    let stderr = std::fs::File::create(&stderr_path)?;
-    let child = Command::new(classcast_bin(server)?)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--jwt-secret",
-            report::SECRET,
-            "--broker",
-            broker,
-            "--disable-hls",
-            "--data-dir",
-        ])
-        .arg(data.path().join("data"))
-        // Every client is 127.0.0.1: no per-address connection cap.
-        .env("CLASSCAST_MAX_CONNECTIONS_PER_IP", "0")
-        .env("CLASSCAST_MAX_CONNECTIONS", "0")
-        // The hub logs each message it drops for a full socket queue at debug.
-        .env("RUST_LOG", "warn,classcast::control::hub=debug")
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()?;
-    Ok(Server {
-        pid: child.id().to_string(),
-        child,
-        stderr: stderr_path,
-        _data: data,
-    })
-}
-
-/// A field of /proc/<pid>/status in kB (VmRSS, VmHWM).
-fn status_kb(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU seconds (user + system + irq) spent by the whole machine so far.
-fn machine_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let ticks: Vec<f64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal …
-    [0, 1, 2, 5, 6, 7]
-        .iter()
-        .filter_map(|&i| ticks.get(i))
-        .sum::<f64>()
-        / 100.0
-}
-
-/// Waits (up to `QUIET_WAIT`) until the rest of the machine uses less than
-/// `QUIET_CPU` of a core over 3 s: other work on the 2 cores skews the figures.
-async fn wait_for_quiet() {
-    let started = Instant::now();
-    loop {
-        let (m0, s0) = (machine_cpu_seconds(), report::cpu_seconds("self"));
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let busy = (machine_cpu_seconds() - m0 - (report::cpu_seconds("self") - s0)) / 3.0;
-        if busy < QUIET_CPU {
-            return;
-        }
-        if started.elapsed() > QUIET_WAIT {
-            eprintln!(
-                "the machine is still busy ({:.0} % of a core); measuring anyway",
-                busy * 100.0
-            );
-            return;
-        }
-        eprintln!(
-            "waiting for a quiet machine (others use {:.0} % of a core)",
-            busy * 100.0
-        );
-    }
-}
-
-fn open_files_limit() -> u64 {
-    std::fs::read_to_string("/proc/self/limits")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Max open files"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(u64::MAX)
-}
-
-/// What one client saw.
-#[derive(Default)]
-struct Seen {
-    /// (sequence number, latency in µs) of every `chat` received.
-    chats: Vec<(u32, u32)>,
-    /// Count per `type` of everything else.
-    other: BTreeMap<String, u64>,
-    /// Texts of `error` messages.
-    errors: Vec<String>,
-    /// One client only: (sequence number, the server's `at` in ms since the
-    /// Unix epoch, send time in µs since our epoch) of every chat.
-    stamped: Vec<(u32, i64, u64)>,
-}
-
-struct Shared {
-    epoch: Instant,
-    /// `epoch` on the wall clock, ms since the Unix epoch.
-    epoch_wall_ms: f64,
-    welcomed: AtomicUsize,
-    delivered: AtomicU64,
-}
-
-fn micros_since(epoch: Instant) -> u64 {
-    epoch.elapsed().as_micros() as u64
-}
-
-/// `{"type":"<t>",…` → `t` (the server writes the tag first).
-fn frame_type(text: &str) -> &str {
-    text.strip_prefix("{\"type\":\"")
-        .and_then(|r| r.split('"').next())
-        .unwrap_or("?")
-}
-
-/// The sequence number and send time in a benchmark chat frame.
-fn bench_chat(text: &str) -> Option<(u32, u64)> {
-    let at = text.find("\"text\":\"bench ")? + "\"text\":\"bench ".len();
-    let mut parts = text.get(at..)?.split(['"', ' ']);
-    let seq = parts.next()?.parse().ok()?;
-    let sent = parts.next()?.parse().ok()?;
-    Some((seq, sent))
-}
-
-/// The room's acceptance time of a chat (`"at"`, RFC 3339), ms since the Unix epoch.
-fn server_at(text: &str) -> Option<i64> {
-    let at = text.find("\"at\":\"")? + "\"at\":\"".len();
-    let value = text.get(at..)?.split('"').next()?;
-    classcast::time::parse_rfc3339(value)
-}
-
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(url: &str, token: &str) -> Result<WsStream, Error> {
-    // tungstenite zero-fills its whole read buffer (128 KiB by default) before
-    // every read attempt; a small one keeps the load generator light. No Nagle,
-    // as in browsers.
-    let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
-    let auth = serde_json::json!({ "type": "auth", "token": token }).to_string();
-    ws.send(Message::Text(auth.into())).await?;
-    Ok(ws)
-}
-
-/// Reads until `stop`; sends a chat for every sequence number from `sends`,
-/// stamped with the time it is written.
-fn run_client(
-    ws: WsStream,
-    mut sends: mpsc::UnboundedReceiver<u32>,
-    mut stop: watch::Receiver<bool>,
-    shared: Arc<Shared>,
-    stamp: bool,
-) -> tokio::task::JoinHandle<Seen> {
-    let (mut sink, mut stream) = ws.split();
-    let writer_shared = shared.clone();
-    tokio::spawn(async move {
-        while let Some(seq) = sends.recv().await {
-            let sent = micros_since(writer_shared.epoch);
-            let text =
-                serde_json::json!({ "type": "chat", "text": format!("{PREFIX}{seq} {sent}") })
-                    .to_string();
-            if sink.send(Message::Text(text.into())).await.is_err() {
-                break;
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let mut seen = Seen::default();
-        loop {
-            tokio::select! {
-                frame = stream.next() => {
-                    let Some(Ok(frame)) = frame else { break };
-                    let now = micros_since(shared.epoch);
-                    let Message::Text(text) = frame else {
-                        if let Message::Close(c) = frame {
-                            seen.errors.push(format!("closed: {c:?}"));
-                        }
-                        continue;
-                    };
-                    match frame_type(&text) {
-                        "chat" => match bench_chat(&text) {
-                            Some((seq, sent)) => {
-                                if stamp {
-                                    if let Some(at) = server_at(&text) {
-                                        seen.stamped.push((seq, at, sent));
-                                    }
-                                }
-                                seen.chats.push((seq, now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32));
-                                shared.delivered.fetch_add(1, Ordering::Relaxed);
-                            }
-                            None => *seen.other.entry("chat (not ours)".into()).or_default() += 1,
-                        },
-                        t => {
-                            if t == "welcome" {
-                                shared.welcomed.fetch_add(1, Ordering::Relaxed);
-                            } else if t == "error" {
-                                seen.errors.push(text.to_string());
-                            }
-                            *seen.other.entry(t.to_owned()).or_default() += 1;
-                        }
-                    }
-                }
-                _ = stop.changed() => break,
-            }
-        }
-        seen
-    })
+/// The classcast server under test (killed on drop), with this bench's flags.
+fn start_server(broker: &str, server: Option<&Path>) -> Result<Server, Error> {
+    Server::start(
+        &bench::classcast_bin(server)?,
+        &["--broker", broker, "--disable-hls"],
+        &[
+            // Every client is 127.0.0.1: no per-address connection cap.
+            ("CLASSCAST_MAX_CONNECTIONS_PER_IP", "0"),
+            ("CLASSCAST_MAX_CONNECTIONS", "0"),
+            // The hub logs each message it drops for a full socket queue at debug.
+            ("RUST_LOG", "warn,classcast::control::hub=debug"),
+        ],
+    )
 }
 
 /// Per 5 s of send time: first- and last-receiver latency (ms), to tell a
@@ -408,23 +149,6 @@ fn timeline(broker: &str, rate: u32, first: &[u32], last: &[u32], reached: &[u32
         );
     }
     eprintln!("{line}");
-}
-
-fn percentile_f(xs: &mut [f64], p: f64) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((xs.len() as f64 - 1.0) * p).round() as usize;
-    xs[idx.min(xs.len() - 1)]
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
 }
 
 struct Pass {
@@ -463,123 +187,45 @@ struct Pass {
 }
 
 async fn pass(o: &Options, broker: &str) -> Result<Pass, Error> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let server = start_server(port, broker, o.server.as_deref())?;
+    let server = start_server(broker, o.server.as_deref())?;
     let http = reqwest::Client::new();
-    let (instructor, session) = report::bench_session(&http, &base).await?;
+    let (instructor, session) = report::bench_session(&http, &server.base).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_idle = status_kb(&server.pid, "VmRSS");
-    let url = format!("ws://127.0.0.1:{port}/ws/sessions/{session}");
-
-    let keys = Keys::hs256(report::SECRET.as_bytes());
-    let mut tokens = vec![instructor];
-    for i in 0..o.clients {
-        let id = format!("student-{i:04}");
-        tokens.push(keys.sign(&Claims::new(
-            &id,
-            &format!("Student {i}"),
-            Role::Student,
-            Some(session.clone()),
-            Duration::from_secs(3600),
-        ))?);
-    }
-
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        epoch_wall_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs_f64()
-            * 1000.0,
-        welcomed: AtomicUsize::new(0),
-        delivered: AtomicU64::new(0),
-    });
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let url = format!("ws://127.0.0.1:{}/ws/sessions/{session}", server.port);
+    let tokens = classroom::tokens(instructor, &session, o.clients)?;
     let receivers = tokens.len();
     eprintln!("[{broker}] connecting {receivers} clients");
-    let joined_at = Instant::now();
-    // Connect a few at a time; each client starts reading as soon as it is up.
-    let mut senders = Vec::with_capacity(receivers);
-    let mut handles = Vec::with_capacity(receivers);
-    let mut connected = futures::stream::iter(tokens.iter().map(|t| connect(&url, t))).buffered(16);
-    while let Some(ws) = connected.next().await {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stamp = handles.is_empty();
-        handles.push(run_client(ws?, rx, stop_rx.clone(), shared.clone(), stamp));
-        senders.push(tx);
-    }
-    drop(connected);
-    while shared.welcomed.load(Ordering::Relaxed) < receivers {
-        if joined_at.elapsed() > Duration::from_secs(120) {
-            return Err(format!(
-                "only {} of {receivers} clients welcomed after 120 s",
-                shared.welcomed.load(Ordering::Relaxed)
-            )
-            .into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let join_s = joined_at.elapsed().as_secs_f64();
+    let class = Classroom::join(&url, &tokens).await?;
+    let join_s = class.join_s;
     eprintln!("[{broker}] all {receivers} welcomed in {join_s:.1} s; settling");
     // Let the join announcements (participant_joined to everyone) drain.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_joined = status_kb(&server.pid, "VmRSS");
 
     // The send window.
-    let total = u64::from(o.rate) * u64::from(o.seconds);
-    let interval = Duration::from_secs(1) / o.rate;
-    let mut last_sent: Vec<Option<Instant>> = vec![None; receivers];
-    let mut rng = rand::thread_rng();
     let server_cpu0 = report::cpu_seconds(&server.pid);
     let self_cpu0 = report::cpu_seconds("self");
-    let machine_cpu0 = machine_cpu_seconds();
-    let start = tokio::time::Instant::now();
+    let machine_cpu0 = bench::machine_cpu_seconds();
     let mut rss_peak_seen = 0;
-    for seq in 0..total {
-        tokio::time::sleep_until(start + interval * seq as u32).await;
-        let now = Instant::now();
-        // A random student (index 1..), not one that sent in the last 250 ms.
-        let sender = loop {
-            let i = rng.gen_range(1..receivers);
-            if last_sent[i].is_none_or(|t| now.duration_since(t) >= MIN_GAP_PER_SENDER) {
-                break i;
-            }
-        };
-        last_sent[sender] = Some(now);
-        senders[sender].send(seq as u32)?;
-        if seq % u64::from(o.rate) == 0 {
+    let (total, send_window) = class
+        .chat(o.rate, o.seconds, || {
             rss_peak_seen = rss_peak_seen.max(status_kb(&server.pid, "VmRSS"));
-        }
-    }
-    let send_window = start.elapsed();
+        })
+        .await?;
     let server_cpu = (report::cpu_seconds(&server.pid) - server_cpu0) / send_window.as_secs_f64();
     let loadgen_cpu = (report::cpu_seconds("self") - self_cpu0) / send_window.as_secs_f64();
-    let machine_cpu = (machine_cpu_seconds() - machine_cpu0) / send_window.as_secs_f64();
+    let machine_cpu = (bench::machine_cpu_seconds() - machine_cpu0) / send_window.as_secs_f64();
     let expected = total * receivers as u64;
     eprintln!(
         "[{broker}] sent {total} in {:.1} s; waiting for deliveries",
         send_window.as_secs_f64()
     );
-    let drain_start = Instant::now();
-    let mut last = (shared.delivered.load(Ordering::Relaxed), Instant::now());
-    loop {
-        let d = shared.delivered.load(Ordering::Relaxed);
-        if d >= expected || drain_start.elapsed() > DRAIN_MAX {
-            break;
-        }
-        if d != last.0 {
-            last = (d, Instant::now());
-        } else if last.1.elapsed() > DRAIN_IDLE {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    class.drain(expected).await;
     let rss_peak = status_kb(&server.pid, "VmHWM").max(rss_peak_seen);
     // Up to here: the teardown below makes the server drop `participant_left`
     // for sockets that no longer read.
-    let log = std::fs::read_to_string(&server.stderr).unwrap_or_default();
+    let log = server.log();
     let queue_full_drops = log.matches("socket queue full").count();
     let broker_lag_lines = log
         .lines()
@@ -590,43 +236,19 @@ async fn pass(o: &Options, broker: &str) -> Result<Pass, Error> {
         .filter(|l| l.contains("WARN") || l.contains("ERROR"))
         .map(str::to_owned)
         .collect();
-    let _ = stop_tx.send(true);
-    drop(senders);
-
-    let mut all = Vec::with_capacity(expected as usize);
-    let mut first = vec![u32::MAX; total as usize];
-    let mut last_rx = vec![0u32; total as usize];
-    let mut per_message = vec![0u32; total as usize];
-    let mut duplicates = 0;
-    let mut errors = Vec::new();
-    let mut other = BTreeMap::new();
-    let mut stamped = Vec::new();
-    for h in handles {
-        let seen = h.await?;
-        stamped.extend(seen.stamped);
-        let mut mine = vec![false; total as usize];
-        for (seq, lat) in seen.chats {
-            let Some(slot) = mine.get_mut(seq as usize) else {
-                continue;
-            };
-            if *slot {
-                duplicates += 1;
-                continue;
-            }
-            *slot = true;
-            let s = seq as usize;
-            per_message[s] += 1;
-            first[s] = first[s].min(lat);
-            last_rx[s] = last_rx[s].max(lat);
-            all.push(lat);
-        }
-        for (k, v) in seen.other {
-            *other.entry(k).or_insert(0) += v;
-        }
-        errors.extend(seen.errors);
-    }
+    let epoch_wall_ms = class.shared.epoch_wall_ms;
+    let tally = class.finish(total).await?;
+    let classroom::Tally {
+        all,
+        first,
+        last: last_rx,
+        per_message,
+        duplicates,
+        errors,
+        other,
+        stamped,
+    } = tally;
     let delivered = all.len() as u64;
-    all.sort_unstable();
     timeline(broker, o.rate, &first, &last_rx, &per_message);
     let first_p95_per_10s: Vec<f64> = (0..total as usize)
         .collect::<Vec<_>>()
@@ -651,7 +273,7 @@ async fn pass(o: &Options, broker: &str) -> Result<Pass, Error> {
         let Some(&f) = first.get(seq as usize) else {
             continue;
         };
-        let sent_wall = shared.epoch_wall_ms + sent as f64 / 1000.0;
+        let sent_wall = epoch_wall_ms + sent as f64 / 1000.0;
         let inbound = at as f64 - sent_wall;
         to_room.push(inbound);
         room_to_first.push(sent_wall + f64::from(f) / 1000.0 - at as f64);
@@ -685,8 +307,6 @@ async fn pass(o: &Options, broker: &str) -> Result<Pass, Error> {
     if warnings.len() > 20 {
         eprintln!("[{broker}] server: … {} warnings in all", warnings.len());
     }
-    errors.sort();
-    errors.dedup();
     drop(server);
     Ok(Pass {
         broker: broker.to_owned(),
@@ -870,7 +490,7 @@ Messages are not lost while the room keeps up with its broker channel; when a ro
 async fn main() -> Result<(), Error> {
     let o = Options::parse()?;
     let need = o.clients as u64 + 128;
-    let limit = open_files_limit();
+    let limit = bench::open_files_limit();
     if limit < need {
         return Err(format!(
             "open files limit {limit} < {need}: raise it (`ulimit -n 4096`) and run again"
@@ -887,7 +507,7 @@ async fn main() -> Result<(), Error> {
             skipped.push(broker.clone());
             continue;
         }
-        wait_for_quiet().await;
+        bench::wait_for_quiet(QUIET_CPU, QUIET_WAIT).await;
         let p = pass(&o, broker).await?;
         eprintln!(
             "[{}] delivered {}/{} lost {} dup {} p50 {:.1} p95 {:.1} p99 {:.1} max {:.0} ms; server CPU {:.0}%, loadgen CPU {:.0}%, others {:.0}%, RSS peak {:.0} MiB; queue-full drops {}, broker lag lines {}",
