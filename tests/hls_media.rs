@@ -9,21 +9,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use classcast::auth::Role;
-use classcast::client::{WhipClient, WhipClientOptions};
-use classcast::media::VideoCodecPref;
+use classcast::client::WhipClient;
 use common::{create_session, get_session, http, token, wait_for, ClientProcess, ServerProcess};
 use serde_json::Value;
 
-fn publisher(base: &str, id: &str, tok: &str, width: u32, height: u32) -> WhipClientOptions {
-    WhipClientOptions {
-        whip_url: format!("{base}/whip/{id}"),
-        token: tok.to_owned(),
-        codec: VideoCodecPref::H264,
-        width,
-        height,
-        fps: 30,
-    }
-}
+use common::test_pattern as publisher;
 
 fn hls_dir(server: &ServerProcess, id: &str) -> PathBuf {
     server.data_dir.join("hls").join(id)

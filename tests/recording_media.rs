@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use classcast::auth::Role;
 use classcast::client::{WhipClient, WhipClientOptions};
-use classcast::media::VideoCodecPref;
 use common::s3::{
     assert_faststart, aws_test_env, create_bucket, create_distribution, get, invalidated_paths,
     keys, probe_mp4, s3_client, BUCKET,
@@ -21,14 +20,7 @@ use serde_json::Value;
 const CDN: &str = "https://cdn.classcast.test";
 
 fn publisher(base: &str, id: &str, tok: &str) -> WhipClientOptions {
-    WhipClientOptions {
-        whip_url: format!("{base}/whip/{id}"),
-        token: tok.to_owned(),
-        codec: VideoCodecPref::H264,
-        width: 640,
-        height: 360,
-        fps: 30,
-    }
+    common::test_pattern(base, id, tok, 640, 360)
 }
 
 async fn recorded_session(base: &str, tok: &str, title: &str) -> String {

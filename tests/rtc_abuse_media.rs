@@ -136,17 +136,7 @@ async fn post_sdp(url: &str, tok: &str, body: String) -> reqwest::Response {
         .expect("POST")
 }
 
-async fn viewers(base: &str, tok: &str, id: &str) -> Value {
-    http()
-        .get(format!("{base}/api/sessions/{id}/viewers"))
-        .bearer_auth(tok)
-        .send()
-        .await
-        .expect("GET viewers")
-        .json()
-        .await
-        .expect("json")
-}
+use common::get_viewers as viewers;
 
 async fn wait_no_viewers(base: &str, tok: &str, id: &str, limit: Duration) {
     wait_for(limit, "every WebRTC seat to be free", || async {

@@ -10,8 +10,7 @@ mod common;
 use std::time::Duration;
 
 use classcast::auth::Role;
-use classcast::client::{WhipClient, WhipClientOptions};
-use classcast::media::VideoCodecPref;
+use classcast::client::WhipClient;
 use common::{get_session, session_with, token, wait_for, ClientProcess, ServerProcess};
 use serde_json::json;
 
@@ -102,16 +101,9 @@ async fn students_watch_live_then_the_broadcast_past_the_cap() {
 
 /// The instructor's publish: a small test pattern.
 async fn publish(base: &str, session: &str, token: &str) -> WhipClient {
-    WhipClient::publish(&WhipClientOptions {
-        whip_url: format!("{base}/whip/{session}"),
-        token: token.to_owned(),
-        codec: VideoCodecPref::H264,
-        width: 640,
-        height: 360,
-        fps: 30,
-    })
-    .await
-    .expect("publish")
+    WhipClient::publish(&common::test_pattern(base, session, token, 640, 360))
+        .await
+        .expect("publish")
 }
 
 /// Waits (off the runtime) for the scenario's `event`.

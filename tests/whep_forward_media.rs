@@ -20,10 +20,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use classcast::auth::Role;
-use classcast::client::{WhipClient, WhipClientOptions};
-use classcast::media::VideoCodecPref;
+use classcast::client::WhipClient;
 use common::{get_session, http, session_with, token, wait_for, ServerProcess};
-use serde_json::{json, Value};
+use serde_json::json;
 use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
@@ -410,29 +409,12 @@ fn median(mut v: Vec<u32>) -> u32 {
 }
 
 async fn publish(base: &str, id: &str, tok: &str) -> WhipClient {
-    WhipClient::publish(&WhipClientOptions {
-        whip_url: format!("{base}/whip/{id}"),
-        token: tok.to_owned(),
-        codec: VideoCodecPref::H264,
-        width: 640,
-        height: 360,
-        fps: 30,
-    })
-    .await
-    .expect("publish")
+    WhipClient::publish(&common::test_pattern(base, id, tok, 640, 360))
+        .await
+        .expect("publish")
 }
 
-async fn viewers(base: &str, tok: &str, id: &str) -> Value {
-    http()
-        .get(format!("{base}/api/sessions/{id}/viewers"))
-        .bearer_auth(tok)
-        .send()
-        .await
-        .expect("GET viewers")
-        .json()
-        .await
-        .expect("json")
-}
+use common::get_viewers as viewers;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shared_frames_are_rewritten_per_viewer() {

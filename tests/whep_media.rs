@@ -8,35 +8,17 @@ mod common;
 use std::time::{Duration, Instant};
 
 use classcast::auth::{Claims, Role};
-use classcast::client::{WhipClient, WhipClientOptions};
-use classcast::media::VideoCodecPref;
+use classcast::client::WhipClient;
 use common::{get_session, http, session_with, token, wait_for, ClientProcess, ServerProcess};
 use serde_json::{json, Value};
 
-async fn viewers(base: &str, tok: &str, id: &str) -> Value {
-    http()
-        .get(format!("{base}/api/sessions/{id}/viewers"))
-        .bearer_auth(tok)
-        .send()
-        .await
-        .expect("GET viewers")
-        .json()
-        .await
-        .expect("json")
-}
+use common::get_viewers as viewers;
 
 /// Our GStreamer test publisher at 720p: the ladder gives 480p and 360p below it.
 async fn publish_720p(base: &str, id: &str, tok: &str) -> WhipClient {
-    let client = WhipClient::publish(&WhipClientOptions {
-        whip_url: format!("{base}/whip/{id}"),
-        token: tok.to_owned(),
-        codec: VideoCodecPref::H264,
-        width: 1280,
-        height: 720,
-        fps: 30,
-    })
-    .await
-    .expect("publish");
+    let client = WhipClient::publish(&common::test_pattern(base, id, tok, 1280, 720))
+        .await
+        .expect("publish");
     wait_for(Duration::from_secs(20), "the ladder's rungs", || async {
         let v = get_session(base, tok, id).await;
         let rungs = v["hls"]["rungs"].as_array().map(|r| r.len()).unwrap_or(0);

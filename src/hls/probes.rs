@@ -239,12 +239,17 @@ pub(super) fn follow_source_keyframes(
             let Ok(mut cadence) = cadence.lock() else {
                 return gst::PadProbeReturn::Ok;
             };
+            // The frame's running time, for the cut it may make.
+            let mut frame_rt = None;
             let step = match &info.data {
                 Some(gst::PadProbeData::Buffer(buffer)) => match running_time(pad, buffer.pts()) {
-                    Some(rt) => cadence.on_frame(
-                        rt.nseconds(),
-                        !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-                    ),
+                    Some(rt) => {
+                        frame_rt = Some(rt.nseconds());
+                        cadence.on_frame(
+                            rt.nseconds(),
+                            !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                        )
+                    }
                     None => Step::default(),
                 },
                 Some(gst::PadProbeData::Event(event)) => match event.view() {
@@ -258,15 +263,9 @@ pub(super) fn follow_source_keyframes(
                 _ => Step::default(),
             };
             drop(cadence);
-            if step.cut {
-                if let Some(rt) = info
-                    .buffer()
-                    .and_then(|b| running_time(pad, b.pts()))
-                    .map(|t| t.nseconds())
-                {
-                    split_at(&top_mux, rt);
-                    cuts.push(rt);
-                }
+            if let (true, Some(rt)) = (step.cut, frame_rt) {
+                split_at(&top_mux, rt);
+                cuts.push(rt);
             }
             if step.request_keyframe {
                 if let Some(publisher) = &publisher {

@@ -466,6 +466,38 @@ pub async fn get_session(base: &str, token: &str, id: &str) -> serde_json::Value
         .expect("json")
 }
 
+/// `GET /api/sessions/{id}/viewers` as `token` sees it.
+pub async fn get_viewers(base: &str, token: &str, id: &str) -> serde_json::Value {
+    http()
+        .get(format!("{base}/api/sessions/{id}/viewers"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET viewers")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// The GStreamer test pattern (H.264, 30 fps) at `width`x`height`, published
+/// into session `id` as `token`.
+pub fn test_pattern(
+    base: &str,
+    id: &str,
+    token: &str,
+    width: u32,
+    height: u32,
+) -> classcast::client::WhipClientOptions {
+    classcast::client::WhipClientOptions {
+        whip_url: format!("{base}/whip/{id}"),
+        token: token.to_owned(),
+        codec: classcast::media::VideoCodecPref::H264,
+        width,
+        height,
+        fps: 30,
+    }
+}
+
 /// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
 pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where
