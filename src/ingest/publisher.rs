@@ -11,7 +11,9 @@ use super::{IngestConfig, IngestError, PublishStatus};
 use crate::db::PublishEvent;
 use crate::media::keyframes::{self, KeyframeRequests};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
-use crate::media::webrtc::{answer_gathered, connection_state, gathering_state, webrtc_pipeline};
+use crate::media::webrtc::{
+    answer_gathered, connection_state, connection_state_name, gathering_state, webrtc_pipeline,
+};
 use crate::media::{
     bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline, StreamCounters,
 };
@@ -247,18 +249,6 @@ impl Publisher {
             }),
             sdp,
         ))
-    }
-}
-
-fn connection_state_name(state: WebRTCPeerConnectionState) -> &'static str {
-    match state {
-        WebRTCPeerConnectionState::New => "new",
-        WebRTCPeerConnectionState::Connecting => "connecting",
-        WebRTCPeerConnectionState::Connected => "connected",
-        WebRTCPeerConnectionState::Disconnected => "disconnected",
-        WebRTCPeerConnectionState::Failed => "failed",
-        WebRTCPeerConnectionState::Closed => "closed",
-        _ => "unknown",
     }
 }
 

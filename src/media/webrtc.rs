@@ -259,3 +259,16 @@ async fn create_local(webrtcbin: &gst::Element, local: &Local) -> Result<(), Med
     .await?;
     Ok(())
 }
+
+/// A peer connection's state as the viewers and publishers APIs spell it.
+pub fn connection_state_name(state: gst_webrtc::WebRTCPeerConnectionState) -> &'static str {
+    match state {
+        gst_webrtc::WebRTCPeerConnectionState::New => "new",
+        gst_webrtc::WebRTCPeerConnectionState::Connecting => "connecting",
+        gst_webrtc::WebRTCPeerConnectionState::Connected => "connected",
+        gst_webrtc::WebRTCPeerConnectionState::Disconnected => "disconnected",
+        gst_webrtc::WebRTCPeerConnectionState::Failed => "failed",
+        gst_webrtc::WebRTCPeerConnectionState::Closed => "closed",
+        _ => "unknown",
+    }
+}

@@ -6,7 +6,9 @@
 
 pub mod demux;
 mod engine;
+mod moves;
 mod net;
+mod peer;
 mod tap;
 mod timeline;
 

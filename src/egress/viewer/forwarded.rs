@@ -9,12 +9,13 @@ use std::time::Instant;
 use gst_webrtc::WebRTCPeerConnectionState;
 use tokio::sync::watch;
 
-use super::{connection_state_name, refresh_levels, ViewerInfo, ViewerStats};
+use super::{refresh_levels, ViewerInfo, ViewerStats};
 use crate::egress::adapt::{Adapter, Feedback};
 use crate::egress::feedback::REMB_MAX_AGE_MS;
 use crate::egress::forward::{ForwardError, Forwarder, Peer, Track};
 use crate::egress::Sources;
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
+use crate::media::webrtc::connection_state_name;
 use crate::time::now_ms;
 
 /// The video a viewer gets: the level chosen and the producers by level.

@@ -221,15 +221,3 @@ fn refresh_levels(
         .unwrap_or(0);
     (keep != 0 || current_level != 0).then_some(keep)
 }
-
-pub fn connection_state_name(state: WebRTCPeerConnectionState) -> &'static str {
-    match state {
-        WebRTCPeerConnectionState::New => "new",
-        WebRTCPeerConnectionState::Connecting => "connecting",
-        WebRTCPeerConnectionState::Connected => "connected",
-        WebRTCPeerConnectionState::Disconnected => "disconnected",
-        WebRTCPeerConnectionState::Failed => "failed",
-        WebRTCPeerConnectionState::Closed => "closed",
-        _ => "unknown",
-    }
-}

@@ -10,11 +10,12 @@ use gst::prelude::*;
 use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection};
 use tokio::sync::watch;
 
-use super::{connection_state_name, refresh_levels, ViewerInfo, ViewerStats};
+use super::{refresh_levels, ViewerInfo, ViewerStats};
 use crate::egress::adapt::{Adapter, Level};
 use crate::egress::feedback::{self, Remb};
 use crate::egress::{EgressConfig, EgressError, Sources};
 use crate::media::sdp::{Codec, MediaKind, OfferPlan};
+use crate::media::webrtc::connection_state_name;
 use crate::media::webrtc::{
     answer_gathered, call_with_promise, connection_state, gathering_state, webrtc_pipeline,
 };
