@@ -3,10 +3,12 @@
 //! thread per socket reads datagrams into the engine; the engine sends
 //! without blocking.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::{ErrorKind, IoSlice};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::ops::Range;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -26,6 +28,10 @@ const READ_TIMEOUT: Duration = Duration::from_millis(250);
 const SEND_BUFFER_BYTES: usize = 4 << 20;
 /// Datagrams queued before they go out in one `sendmmsg`.
 const BATCH: usize = 256;
+/// One GSO send: at most this many datagrams (the kernel's oldest limit,
+/// UDP_MAX_SEGMENTS) and bytes (a UDP payload's limit, with room for headers).
+const GSO_MAX_SEGMENTS: usize = 64;
+const GSO_MAX_BYTES: usize = 60_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -73,6 +79,9 @@ pub struct Sockets {
     outbox: RefCell<Vec<Transmit>>,
     stop: Arc<AtomicBool>,
     counters: Arc<EngineCounters>,
+    /// Segmentation offload in use; off for good once the kernel refuses it
+    /// (a route through IPsec, a device without checksum offload).
+    gso: Cell<bool>,
 }
 
 impl Sockets {
@@ -106,6 +115,7 @@ impl Sockets {
             outbox: RefCell::new(Vec::with_capacity(BATCH)),
             stop,
             counters,
+            gso: Cell::new(true),
         })
     }
 
@@ -128,7 +138,10 @@ impl Sockets {
     }
 
     /// Sends what is queued, without blocking: a full socket buffer drops
-    /// the rest of a batch (as a full link would).
+    /// the rest of a batch (as a full link would). A frame's packets to one
+    /// viewer leave as one GSO send (the kernel's UDP path then runs once per
+    /// frame, not once per packet: it was the largest part of the engine's
+    /// profile); single datagrams in one `sendmmsg`.
     pub fn flush(&self) {
         let mut outbox = self.outbox.borrow_mut();
         let mut start = 0;
@@ -139,14 +152,77 @@ impl Sockets {
                 .position(|t| t.source != from)
                 .map_or(outbox.len(), |n| start + n);
             if let Some(socket) = self.by_local.get(&from) {
-                self.send_batch(socket, &outbox[start..end]);
+                self.send_from(socket, &outbox[start..end]);
             }
             start = end;
         }
         outbox.clear();
     }
 
-    fn send_batch(&self, socket: &UdpSocket, batch: &[Transmit]) {
+    fn send_from(&self, socket: &UdpSocket, batch: &[Transmit]) {
+        // In the order queued: DTLS flights and the packets of a frame.
+        let mut singles: Vec<&Transmit> = Vec::with_capacity(batch.len());
+        for run in gso_runs(batch) {
+            let datagrams = &batch[run];
+            if datagrams.len() > 1 && self.gso.get() {
+                self.send_batch(socket, &singles);
+                singles.clear();
+                if self.send_segmented(socket, datagrams) {
+                    continue;
+                }
+            }
+            singles.extend(datagrams);
+        }
+        self.send_batch(socket, &singles);
+    }
+
+    /// One GSO send of datagrams of one size (the last may be shorter) to
+    /// one address. False when they should go out one by one instead.
+    fn send_segmented(&self, socket: &UdpSocket, datagrams: &[Transmit]) -> bool {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrStorage};
+        let segment = datagrams[0].contents.len() as u16;
+        let iov: Vec<IoSlice<'_>> = datagrams
+            .iter()
+            .map(|t| IoSlice::new(&t.contents))
+            .collect();
+        let to = SockaddrStorage::from(datagrams[0].destination);
+        let cmsg = [ControlMessage::UdpGsoSegments(&segment)];
+        match sendmsg(
+            socket.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_DONTWAIT,
+            Some(&to),
+        ) {
+            Ok(_) => true,
+            Err(nix::errno::Errno::EAGAIN) => {
+                self.counters
+                    .datagrams_dropped
+                    .fetch_add(datagrams.len() as u64, Ordering::Relaxed);
+                true
+            }
+            Err(
+                e @ (nix::errno::Errno::EIO
+                | nix::errno::Errno::EINVAL
+                | nix::errno::Errno::ENOPROTOOPT),
+            ) => {
+                tracing::info!(
+                    "UDP segmentation offload refused ({e}); sending datagram by datagram"
+                );
+                self.gso.set(false);
+                false
+            }
+            Err(e) => {
+                tracing::debug!(to = %datagrams[0].destination, "WebRTC send: {e}");
+                true
+            }
+        }
+    }
+
+    fn send_batch(&self, socket: &UdpSocket, batch: &[&Transmit]) {
+        if batch.is_empty() {
+            return;
+        }
         let addrs: Vec<_> = batch.iter().map(|t| t.destination.as_any()).collect();
         let iovs: Vec<[IoSlice<'_>; 1]> =
             batch.iter().map(|t| [IoSlice::new(&t.contents)]).collect();
@@ -180,6 +256,41 @@ impl Sockets {
             }
         }
     }
+}
+
+/// Splits queued datagrams into runs that can leave as one GSO send: the
+/// same destination, every datagram the size of the first but the last,
+/// which may be shorter (how the kernel cuts a send back into datagrams).
+fn gso_runs(batch: &[Transmit]) -> Vec<Range<usize>> {
+    let sizes: Vec<(SocketAddr, usize)> = batch
+        .iter()
+        .map(|t| (t.destination, t.contents.len()))
+        .collect();
+    runs_of(&sizes)
+}
+
+fn runs_of(datagrams: &[(SocketAddr, usize)]) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < datagrams.len() {
+        let (to, segment) = datagrams[start];
+        let mut end = start + 1;
+        let mut bytes = segment;
+        while end < datagrams.len() && end - start < GSO_MAX_SEGMENTS && segment > 0 {
+            let (next_to, size) = datagrams[end];
+            if next_to != to || size > segment || bytes + size > GSO_MAX_BYTES {
+                break;
+            }
+            bytes += size;
+            end += 1;
+            if size < segment {
+                break;
+            }
+        }
+        runs.push(start..end);
+        start = end;
+    }
+    runs
 }
 
 impl Drop for Sockets {
@@ -224,5 +335,51 @@ fn spawn_reader(
         });
     if let Err(e) = spawned {
         tracing::error!("starting the WebRTC socket reader: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn a_frame_to_one_viewer_is_one_run_ending_at_its_short_packet() {
+        let a = addr(1);
+        let b = addr(2);
+        let queued = [
+            (a, 1200),
+            (a, 1200),
+            (a, 700),
+            (a, 1200),
+            (b, 1200),
+            (b, 1200),
+            (b, 90),
+        ];
+        assert_eq!(runs_of(&queued), vec![0..3, 3..4, 4..7]);
+    }
+
+    #[test]
+    fn a_longer_packet_starts_a_new_run() {
+        let a = addr(1);
+        let queued = [(a, 100), (a, 1200), (a, 1200)];
+        assert_eq!(runs_of(&queued), vec![0..1, 1..3]);
+    }
+
+    #[test]
+    fn runs_stop_at_the_kernels_limits() {
+        let a = addr(1);
+        let many = vec![(a, 100); GSO_MAX_SEGMENTS + 1];
+        assert_eq!(
+            runs_of(&many),
+            vec![0..GSO_MAX_SEGMENTS, GSO_MAX_SEGMENTS..GSO_MAX_SEGMENTS + 1]
+        );
+        let big = vec![(a, 1400); 50];
+        let runs = runs_of(&big);
+        assert!(runs.iter().all(|r| r.len() * 1400 <= GSO_MAX_BYTES));
+        assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), 50);
     }
 }
