@@ -1265,8 +1265,8 @@ in the same run, one server at a time, a fresh server for every N. All get the s
 `source.sh`'s x264 1280x720 30 fps 2.5 Mb/s (ultrafast, 2 s GOP) and Opus over RTP; Janus takes it \
 as plain RTP, classcast over WHIP from a relay in the bench process (depayload and re-payload, no \
 re-encode; its CPU is the \"relay\" figure). What differs: classcast decodes the publisher's video \
-once and runs its HLS ladder for the whole run (x264 veryfast 720p, 480p and 360p plus AAC: the \
-rungs a 720p source gets), which is its N = 0 row; Janus transcodes nothing. classcast's viewers \
+once and runs its HLS ladder for the whole run (the 720p rung passed through, 480p and 360p x264 \
+veryfast, plus AAC: the rungs a 720p H.264 source gets), which is its N = 0 row; Janus transcodes nothing. classcast's viewers \
 all got the forwarded source (level `source`: no per-viewer encode). classcast runs with \
 `--viewer-rtcp-timeout 1h` (the count-only viewers send no RTCP; Janus does not reap on missing \
 RTCP). ICE runs on 127.0.0.x inside a network namespace (`benches/netns.sh`); HTTP on \
