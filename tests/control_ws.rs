@@ -482,35 +482,137 @@ async fn instructor_student_and_guest_run_a_class() {
     })
     .await;
 
-    // While the instructor publishes, the stage token gets a clear 409.
-    let instructor = WhipClient::publish(&WhipClientOptions {
-        whip_url: whip_url.clone(),
-        token: alice_t.clone(),
+    // The class on stage (issue 17): the instructor's camera, the
+    // instructor's screen share and the student, live at the same time.
+    let options = |url: String, tok: &str, width| WhipClientOptions {
+        whip_url: url,
+        token: tok.to_owned(),
         codec: VideoCodecPref::H264,
-        width: 320,
+        width,
         height: 240,
         fps: 15,
+    };
+    let camera = WhipClient::publish(&options(whip_url.clone(), &alice_t, 320))
+        .await
+        .expect("the instructor's camera");
+    let screen = WhipClient::publish(&options(format!("{whip_url}?source=screen"), &alice_t, 480))
+        .await
+        .expect("the instructor's screen share beside the camera");
+    let student = WhipClient::publish(&options(whip_url.clone(), &publish_token, 320))
+        .await
+        .expect("the student publishes while the instructor teaches");
+    let sam_t = token(Role::Student, "sam", Some(&id));
+    let publishes = wait_for(Duration::from_secs(10), "three publishes", || async {
+        let v = get_session(base, &sam_t, &id).await;
+        (v["publishes"].as_array().map_or(0, Vec::len) == 3).then_some(v["publishes"].clone())
     })
-    .await
-    .expect("the instructor publishes");
+    .await;
+    let kinds: Vec<&str> = publishes
+        .as_array()
+        .expect("publishes")
+        .iter()
+        .filter_map(|p| p["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["camera", "screen", "stage"], "{publishes}");
+    assert_eq!(publishes[0]["main"], true, "the camera is the broadcast");
+    assert_eq!(publishes[2]["publisher"]["id"], "bob");
+    assert!(
+        publishes.to_string().find(&student.location).is_none(),
+        "a WHIP resource (the key to ending a publish) is listed"
+    );
+    // Refused with words: a second camera, a second screen, a student's screen.
     let offer =
         std::fs::read_to_string(common::repo_root().join("tests/fixtures/chrome-offer.sdp"))
             .expect("fixture");
-    let r = http()
-        .post(&whip_url)
-        .bearer_auth(&publish_token)
+    for (url, tok, status, words) in [
+        (
+            whip_url.clone(),
+            &alice_t,
+            409,
+            "already publish your camera",
+        ),
+        (
+            format!("{whip_url}?source=screen"),
+            &alice_t,
+            409,
+            "already publish your screen",
+        ),
+        (
+            format!("{whip_url}?source=screen"),
+            &publish_token,
+            403,
+            "only the instructor shares a screen",
+        ),
+        (
+            format!("{whip_url}?source=window"),
+            &alice_t,
+            400,
+            "source must be camera or screen",
+        ),
+    ] {
+        let r = http()
+            .post(&url)
+            .bearer_auth(tok)
+            .header("content-type", "application/sdp")
+            .body(offer.clone())
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status(), status, "{url}");
+        let body = r.text().await.expect("body");
+        assert!(body.contains(words), "{url}: {body}");
+    }
+    // A viewer of the student's publish alone (WHEP ?publish=).
+    let student_publish = publishes[2]["id"].as_str().expect("id").to_owned();
+    let missing = http()
+        .post(format!("{base}/whep/{id}?publish=missing"))
+        .bearer_auth(&sam_t)
         .header("content-type", "application/sdp")
-        .body(offer)
+        .body(offer.clone())
         .send()
         .await
         .expect("POST");
-    assert_eq!(r.status(), 409);
-    let body = r.text().await.expect("body");
-    assert!(body.contains("the instructor is publishing"), "{body}");
-    instructor
-        .stop()
-        .await
-        .expect("DELETE the instructor's publish");
+    assert_eq!(missing.status(), 404, "a publish that is not live");
+    let viewer = common::ClientProcess::aiortc_viewer(
+        &format!("{base}/whep/{id}?publish={student_publish}"),
+        &sam_t,
+        4,
+        &[],
+    );
+    let done = viewer.expect_event("done", Duration::from_secs(30));
+    assert!(
+        done["video"]["frames_decoded"].as_u64().unwrap_or(0) > 20,
+        "the student's video reached a viewer of that publish: {done}"
+    );
+    // Demote ends the student's publish within a second; the instructor's stay.
+    let demoted_at = Instant::now();
+    alice
+        .send(json!({"type": "demote", "participant_id": "bob"}))
+        .await;
+    wait_for(
+        Duration::from_secs(1),
+        "the student's publish to end",
+        || async {
+            let v = get_session(base, &alice_t, &id).await;
+            let kinds: Vec<String> = v["publishes"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p["kind"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (kinds == ["camera", "screen"]).then_some(())
+        },
+    )
+    .await;
+    eprintln!(
+        "stage: demote ended the student's publish in {:?}",
+        demoted_at.elapsed()
+    );
+    drop(student);
+    screen.stop().await.expect("DELETE the screen share");
+    camera.stop().await.expect("DELETE the camera");
 
     // Poll: live results to the instructor, one answer per student.
     alice

@@ -140,6 +140,7 @@ impl TryFrom<&ServeArgs> for Config {
                 media_timeout: args.media_timeout,
                 prefer_video_codec: args.prefer_video_codec.into(),
                 max_publishes_per_user: args.max_publishes_per_user,
+                max_stage_publishes: usize::from(args.max_stage_publishes),
             },
             egress: EgressConfig {
                 peer: PeerConfig {

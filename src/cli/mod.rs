@@ -267,6 +267,9 @@ pub struct ServeArgs {
     /// WHIP publishes (negotiating or live) one user may hold across sessions.
     #[arg(long, env = "CLASSCAST_MAX_PUBLISHES_PER_USER", default_value_t = 2)]
     pub max_publishes_per_user: usize,
+    /// Students publishing on one class's stage at once.
+    #[arg(long, env = "CLASSCAST_MAX_STAGE_PUBLISHES", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub max_stage_publishes: u16,
     /// Sessions one instructor may have that have not ended (more: 409).
     #[arg(
         long,

@@ -27,7 +27,7 @@ use crate::ingest::{Ingest, IngestEvent};
 use crate::media::follow::{self, Heard};
 use crate::media::sdp;
 use crate::media::MediaError;
-use crate::rtc::{self, answer_owned, held_by, PeerConfig, Registry, Reservation, RtcError};
+use crate::rtc::{self, answer_owned, held_by, PeerConfig, Registry, Reservation, RtcError, Seat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EgressError {
@@ -39,6 +39,8 @@ pub enum EgressError {
     Full { max: i64, hls_url: String },
     #[error("no such WHEP resource")]
     NotFound,
+    #[error("that publish is not live in this class (it ended, or never began)")]
+    NoSuchPublish,
     #[error(transparent)]
     Media(#[from] MediaError),
     #[error(transparent)]
@@ -73,6 +75,16 @@ impl Default for EgressConfig {
             forward: Some(forward::ForwardConfig::default()),
         }
     }
+}
+
+/// What a WHEP offer asks to view.
+#[derive(Debug, Clone, Default)]
+pub struct ViewOf {
+    /// Audio only (no video m-line answered active).
+    pub audio_only: bool,
+    /// One publish of the class by its WHIP resource id; None: the main
+    /// broadcast (what a WHEP client that knows nothing of classcast gets).
+    pub publish: Option<String>,
 }
 
 /// The answer to a successful WHEP POST.
@@ -206,18 +218,49 @@ impl Egress {
         ))
     }
 
+    /// What a viewer of one publish of the session (by its public id, as
+    /// the session lists it) is fed from: the main one with its rungs, any
+    /// other (a screen share, a student on stage) as it comes.
+    pub fn sources_of(&self, session_id: &str, publish_id: &str) -> Option<Sources> {
+        let main = self.inner.ingest.publisher(session_id);
+        if main.as_ref().is_some_and(|m| m.event_id() == publish_id) {
+            return self.sources(session_id);
+        }
+        let publisher = self
+            .inner
+            .ingest
+            .publishes_of(session_id)
+            .into_iter()
+            .find(|p| p.event_id() == publish_id)?;
+        let producers = publisher.ready_producers()?;
+        Some(Sources::new(
+            publisher.resource_id().into(),
+            producers,
+            Vec::new(),
+        ))
+    }
+
     /// Answers a WHEP offer. `hls_url` is where viewers past the cap go.
     pub async fn view(
         &self,
         session: &Session,
         who: &Claims,
         offer_text: &str,
-        audio_only: bool,
+        view: ViewOf,
         hls_url: String,
     ) -> Result<ViewAnswer, EgressError> {
+        let ViewOf {
+            audio_only,
+            publish,
+        } = view;
         let mut offer = sdp::parse(offer_text).map_err(RtcError::from)?;
         sdp::unbundle_if_mixed_credentials(&mut offer);
-        let sources = self.sources(&session.id).ok_or(EgressError::NotLive)?;
+        let sources = match publish.as_deref() {
+            None => self.sources(&session.id).ok_or(EgressError::NotLive)?,
+            Some(id) => self
+                .sources_of(&session.id, id)
+                .ok_or(EgressError::NoSuchPublish)?,
+        };
         let codecs = sources.video_codecs();
         let audio_only = audio_only || codecs.is_empty();
         // An audio-only viewer still gets a (silent) video m-line when there
@@ -229,28 +272,45 @@ impl Egress {
 
         let capped = !self.exempt_from_cap(session, who);
         let max_per_user = self.inner.config.max_views_per_user;
-        let seat = self
-            .inner
-            .viewers
-            .reserve(&session.id, &who.sub, capped, |all| {
-                let slots = all.get(session.id.as_str());
-                if held_by(all, &who.sub, Some(&session.id)) >= max_per_user {
-                    return Err(RtcError::PerUserLimit {
-                        max: max_per_user,
-                        what: "WebRTC views of this session",
+        let seat =
+            self.inner
+                .viewers
+                .reserve(&session.id, &who.sub, Seat::View { capped }, |all| {
+                    let slots = all.get(session.id.as_str());
+                    // A participant views each publish of the class (camera,
+                    // screen, stage) with a resource of its own.
+                    let publishes = self.inner.ingest.publish_count(&session.id).max(1);
+                    let max_per_user = max_per_user * publishes;
+                    if held_by(all, &who.sub, Some(&session.id)) >= max_per_user {
+                        return Err(RtcError::PerUserLimit {
+                            max: max_per_user,
+                            what: "WebRTC views of this session",
+                        }
+                        .into());
                     }
-                    .into());
-                }
-                let taken = slots.map_or(0, |s| s.values().filter(|e| e.capped).count()) as i64;
-                if capped && taken >= session.max_webrtc_viewers {
-                    self.inner.refused_full.fetch_add(1, Ordering::Relaxed);
-                    return Err(EgressError::Full {
-                        max: session.max_webrtc_viewers,
-                        hls_url,
-                    });
-                }
-                Ok(())
-            })?;
+                    // The cap counts participants: one who already holds a seat
+                    // views the class's other publishes on it.
+                    let seated: std::collections::HashSet<&str> = slots
+                        .map(|s| {
+                            s.values()
+                                .filter(|e| e.capped())
+                                .map(|e| e.owner.as_str())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let taken = seated.len() as i64;
+                    if capped
+                        && !seated.contains(who.sub.as_str())
+                        && taken >= session.max_webrtc_viewers
+                    {
+                        self.inner.refused_full.fetch_add(1, Ordering::Relaxed);
+                        return Err(EgressError::Full {
+                            max: session.max_webrtc_viewers,
+                            hls_url,
+                        });
+                    }
+                    Ok(())
+                })?;
         let info = ViewerInfo {
             resource_id: seat.resource_id().into(),
             session_id: session.id.as_str().into(),
@@ -396,6 +456,25 @@ impl Egress {
         }
     }
 
+    /// Ends the viewers of one publish (it ended): their tracks end, and
+    /// players offer again for what is live then.
+    pub async fn stop_publish_viewers(&self, session_id: &str, publish_id: &str, reason: &str) {
+        let ids: Vec<String> = self
+            .viewers()
+            .get(session_id)
+            .map(|slots| {
+                slots
+                    .iter()
+                    .filter(|(_, e)| e.live().is_some_and(|v| v.info().publish_id == publish_id))
+                    .map(|(id, _)| id.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in ids {
+            let _ = self.stop(session_id, &id, reason).await;
+        }
+    }
+
     /// Ends every viewer of one user in a session (kicked).
     pub async fn stop_user(&self, session_id: &str, user_id: &str, reason: &str) {
         for id in self
@@ -421,8 +500,14 @@ impl Egress {
         tokio::spawn(async move {
             while let Some(heard) = follow::next(&mut events).await {
                 match heard {
-                    Heard::Event(IngestEvent::Stopped { session_id, .. }) => {
-                        egress.stop_session(&session_id, "publisher-left").await;
+                    Heard::Event(IngestEvent::Stopped {
+                        session_id,
+                        resource_id,
+                        ..
+                    }) => {
+                        egress
+                            .stop_publish_viewers(&session_id, &resource_id, "publisher-left")
+                            .await;
                     }
                     Heard::Event(_) => {}
                     Heard::Lagged { missed } => {
@@ -481,7 +566,7 @@ impl Egress {
             .get(session.id.as_str())
             .map(|s| {
                 s.values()
-                    .map(|e| (e.capped, e.live().map(|v| v.stats())))
+                    .map(|e| (e.capped(), e.live().map(|v| v.stats())))
                     .collect()
             })
             .unwrap_or_default();

@@ -176,18 +176,19 @@ impl Hls {
         tokio::spawn(async move {
             while let Some(heard) = follow::next(&mut events).await {
                 match heard {
-                    Heard::Event(IngestEvent::MediaReady {
+                    // The broadcast follows the session's main publish.
+                    Heard::Event(IngestEvent::MainChanged {
                         session_id,
-                        resource_id,
-                        producers,
+                        main: Some((resource_id, producers)),
                     }) => {
                         hls.start_logged(&session_id, &resource_id, &producers)
                             .await
                     }
-                    Heard::Event(IngestEvent::Stopped { session_id, .. }) => {
-                        hls.stop(&session_id).await
-                    }
-                    Heard::Event(IngestEvent::Started { .. }) => {}
+                    Heard::Event(IngestEvent::MainChanged {
+                        session_id,
+                        main: None,
+                    }) => hls.stop(&session_id).await,
+                    Heard::Event(_) => {}
                     Heard::Lagged { missed } => {
                         tracing::warn!("HLS missed {missed} ingest events; reconciling");
                         hls.reconcile(&ingest).await;
@@ -197,10 +198,10 @@ impl Hls {
         })
     }
 
-    /// Runs a ladder for exactly the publishes whose video flows now.
+    /// Runs a ladder for exactly the main publishes whose video flows now.
     async fn reconcile(&self, ingest: &Ingest) {
         let mut ready = HashMap::new();
-        for publisher in ingest.publishers() {
+        for publisher in ingest.mains() {
             if let Some(producers) = publisher.ready_producers().filter(|p| p.video.is_some()) {
                 let key = (
                     SessionId::from(publisher.session_id()),

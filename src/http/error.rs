@@ -88,7 +88,7 @@ impl ApiError {
                 EgressError::Rtc(e) => rtc_status(e),
                 EgressError::NotLive => StatusCode::CONFLICT,
                 EgressError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
-                EgressError::NotFound => StatusCode::NOT_FOUND,
+                EgressError::NotFound | EgressError::NoSuchPublish => StatusCode::NOT_FOUND,
                 EgressError::Media(e) => media_status(e),
                 EgressError::Forward(egress::forward::ForwardError::Offer(_)) => {
                     StatusCode::BAD_REQUEST
@@ -97,7 +97,9 @@ impl ApiError {
             },
             ApiError::Ingest(e) => match e {
                 IngestError::Rtc(e) => rtc_status(e),
-                IngestError::Busy(_) => StatusCode::CONFLICT,
+                IngestError::Busy(_) | IngestError::Taken(_) | IngestError::StageFull { .. } => {
+                    StatusCode::CONFLICT
+                }
                 IngestError::NotFound => StatusCode::NOT_FOUND,
                 IngestError::Media(e) => media_status(e),
                 IngestError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -21,15 +21,11 @@ impl MediaPlanes {
         MediaPlanes { ingest, egress }
     }
 
-    /// Off the stage: no longer promoted, and the session's publish ends
-    /// if the participant holds it.
+    /// Off the stage: no longer promoted, and whatever the participant
+    /// publishes in the session ends.
     async fn off_stage(&self, session: &SessionId, participant: &ParticipantId, reason: &str) {
         self.egress.set_promoted(session, participant, false);
-        if let Some(p) = self.ingest.publisher(session) {
-            if p.publisher_id() == participant.as_str() {
-                let _ = self.ingest.stop(session, None, reason).await;
-            }
-        }
+        self.ingest.stop_user(session, participant, reason).await;
     }
 }
 
@@ -46,10 +42,7 @@ impl MediaControl for MediaPlanes {
                 rtt_ms: v.rtt_ms,
             });
         }
-        let publisher = self.ingest.publisher(session)?;
-        if publisher.publisher_id() != participant.as_str() {
-            return None;
-        }
+        let publisher = self.ingest.publishes_by(session, participant).pop()?;
         let status = publisher.status(now_ms() as u64);
         Some(LinkStats {
             connected: status.connection_state == "connected",
@@ -83,10 +76,8 @@ impl MediaControl for MediaPlanes {
     }
 
     fn mute_audio(&self, session: &SessionId, participant: &ParticipantId) {
-        if let Some(p) = self.ingest.publisher(session) {
-            if p.publisher_id() == participant.as_str() {
-                p.set_audio_muted(true);
-            }
+        for p in self.ingest.publishes_by(session, participant) {
+            p.set_audio_muted(true);
         }
     }
 }

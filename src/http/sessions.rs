@@ -68,6 +68,9 @@ pub struct SessionView {
     /// The live publish with its media counters, while there is one (its
     /// `resource_id` for the instructor only).
     media: Option<serde_json::Value>,
+    /// Every live publish of the class (camera, screen share, students on
+    /// stage), oldest first; `id` is what WHEP's `?publish=` takes.
+    publishes: Vec<LivePublish>,
     /// The HLS ladder of the current or last publish.
     hls: Option<crate::hls::LadderStatus>,
     /// Viewers by tier.
@@ -80,6 +83,16 @@ struct ViewerCounts {
     /// Distinct viewers fetching HLS playlists from this server (not the CDN's).
     hls: usize,
     by_level: std::collections::HashMap<String, usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct LivePublish {
+    id: String,
+    kind: crate::media::PublishKind,
+    /// The class's main broadcast (HLS, the recording, a plain WHEP player).
+    main: bool,
+    publisher: Person,
+    started_at: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +121,7 @@ fn view(state: &AppState, who: &Claims, s: Session) -> SessionView {
         hls_url: state.url(&format!("/hls/{}/master.m3u8", s.id)),
         ws_url: format!("{ws_base}/ws/sessions/{}", s.id),
         live: media.is_some(),
+        publishes: publish_views(state, &s.id),
         media: media.map(|m| without_resource_id(&m, owner)),
         hls: state.hls.status(&s.id),
         viewers,
@@ -276,11 +290,8 @@ async fn end(call: ApiCall) -> Result<Json<SessionView>, ApiError> {
     let ApiCall { state, who, id } = call;
     let session = owned_session(&state, &who, &id).await?;
     if session.state != SessionState::Ended {
-        // Stop the publish first so its event closes before the session does.
-        match state.ingest.stop(&id, None, "session-ended").await {
-            Ok(()) | Err(crate::ingest::IngestError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
+        // Stop the publishes first so their events close before the session does.
+        state.ingest.stop_session(&id, "session-ended").await;
         state.db.set_session_state(&id, SessionState::Ended).await?;
         tracing::info!(session = %id, "session ended");
     }
@@ -314,4 +325,23 @@ async fn publishes(call: ApiCall) -> Result<Json<Vec<PublishView>>, ApiError> {
             })
             .collect(),
     ))
+}
+
+fn publish_views(state: &AppState, session_id: &str) -> Vec<LivePublish> {
+    let main = state.ingest.publisher(session_id);
+    state
+        .ingest
+        .publishes_of(session_id)
+        .iter()
+        .map(|p| LivePublish {
+            id: p.event_id().to_owned(),
+            kind: p.kind(),
+            main: main.as_ref().is_some_and(|m| m.event_id() == p.event_id()),
+            publisher: Person {
+                id: p.publisher_id().to_owned(),
+                name: p.publisher_name().to_owned(),
+            },
+            started_at: crate::time::rfc3339(p.started_at_ms()),
+        })
+        .collect()
 }

@@ -16,7 +16,7 @@ use super::webrtc::{delete, offer_text, trickle, Offering, Resource, Resources, 
 use super::ApiError;
 use crate::auth::policy::Denied;
 use crate::auth::{Claims, Role};
-use crate::egress::SessionViewers;
+use crate::egress::{SessionViewers, ViewOf};
 use crate::http::state::AppState;
 use crate::http::AuthUser;
 
@@ -35,6 +35,9 @@ pub fn router() -> Router<AppState> {
 struct ViewOptions {
     /// `1`/`true`: no video is sent.
     audio_only: Option<String>,
+    /// One publish of the class (its id in the session's `publishes`);
+    /// absent: the main broadcast.
+    publish: Option<String>,
 }
 
 fn flag(value: Option<&str>) -> Result<bool, ApiError> {
@@ -63,10 +66,17 @@ async fn offer(
     let audio_only = flag(options.audio_only.as_deref())?;
     let text = offer_text(&headers, body, session)?;
     let hls = hls_url(&state, &offering.session_id);
-    let answer = state
-        .egress
-        .view(session, who, &text, audio_only, hls)
-        .await?;
+    let publish = options.publish.filter(|p| !p.is_empty());
+    if publish.as_ref().is_some_and(|p| p.len() > 64) {
+        return Err(ApiError::bad_request(
+            "publish must be a publish id from the session",
+        ));
+    }
+    let view = ViewOf {
+        audio_only,
+        publish,
+    };
+    let answer = state.egress.view(session, who, &text, view, hls).await?;
     offering.created(&state, &answer.resource_id, answer.sdp, &answer.etag)
 }
 

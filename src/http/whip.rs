@@ -3,7 +3,8 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use axum::routing::{patch, post};
@@ -14,8 +15,11 @@ use super::webrtc::{
     delete, offer_text, trickle, Offering, Resource, Resources, Side, SDP, TRICKLE,
 };
 use super::ApiError;
+use serde::Deserialize;
+
 use crate::auth::{Claims, Role};
 use crate::http::state::AppState;
+use crate::media::PublishKind;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/whip/{session}", post(offer)).route(
@@ -56,8 +60,8 @@ impl Resources for Whip {
         let own = r
             .state
             .ingest
-            .publisher(r.session_id)
-            .is_some_and(|p| p.publisher_id() == who.sub && p.resource_id() == r.resource_id);
+            .publish(r.session_id, r.resource_id)
+            .is_some_and(|p| p.publisher_id() == who.sub);
         if !own {
             return Err(ApiError::forbidden("this WHIP resource is not yours"));
         }
@@ -65,25 +69,51 @@ impl Resources for Whip {
     }
 }
 
+/// `?source=screen`: the instructor's screen share, a publish of its own
+/// beside the camera (OBS and browsers alike: a second WHIP URL).
+#[derive(Debug, Deserialize)]
+struct PublishOptions {
+    source: Option<String>,
+}
+
+/// What this publish is to the class: a student's is always the stage.
+fn publish_kind(who: &Claims, source: Option<&str>) -> Result<PublishKind, ApiError> {
+    let screen = match source.map(str::trim) {
+        None | Some("") | Some("camera") => false,
+        Some("screen") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "source must be camera or screen, not {:?}",
+                other.chars().take(32).collect::<String>()
+            )))
+        }
+    };
+    if who.role == Role::Instructor && !who.stage {
+        return Ok(if screen {
+            PublishKind::Screen
+        } else {
+            PublishKind::Camera
+        });
+    }
+    if screen {
+        return Err(ApiError::forbidden(
+            "only the instructor shares a screen in this class",
+        ));
+    }
+    Ok(PublishKind::Stage)
+}
+
 async fn offer(
     State(state): State<AppState>,
     offering: Offering<Whip>,
+    options: Result<Query<PublishOptions>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (who, session) = (&offering.who, &offering.session);
+    let Query(options) = options.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let kind = publish_kind(who, options.source.as_deref())?;
     let text = offer_text(&headers, body, session)?;
-    // A session has one publish: a student on stage takes it only while the
-    // instructor is not publishing (both at once is not supported yet).
-    if who.stage {
-        if let Some(p) = state.ingest.publisher(&offering.session_id) {
-            if p.publisher_id() != who.sub {
-                return Err(ApiError::conflict(
-                    "the instructor is publishing: a student on stage can publish once the instructor stops",
-                ));
-            }
-        }
-    }
-    let answer = state.ingest.publish(session, who, &text).await?;
+    let answer = state.ingest.start(session, who, kind, &text).await?;
     offering.created(&state, &answer.resource_id, answer.sdp, &answer.etag)
 }

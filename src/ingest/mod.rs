@@ -9,6 +9,7 @@ pub use crate::rtc::trickle;
 
 pub use publisher::{MediaProducers, OnMediaReady, Publisher};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +20,8 @@ use crate::auth::Claims;
 use crate::db::{Db, DbError, PublishEvent, Session};
 use crate::ids::{ResourceId, SessionId};
 use crate::media::sdp;
-use crate::media::{MediaError, StreamStats, VideoCodecPref};
-use crate::rtc::{self, answer_owned, held_by, PeerConfig, Registry, Reservation, RtcError};
+use crate::media::{MediaError, PublishKind, StreamStats, VideoCodecPref};
+use crate::rtc::{self, answer_owned, held_by, PeerConfig, Registry, Reservation, RtcError, Seat};
 use crate::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,10 @@ pub enum IngestError {
     Rtc(#[from] RtcError),
     #[error("session {0} already has a live publisher; DELETE its WHIP resource first")]
     Busy(String),
+    #[error("{0}")]
+    Taken(String),
+    #[error("the stage is full: {max} students publish at once at most")]
+    StageFull { max: usize },
     #[error("no such WHIP resource")]
     NotFound,
     #[error(transparent)]
@@ -44,6 +49,8 @@ pub struct IngestConfig {
     pub prefer_video_codec: VideoCodecPref,
     /// Publishes (negotiating or live) one user may hold across sessions.
     pub max_publishes_per_user: usize,
+    /// Students publishing on one session's stage at once.
+    pub max_stage_publishes: usize,
 }
 
 impl Default for IngestConfig {
@@ -57,6 +64,7 @@ impl Default for IngestConfig {
             media_timeout: Duration::from_secs(5),
             prefer_video_codec: VideoCodecPref::H264,
             max_publishes_per_user: 2,
+            max_stage_publishes: 4,
         }
     }
 }
@@ -65,7 +73,11 @@ impl Default for IngestConfig {
 #[derive(Debug, Clone)]
 pub enum IngestEvent {
     /// A publish was answered (201).
-    Started { session_id: SessionId },
+    Started {
+        session_id: SessionId,
+        resource_id: ResourceId,
+        kind: PublishKind,
+    },
     /// Every track the publisher offered is flowing into its producer.
     MediaReady {
         session_id: SessionId,
@@ -78,6 +90,13 @@ pub enum IngestEvent {
         resource_id: ResourceId,
         reason: String,
     },
+    /// The session's main broadcast (what HLS, the recording and plain WHEP
+    /// viewers get) is now this publish, or (None) nothing: the instructor's
+    /// camera, else the first publish on stage whose media flows.
+    MainChanged {
+        session_id: SessionId,
+        main: Option<(ResourceId, MediaProducers)>,
+    },
 }
 
 /// The answer to a successful WHIP POST.
@@ -87,6 +106,7 @@ pub type PublishAnswer = rtc::Answer;
 #[derive(Debug, Clone, Serialize)]
 pub struct PublishStatus {
     pub resource_id: String,
+    pub kind: PublishKind,
     pub publisher_id: String,
     pub publisher_name: String,
     pub started_at: String,
@@ -108,9 +128,11 @@ pub struct Ingest {
 struct Inner {
     config: IngestConfig,
     db: Db,
-    /// One resource per session (pending while negotiating, then live).
+    /// The session's publishes (pending while negotiating, then live).
     slots: Registry<Publisher>,
     events: broadcast::Sender<IngestEvent>,
+    /// The main publish last announced per session (`MainChanged`).
+    announced_main: std::sync::Mutex<HashMap<SessionId, ResourceId>>,
 }
 
 impl Ingest {
@@ -121,6 +143,7 @@ impl Ingest {
                 db,
                 slots: Registry::default(),
                 events: broadcast::channel(64).0,
+                announced_main: std::sync::Mutex::default(),
             }),
         }
     }
@@ -133,13 +156,91 @@ impl Ingest {
         self.inner.events.subscribe()
     }
 
+    /// The session's main publish: the instructor's camera, else the first
+    /// on stage (a student the class called on while no camera is live);
+    /// a screen share alone is not a class's broadcast.
     pub fn publisher(&self, session_id: &str) -> Option<Arc<Publisher>> {
+        main_of(self.publishes_of(session_id))
+    }
+
+    /// One live publish of the session.
+    pub fn publish(&self, session_id: &str, resource_id: &str) -> Option<Arc<Publisher>> {
+        self.inner.slots.get(session_id, resource_id)
+    }
+
+    /// The session's live publishes, oldest first.
+    pub fn publishes_of(&self, session_id: &str) -> Vec<Arc<Publisher>> {
+        let mut all: Vec<Arc<Publisher>> = self
+            .inner
+            .slots
+            .lock()
+            .get(session_id)
+            .map(|s| s.values().filter_map(|e| e.live().cloned()).collect())
+            .unwrap_or_default();
+        all.sort_by_key(|p| p.started_at_ms());
+        all
+    }
+
+    /// Live publishes in the session.
+    pub fn publish_count(&self, session_id: &str) -> usize {
         self.inner
             .slots
             .lock()
-            .get(session_id)?
-            .values()
-            .find_map(|e| e.live().cloned())
+            .get(session_id)
+            .map_or(0, |s| s.values().filter(|e| e.live().is_some()).count())
+    }
+
+    /// The publishes `participant` holds in the session.
+    pub fn publishes_by(&self, session_id: &str, participant: &str) -> Vec<Arc<Publisher>> {
+        self.publishes_of(session_id)
+            .into_iter()
+            .filter(|p| p.publisher_id() == participant)
+            .collect()
+    }
+
+    /// Ends every publish `participant` holds in the session (demoted,
+    /// kicked).
+    pub async fn stop_user(&self, session_id: &str, participant: &str, reason: &str) {
+        for p in self.publishes_by(session_id, participant) {
+            let _ = self.stop(session_id, Some(p.resource_id()), reason).await;
+        }
+    }
+
+    /// Announces the session's main publish when it changed.
+    fn announce_main(&self, session_id: &str) {
+        // Under the lock from choice to send: announcements from the media
+        // thread and from a stop cannot cross.
+        let mut announced = self
+            .inner
+            .announced_main
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let main = self.publisher(session_id).and_then(|p| {
+            p.ready_producers()
+                .map(|m| (ResourceId::from(p.resource_id()), m))
+        });
+        let now = main.as_ref().map(|(id, _)| id.clone());
+        if announced.get(session_id) == now.as_ref() {
+            return;
+        }
+        match now {
+            Some(id) => announced.insert(session_id.into(), id),
+            None => announced.remove(session_id),
+        };
+        let _ = self.inner.events.send(IngestEvent::MainChanged {
+            session_id: session_id.into(),
+            main,
+        });
+    }
+
+    /// Every session's main publish (for followers reconciling after a lag).
+    pub fn mains(&self) -> Vec<Arc<Publisher>> {
+        self.inner
+            .slots
+            .sessions()
+            .iter()
+            .filter_map(|s| self.publisher(s))
+            .collect()
     }
 
     /// Every live publish (for followers reconciling after a lag).
@@ -157,14 +258,25 @@ impl Ingest {
             .map(|p| p.status(now_ms() as u64))
     }
 
-    /// Answers a WHIP offer for `session`: the session is taken for the whole
-    /// negotiation, so a second publisher gets 409 rather than a race. The
+    /// Every live publish of the session, oldest first.
+    pub fn statuses(&self, session_id: &str) -> Vec<PublishStatus> {
+        let now = now_ms() as u64;
+        self.publishes_of(session_id)
+            .iter()
+            .map(|p| p.status(now))
+            .collect()
+    }
+
+    /// Answers a WHIP offer for `session`: the seat (`kind`) is taken for the
+    /// whole negotiation, so a second camera, a second screen share or a
+    /// student past the stage's size gets 409 rather than a race. The
     /// negotiation runs on a task of its own: a client hanging up mid-way
-    /// neither cancels it half-done nor leaves the session taken.
-    pub async fn publish(
+    /// neither cancels it half-done nor leaves the seat taken.
+    pub async fn start(
         &self,
         session: &Session,
         who: &Claims,
+        kind: PublishKind,
         offer_text: &str,
     ) -> Result<PublishAnswer, IngestError> {
         tracing::trace!(session = %session.id, offer = offer_text, "WHIP offer");
@@ -175,19 +287,28 @@ impl Ingest {
         let plan = sdp::plan_offer(&offer, self.inner.config.prefer_video_codec)
             .map_err(RtcError::from)?;
         let max = self.inner.config.max_publishes_per_user;
+        let max_stage = self.inner.config.max_stage_publishes;
         let seat = self
             .inner
             .slots
-            .reserve(&session.id, &who.sub, false, |all| {
-                if all.get(session.id.as_str()).is_some_and(|s| !s.is_empty()) {
-                    return Err(IngestError::Busy(session.id.clone()));
-                }
+            .reserve(&session.id, &who.sub, Seat::Publish(kind), |all| {
+                let taken: Vec<(&str, PublishKind)> = all
+                    .get(session.id.as_str())
+                    .map(|s| {
+                        s.values()
+                            .filter_map(|e| match e.seat {
+                                Seat::Publish(k) => Some((e.owner.as_str(), k)),
+                                Seat::View { .. } => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                admit_publish(&taken, &who.sub, kind, max_stage)?;
                 if held_by(all, &who.sub, None) >= max {
-                    return Err(RtcError::PerUserLimit {
+                    return Err(IngestError::from(RtcError::PerUserLimit {
                         max,
                         what: "WHIP publishes",
-                    }
-                    .into());
+                    }));
                 }
                 Ok(())
             })?;
@@ -196,7 +317,11 @@ impl Ingest {
         let (session, who) = (session.clone(), who.clone());
         let session_id = session.id.clone();
         answer_owned(
-            async move { ingest.start_publisher(seat, &session, &who, offer, plan).await },
+            async move {
+                ingest
+                    .start_publisher(seat, &session, &who, kind, offer, plan)
+                    .await
+            },
             move |answer| async move {
                 tracing::info!(session = %session_id, resource = %answer.resource_id, "WHIP client left before its answer");
                 let _ = undo
@@ -212,6 +337,7 @@ impl Ingest {
         seat: Reservation<Publisher>,
         session: &Session,
         who: &Claims,
+        kind: PublishKind,
         offer: gst_sdp::SDPMessage,
         plan: sdp::OfferPlan,
     ) -> Result<PublishAnswer, IngestError> {
@@ -235,15 +361,24 @@ impl Ingest {
         let events = self.inner.events.clone();
         let ready_session = SessionId::from(session.id.as_str());
         let ready_resource = resource_id.clone();
+        let announcer = self.clone();
         let on_ready: OnMediaReady = Box::new(move |producers| {
             let _ = events.send(IngestEvent::MediaReady {
                 session_id: ready_session.clone(),
                 resource_id: ready_resource.clone(),
                 producers,
             });
+            announcer.announce_main(&ready_session);
         });
-        let (publisher, sdp) =
-            Publisher::negotiate(&self.inner.config, event.clone(), offer, plan, on_ready).await?;
+        let (publisher, sdp) = Publisher::negotiate(
+            &self.inner.config,
+            event.clone(),
+            kind,
+            offer,
+            plan,
+            on_ready,
+        )
+        .await?;
         self.inner.db.start_publish(&event).await?;
         let etag = publisher.etag();
         if !seat.promote(publisher.clone(), etag.clone()) {
@@ -259,6 +394,7 @@ impl Ingest {
             session = %session.id,
             resource = %resource_id,
             publisher = %who.sub,
+            kind = kind.as_str(),
             video = ?event.video_codec,
             audio = ?event.audio_codec,
             "publish started"
@@ -266,7 +402,11 @@ impl Ingest {
         watchdog::spawn(self.clone(), &publisher);
         let _ = self.inner.events.send(IngestEvent::Started {
             session_id: session.id.as_str().into(),
+            resource_id: resource_id.clone(),
+            kind,
         });
+        // Media may have flowed before the seat was promoted.
+        self.announce_main(&session.id);
         Ok(PublishAnswer {
             resource_id,
             etag,
@@ -318,6 +458,7 @@ impl Ingest {
             resource_id: publisher.resource_id().into(),
             reason: reason.to_owned(),
         });
+        self.announce_main(session_id);
         publisher.shutdown().await;
         self.inner
             .db
@@ -326,14 +467,98 @@ impl Ingest {
         Ok(())
     }
 
-    /// Stops every publish (server shutdown).
-    pub async fn stop_all(&self, reason: &str) {
-        for session in self.inner.slots.sessions() {
-            if let Err(e) = self.stop(&session, None, reason).await {
+    /// Stops every publish of a session (it ended), the main one last so
+    /// the broadcast does not hop to another publish on its way out.
+    pub async fn stop_session(&self, session_id: &str, reason: &str) {
+        let main = self.publisher(session_id);
+        let mut all = self.publishes_of(session_id);
+        all.sort_by_key(|p| main.as_ref().is_some_and(|m| Arc::ptr_eq(m, p)));
+        for p in all {
+            if let Err(e) = self.stop(session_id, Some(p.resource_id()), reason).await {
                 if !matches!(e, IngestError::NotFound) {
-                    tracing::warn!(session = %session, "stopping publish: {e}");
+                    tracing::warn!(session = %session_id, "stopping publish: {e}");
                 }
             }
         }
+    }
+
+    /// Stops every publish (server shutdown).
+    pub async fn stop_all(&self, reason: &str) {
+        for session in self.inner.slots.sessions() {
+            self.stop_session(&session, reason).await;
+        }
+    }
+}
+
+/// The main publish among a session's live ones (oldest first): the
+/// instructor's camera, else the first student on stage; one whose media
+/// flows before one still starting (a camera that is connecting does not
+/// take the broadcast from a student on air).
+fn main_of(publishes: Vec<Arc<Publisher>>) -> Option<Arc<Publisher>> {
+    let first = |kind, ready: bool| {
+        publishes
+            .iter()
+            .find(|p| p.kind() == kind && (!ready || p.ready_producers().is_some()))
+            .cloned()
+    };
+    first(PublishKind::Camera, true)
+        .or_else(|| first(PublishKind::Stage, true))
+        .or_else(|| first(PublishKind::Camera, false))
+        .or_else(|| first(PublishKind::Stage, false))
+}
+
+/// Whether `who` may take a `kind` seat beside the session's other publishes
+/// (`taken`: owner and kind of each, negotiating ones included).
+fn admit_publish(
+    taken: &[(&str, PublishKind)],
+    who: &str,
+    kind: PublishKind,
+    max_stage: usize,
+) -> Result<(), IngestError> {
+    if taken.iter().any(|(owner, k)| *owner == who && *k == kind) {
+        return Err(IngestError::Taken(format!(
+            "you already publish your {} in this class; DELETE that WHIP resource first",
+            kind.as_str()
+        )));
+    }
+    let of_kind = taken.iter().filter(|(_, k)| *k == kind).count();
+    match kind {
+        PublishKind::Camera if of_kind > 0 => Err(IngestError::Taken(
+            "the class's camera is already live; DELETE its WHIP resource first".into(),
+        )),
+        PublishKind::Screen if of_kind > 0 => Err(IngestError::Taken(
+            "a screen is already shared in this class; stop it first".into(),
+        )),
+        PublishKind::Stage if of_kind >= max_stage => {
+            Err(IngestError::StageFull { max: max_stage })
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_class_has_one_camera_one_screen_and_a_stage_of_bounded_size() {
+        use PublishKind::*;
+        let ok =
+            |taken: &[(&str, PublishKind)], who, kind| admit_publish(taken, who, kind, 2).is_ok();
+        assert!(ok(&[], "alice", Camera));
+        assert!(ok(&[("alice", Camera)], "alice", Screen));
+        assert!(ok(&[("alice", Camera), ("alice", Screen)], "bob", Stage));
+        assert!(
+            !ok(&[("alice", Camera)], "alice", Camera),
+            "the same camera twice"
+        );
+        assert!(!ok(&[("alice", Camera)], "carl", Camera), "a second camera");
+        assert!(!ok(&[("alice", Screen)], "alice", Screen));
+        assert!(!ok(&[("bob", Stage)], "bob", Stage), "one stage seat each");
+        assert!(ok(&[("bob", Stage)], "carol", Stage));
+        assert!(matches!(
+            admit_publish(&[("bob", Stage), ("carol", Stage)], "dan", Stage, 2),
+            Err(IngestError::StageFull { max: 2 })
+        ));
     }
 }

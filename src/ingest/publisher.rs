@@ -14,6 +14,7 @@ use crate::media::sdp::{Codec, MediaKind, OfferPlan};
 use crate::media::webrtc::{
     answer_gathered, connection_state, connection_state_name, gathering_state, webrtc_pipeline,
 };
+use crate::media::PublishKind;
 use crate::media::{
     bin_from_file, spawn_bus_watch, BusEvent, MediaError, OwnedPipeline, StreamCounters,
 };
@@ -60,6 +61,7 @@ impl crate::rtc::Resource for Publisher {
 
 pub struct Publisher {
     event: PublishEvent,
+    kind: PublishKind,
     etag: String,
     plan: OfferPlan,
     pipeline: OwnedPipeline,
@@ -85,6 +87,19 @@ impl Publisher {
     /// The user who publishes.
     pub fn publisher_id(&self) -> &str {
         &self.event.publisher_id
+    }
+
+    pub fn publisher_name(&self) -> &str {
+        &self.event.publisher_name
+    }
+
+    pub fn kind(&self) -> PublishKind {
+        self.kind
+    }
+
+    /// When the publish began (ms since the epoch).
+    pub fn started_at_ms(&self) -> i64 {
+        self.event.started_at
     }
 
     /// Stops (or resumes) forwarding the publisher's audio: the instructor
@@ -133,6 +148,7 @@ impl Publisher {
         let has = |kind| self.plan.media.iter().any(|m| m.kind == kind);
         PublishStatus {
             resource_id: self.event.resource_id.clone(),
+            kind: self.kind,
             publisher_id: self.event.publisher_id.clone(),
             publisher_name: self.event.publisher_name.clone(),
             started_at: rfc3339(self.event.started_at),
@@ -157,6 +173,7 @@ impl Publisher {
     pub(super) async fn negotiate(
         config: &IngestConfig,
         event: PublishEvent,
+        kind: PublishKind,
         offer: gst_sdp::SDPMessage,
         plan: OfferPlan,
         on_ready: OnMediaReady,
@@ -235,6 +252,7 @@ impl Publisher {
         Ok((
             Arc::new(Publisher {
                 event,
+                kind,
                 etag,
                 plan,
                 pipeline: owned,
@@ -301,7 +319,10 @@ fn connect_pads(
         };
         match link_received_pad(&pipeline, pad, &received) {
             Ok(()) => {
-                if let Ok(p) = received.producers.lock() {
+                // Checked outside the lock: whoever hears `MediaReady` may
+                // read this publisher's producers.
+                let producers = received.producers.lock().map(|p| p.clone());
+                if let Ok(p) = producers {
                     expected.check(&p);
                 }
             }

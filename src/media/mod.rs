@@ -21,6 +21,26 @@ pub enum VideoCodecPref {
     Vp8,
 }
 
+/// What a publish is to its class: the instructor's camera (the main
+/// broadcast), the instructor's screen share, or a student on stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishKind {
+    Camera,
+    Screen,
+    Stage,
+}
+
+impl PublishKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublishKind::Camera => "camera",
+            PublishKind::Screen => "screen",
+            PublishKind::Stage => "stage",
+        }
+    }
+}
+
 use std::sync::OnceLock;
 
 #[derive(Debug, thiserror::Error)]

@@ -20,7 +20,7 @@ mod registry;
 pub mod trickle;
 
 pub use negotiation::{answer_owned, negotiate_owned, Abandoned};
-pub use registry::{held_by, Entry, Registry, Reservation, Sessions, MAX_NEGOTIATING};
+pub use registry::{held_by, Entry, Registry, Reservation, Seat, Sessions, MAX_NEGOTIATING};
 pub use trickle::{FragmentError, TrickleFragment, MAX_CANDIDATES};
 
 use std::time::Duration;

@@ -7,18 +7,28 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{check_if_match, RtcError};
 use crate::ids::{ParticipantId, ResourceId, SessionId};
+use crate::media::PublishKind;
 
 /// Negotiations of one kind in flight at once. Each builds a webrtcbin
 /// pipeline (a dozen threads); a client that hangs up does not end its
 /// negotiation, so without a bound a burst of hang-ups piles them up.
 pub const MAX_NEGOTIATING: usize = 16;
 
+/// What a resource takes in its session, known from its reservation on, so
+/// that admission rules see negotiating resources too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seat {
+    /// A viewer, counted against the session's cap or exempt from it.
+    View { capped: bool },
+    /// A publish of this kind.
+    Publish(PublishKind),
+}
+
 /// One resource: pending (negotiating, a seat is held) or live.
 pub struct Entry<T> {
     /// The user who created it (the token's `sub`).
     pub owner: ParticipantId,
-    /// Whether it counts against the session's seat cap.
-    pub capped: bool,
+    pub seat: Seat,
     live: Option<Live<T>>,
     /// Trickled candidates taken so far.
     candidates: usize,
@@ -30,6 +40,11 @@ struct Live<T> {
 }
 
 impl<T> Entry<T> {
+    /// Whether it counts against the session's viewer cap.
+    pub fn capped(&self) -> bool {
+        self.seat == Seat::View { capped: true }
+    }
+
     pub fn live(&self) -> Option<&Arc<T>> {
         self.live.as_ref().map(|l| &l.resource)
     }
@@ -84,7 +99,7 @@ impl<T> Registry<T> {
         &self,
         session: &str,
         owner: &str,
-        capped: bool,
+        seat: Seat,
         admit: impl FnOnce(&Sessions<T>) -> Result<(), E>,
     ) -> Result<Reservation<T>, E> {
         let resource_id = ResourceId::new(uuid::Uuid::new_v4().simple().to_string());
@@ -99,7 +114,7 @@ impl<T> Registry<T> {
             resource_id.clone(),
             Entry {
                 owner: owner.into(),
-                capped,
+                seat,
                 live: None,
                 candidates: 0,
             },
@@ -255,8 +270,10 @@ mod tests {
     use super::*;
 
     fn reserve(r: &Registry<u32>, session: &str, owner: &str) -> Reservation<u32> {
-        r.reserve(session, owner, true, |_| Ok::<(), RtcError>(()))
-            .expect("reserve")
+        r.reserve(session, owner, Seat::View { capped: true }, |_| {
+            Ok::<(), RtcError>(())
+        })
+        .expect("reserve")
     }
 
     #[test]
@@ -298,7 +315,7 @@ mod tests {
         let r = Registry::<u32>::default();
         let _a = reserve(&r, "s", "u");
         let _b = reserve(&r, "t", "u");
-        let refused = r.reserve("s", "u", true, |all| {
+        let refused = r.reserve("s", "u", Seat::View { capped: true }, |all| {
             if held_by(all, "u", None) >= 2 {
                 Err(RtcError::PerUserLimit { max: 2, what: "x" })
             } else {
@@ -314,7 +331,9 @@ mod tests {
         let r = Registry::<u32>::with_max_negotiating(2);
         let a = reserve(&r, "s", "a");
         let b = reserve(&r, "s", "b");
-        let refused = r.reserve("s", "c", true, |_| Ok::<(), RtcError>(()));
+        let refused = r.reserve("s", "c", Seat::View { capped: true }, |_| {
+            Ok::<(), RtcError>(())
+        });
         assert!(matches!(refused.err(), Some(RtcError::Saturated)));
         assert!(
             a.promote(Arc::new(1), "\"e\"".into()),
