@@ -504,7 +504,9 @@ async fn instructor_student_and_guest_run_a_class() {
     let sam_t = token(Role::Student, "sam", Some(&id));
     let publishes = wait_for(Duration::from_secs(10), "three publishes", || async {
         let v = get_session(base, &sam_t, &id).await;
-        (v["publishes"].as_array().map_or(0, Vec::len) == 3).then_some(v["publishes"].clone())
+        let list = v["publishes"].as_array().cloned().unwrap_or_default();
+        (list.len() == 3 && list.iter().all(|p| p["ready"] == true))
+            .then_some(v["publishes"].clone())
     })
     .await;
     let kinds: Vec<&str> = publishes

@@ -170,7 +170,7 @@ async fn whip_resource_conflict_trickle_etag_and_delete() {
     // A second publisher while one is live.
     match WhipClient::publish(&opts).await {
         Err(WhipClientError::Refused { status: 409, body }) => {
-            assert!(body.contains("live publisher"), "{body}")
+            assert!(body.contains("already publish your camera"), "{body}")
         }
         Err(e) => panic!("expected 409, got {e}"),
         Ok(_) => panic!("second publisher accepted"),

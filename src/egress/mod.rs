@@ -4,6 +4,7 @@
 
 pub mod adapt;
 mod feedback;
+mod following;
 pub mod forward;
 mod monitor;
 mod sources;
@@ -23,8 +24,7 @@ use crate::auth::{Claims, Role};
 use crate::db::Session;
 use crate::hls::Hls;
 use crate::ids::{ParticipantId, ResourceId, SessionId};
-use crate::ingest::{Ingest, IngestEvent};
-use crate::media::follow::{self, Heard};
+use crate::ingest::Ingest;
 use crate::media::sdp;
 use crate::media::MediaError;
 use crate::rtc::{self, answer_owned, held_by, PeerConfig, Registry, Reservation, RtcError, Seat};
@@ -221,19 +221,21 @@ impl Egress {
     /// What a viewer of one publish of the session (by its public id, as
     /// the session lists it) is fed from: the main one with its rungs, any
     /// other (a screen share, a student on stage) as it comes.
-    pub fn sources_of(&self, session_id: &str, publish_id: &str) -> Option<Sources> {
-        let main = self.inner.ingest.publisher(session_id);
-        if main.as_ref().is_some_and(|m| m.event_id() == publish_id) {
-            return self.sources(session_id);
-        }
+    /// Not live: 404; live but its media not flowing yet: 409 (retry).
+    pub fn sources_of(&self, session_id: &str, publish_id: &str) -> Result<Sources, EgressError> {
         let publisher = self
             .inner
             .ingest
             .publishes_of(session_id)
             .into_iter()
-            .find(|p| p.event_id() == publish_id)?;
-        let producers = publisher.ready_producers()?;
-        Some(Sources::new(
+            .find(|p| p.event_id() == publish_id)
+            .ok_or(EgressError::NoSuchPublish)?;
+        let main = self.inner.ingest.publisher(session_id);
+        if main.is_some_and(|m| Arc::ptr_eq(&m, &publisher)) {
+            return self.sources(session_id).ok_or(EgressError::NotLive);
+        }
+        let producers = publisher.ready_producers().ok_or(EgressError::NotLive)?;
+        Ok(Sources::new(
             publisher.resource_id().into(),
             producers,
             Vec::new(),
@@ -257,9 +259,7 @@ impl Egress {
         sdp::unbundle_if_mixed_credentials(&mut offer);
         let sources = match publish.as_deref() {
             None => self.sources(&session.id).ok_or(EgressError::NotLive)?,
-            Some(id) => self
-                .sources_of(&session.id, id)
-                .ok_or(EgressError::NoSuchPublish)?,
+            Some(id) => self.sources_of(&session.id, id)?,
         };
         let codecs = sources.video_codecs();
         let audio_only = audio_only || codecs.is_empty();
@@ -489,73 +489,6 @@ impl Egress {
     pub async fn stop_all(&self, reason: &str) {
         for s in self.inner.viewers.sessions() {
             self.stop_session(&s, reason).await;
-        }
-    }
-
-    /// Closes the session's viewers when its publisher stops: their tracks
-    /// end, and players offer again once the instructor is back.
-    pub fn follow(&self, ingest: &Ingest) -> tokio::task::JoinHandle<()> {
-        let egress = self.clone();
-        let mut events = ingest.subscribe();
-        tokio::spawn(async move {
-            while let Some(heard) = follow::next(&mut events).await {
-                match heard {
-                    Heard::Event(IngestEvent::Stopped {
-                        session_id,
-                        resource_id,
-                        ..
-                    }) => {
-                        egress
-                            .stop_publish_viewers(&session_id, &resource_id, "publisher-left")
-                            .await;
-                    }
-                    Heard::Event(_) => {}
-                    Heard::Lagged { missed } => {
-                        tracing::warn!("egress missed {missed} ingest events; reconciling");
-                        egress.reconcile().await;
-                    }
-                }
-            }
-        })
-    }
-
-    /// Closes the viewers of publishes that ended (a missed stop, or a
-    /// reconnect whose new publish they do not follow).
-    async fn reconcile(&self) {
-        let publishes = self.inner.ingest.publishers().into_iter().map(|p| {
-            (
-                SessionId::from(p.session_id()),
-                ResourceId::from(p.resource_id()),
-            )
-        });
-        let followed: Vec<(SessionId, ResourceId, ResourceId)> = self
-            .viewers()
-            .iter()
-            .flat_map(|(session, slots)| {
-                slots.values().filter_map(move |e| {
-                    let v = e.live()?;
-                    let info = v.info();
-                    Some((
-                        session.clone(),
-                        info.publish_id.clone(),
-                        info.resource_id.clone(),
-                    ))
-                })
-            })
-            .collect();
-        let plan = follow::reconcile(
-            publishes,
-            followed
-                .iter()
-                .map(|(s, publish, _)| (s.clone(), publish.clone())),
-        );
-        for (session_id, publish_id, resource_id) in &followed {
-            if plan
-                .stop
-                .contains(&(session_id.clone(), publish_id.clone()))
-            {
-                let _ = self.stop(session_id, resource_id, "publisher-left").await;
-            }
         }
     }
 

@@ -97,9 +97,7 @@ impl ApiError {
             },
             ApiError::Ingest(e) => match e {
                 IngestError::Rtc(e) => rtc_status(e),
-                IngestError::Busy(_) | IngestError::Taken(_) | IngestError::StageFull { .. } => {
-                    StatusCode::CONFLICT
-                }
+                IngestError::Taken(_) | IngestError::StageFull { .. } => StatusCode::CONFLICT,
                 IngestError::NotFound => StatusCode::NOT_FOUND,
                 IngestError::Media(e) => media_status(e),
                 IngestError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,

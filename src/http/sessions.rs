@@ -91,6 +91,8 @@ struct LivePublish {
     kind: crate::media::PublishKind,
     /// The class's main broadcast (HLS, the recording, a plain WHEP player).
     main: bool,
+    /// Every track it offered flows: WHEP may view it (before: 409).
+    ready: bool,
     publisher: Person,
     started_at: String,
 }
@@ -337,6 +339,7 @@ fn publish_views(state: &AppState, session_id: &str) -> Vec<LivePublish> {
             id: p.event_id().to_owned(),
             kind: p.kind(),
             main: main.as_ref().is_some_and(|m| m.event_id() == p.event_id()),
+            ready: p.ready_producers().is_some(),
             publisher: Person {
                 id: p.publisher_id().to_owned(),
                 name: p.publisher_name().to_owned(),

@@ -28,8 +28,6 @@ use crate::time::now_ms;
 pub enum IngestError {
     #[error(transparent)]
     Rtc(#[from] RtcError),
-    #[error("session {0} already has a live publisher; DELETE its WHIP resource first")]
-    Busy(String),
     #[error("{0}")]
     Taken(String),
     #[error("the stage is full: {max} students publish at once at most")]
