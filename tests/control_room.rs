@@ -188,7 +188,7 @@ fn welcome(
     id: &str,
 ) -> Option<(Participant, classcast::control::protocol::RoomSnapshot)> {
     sent(out, &to(id)).into_iter().find_map(|m| match m {
-        ServerMessage::Welcome { you, room } => Some((you, room)),
+        ServerMessage::Welcome { you, room } => Some((you, *room)),
         _ => None,
     })
 }
@@ -1878,6 +1878,7 @@ fn protocol_doc_server_examples_are_exactly_what_the_server_sends() {
         "welcome",
         "waiting",
         "live",
+        "publishes",
         "denied",
         "pong",
         "participant_joined",

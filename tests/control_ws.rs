@@ -516,6 +516,18 @@ async fn instructor_student_and_guest_run_a_class() {
         .filter_map(|p| p["kind"].as_str())
         .collect();
     assert_eq!(kinds, ["camera", "screen", "stage"], "{publishes}");
+    // Everyone in the room is told, without asking (within 2 s).
+    let all_three = |v: &Value| {
+        let list = v["publishes"].as_array().cloned().unwrap_or_default();
+        list.len() == 3 && list.iter().all(|p| p["ready"] == true)
+    };
+    for c in [&mut alice, &mut bob, &mut gina] {
+        let m = c
+            .expect("publishes", all_three, Duration::from_secs(2))
+            .await;
+        assert_eq!(m["publishes"][2]["participant_id"], "bob", "{m}");
+        assert_eq!(m["publishes"][0]["main"], true, "{m}");
+    }
     assert_eq!(publishes[0]["main"], true, "the camera is the broadcast");
     assert_eq!(publishes[2]["publisher"]["id"], "bob");
     assert!(
@@ -612,6 +624,18 @@ async fn instructor_student_and_guest_run_a_class() {
         "stage: demote ended the student's publish in {:?}",
         demoted_at.elapsed()
     );
+    let two = |v: &Value| v["publishes"].as_array().is_some_and(|l| l.len() == 2);
+    for c in [&mut alice, &mut gina] {
+        let m = c.expect("publishes", two, Duration::from_secs(2)).await;
+        assert!(
+            m["publishes"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .all(|p| p["participant_id"] == "alice"),
+            "{m}"
+        );
+    }
     drop(student);
     screen.stop().await.expect("DELETE the screen share");
     camera.stop().await.expect("DELETE the camera");

@@ -39,6 +39,9 @@ pub trait MediaControl: Send + Sync {
     /// This process holds the session's live publish.
     fn publishing(&self, session: &SessionId) -> bool;
 
+    /// The session's publishes this process holds, oldest first.
+    fn publishes(&self, session: &SessionId) -> Vec<super::protocol::Publish>;
+
     /// The participant's link, when this process carries their media (as a
     /// viewer first, else as the publisher).
     fn link(&self, session: &SessionId, participant: &ParticipantId) -> Option<LinkStats>;

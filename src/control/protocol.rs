@@ -234,6 +234,23 @@ pub struct PollResults {
     pub respondents: u64,
 }
 
+/// A live publish of the class: the instructor's camera or screen share, or
+/// a student on stage. Pages view each with WHEP `?publish={id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publish {
+    pub id: String,
+    /// `camera`, `screen` or `stage`.
+    pub kind: String,
+    pub participant_id: String,
+    pub name: String,
+    /// The class's main broadcast (HLS, the recording, a plain WHEP player).
+    pub main: bool,
+    /// Its media flows: WHEP may view it.
+    pub ready: bool,
+    /// RFC 3339; the list is ordered by it.
+    pub started_at: String,
+}
+
 /// The room as a joiner first sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomSnapshot {
@@ -247,6 +264,9 @@ pub struct RoomSnapshot {
     /// Someone publishes the session's broadcast: WHEP and HLS have something to play.
     #[serde(default)]
     pub live: bool,
+    /// The class's live publishes, oldest first.
+    #[serde(default)]
+    pub publishes: Vec<Publish>,
 }
 
 /// What the server sends.
@@ -256,13 +276,18 @@ pub enum ServerMessage {
     /// After `auth` (and admission, with a lobby): who you are and the room.
     Welcome {
         you: Participant,
-        room: RoomSnapshot,
+        room: Box<RoomSnapshot>,
     },
     /// The lobby is on: wait for the instructor.
     Waiting,
     /// The broadcast started or stopped (within a tick, 1 s).
     Live {
         live: bool,
+    },
+    /// The class's live publishes changed (one started, stopped, or its
+    /// media began to flow): the whole list, oldest first.
+    Publishes {
+        publishes: Vec<Publish>,
     },
     Denied {
         reason: String,

@@ -4,11 +4,12 @@
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
+use crate::control::protocol::Publish;
 use crate::control::{LinkStats, MediaControl};
 use crate::egress::Egress;
 use crate::ids::{ParticipantId, SessionId};
 use crate::ingest::Ingest;
-use crate::time::now_ms;
+use crate::time::{now_ms, rfc3339};
 
 #[derive(Clone)]
 pub struct MediaPlanes {
@@ -32,6 +33,23 @@ impl MediaPlanes {
 impl MediaControl for MediaPlanes {
     fn publishing(&self, session: &SessionId) -> bool {
         self.ingest.publisher(session).is_some()
+    }
+
+    fn publishes(&self, session: &SessionId) -> Vec<Publish> {
+        let main = self.ingest.publisher(session);
+        self.ingest
+            .publishes_of(session)
+            .iter()
+            .map(|p| Publish {
+                id: p.event_id().to_owned(),
+                kind: p.kind().as_str().to_owned(),
+                participant_id: p.publisher_id().to_owned(),
+                name: p.publisher_name().to_owned(),
+                main: main.as_ref().is_some_and(|m| m.event_id() == p.event_id()),
+                ready: p.ready_producers().is_some(),
+                started_at: rfc3339(p.started_at_ms()),
+            })
+            .collect()
     }
 
     fn link(&self, session: &SessionId, participant: &ParticipantId) -> Option<LinkStats> {

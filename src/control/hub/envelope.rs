@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::super::broker::MAX_PAYLOAD_BYTES;
-use super::super::protocol::ServerMessage;
+use super::super::protocol::{Publish, ServerMessage};
 use super::super::room::Input;
 
 /// One message on a session's broker channel.
@@ -38,6 +38,12 @@ pub(super) enum Envelope {
     /// Someone publishes (or stopped) in the process that holds the publish.
     Live {
         live: bool,
+    },
+    /// The class's publishes that one process holds (when they change, and
+    /// every few seconds).
+    Publishes {
+        origin: String,
+        publishes: Vec<Publish>,
     },
     /// A message for one participant, wherever their socket is.
     Direct {

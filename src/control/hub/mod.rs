@@ -296,6 +296,9 @@ impl Hub {
                     let actions = replica.gaps(channel.gaps(), new_id(), Instant::now());
                     self.act(&mut local, &replica, actions).await;
                     self.publish_quality(&mut local).await;
+                    let publishes = self.inner.media.publishes(session);
+                    let actions = replica.publishes(publishes);
+                    self.act(&mut local, &replica, actions).await;
                     let publishing = self.inner.media.publishing(session);
                     let actions = replica.tick(Instant::now(), now_ms(), publishing);
                     self.act(&mut local, &replica, actions).await;

@@ -19,7 +19,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::super::protocol::ServerMessage;
+use super::super::protocol::{Publish, ServerMessage};
 use super::super::room::{Effect, Input, Output, Room, Target};
 use super::envelope::{snapshot_parts, Enforcement, Envelope, Pieces};
 
@@ -27,6 +27,11 @@ use super::envelope::{snapshot_parts, Enforcement, Envelope, Pieces};
 pub(super) const SYNC_WAIT: Duration = Duration::from_millis(700);
 /// Client messages remembered to recognise one the broker carries twice.
 const RECENT_MESSAGES: usize = 1024;
+/// A process tells its publishes again every this many ticks (seconds), so
+/// a process that started or resynced since hears them; a process not heard
+/// for `PUBLISHES_EXPIRE_TICKS` is gone, and its publishes with it.
+const PUBLISHES_BEAT_TICKS: u64 = 5;
+const PUBLISHES_EXPIRE_TICKS: u64 = 16;
 
 /// What the room task does for the machine.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +66,13 @@ pub(super) struct Replica {
     /// What this process last said about its own publish.
     announced_live: Option<bool>,
     recent: RecentIds,
+    /// Ticks seen (the clock of the publishes below).
+    ticks: u64,
+    /// This process's publishes of the session, and when it last told them.
+    local_publishes: Vec<Publish>,
+    told_publishes: Option<(Vec<Publish>, u64)>,
+    /// The other processes' publishes, and the tick they were heard at.
+    remote_publishes: std::collections::BTreeMap<String, (Vec<Publish>, u64)>,
 }
 
 /// The ids of the latest client messages applied: a publish retried across
@@ -170,6 +182,10 @@ impl Replica {
             cluster_live: false,
             announced_live: None,
             recent: RecentIds::default(),
+            ticks: 0,
+            local_publishes: Vec::new(),
+            told_publishes: None,
+            remote_publishes: std::collections::BTreeMap::new(),
         };
         (replica, vec![ask])
     }
@@ -214,6 +230,14 @@ impl Replica {
 
     /// One envelope from the channel, in the channel's order.
     pub(super) fn envelope(&mut self, envelope: Envelope) -> Vec<Action> {
+        if let Envelope::Publishes { origin, publishes } = envelope {
+            if origin == self.node {
+                return Vec::new();
+            }
+            self.remote_publishes
+                .insert(origin, (publishes, self.ticks));
+            return self.room_publishes();
+        }
         let (room, resync) = match &mut self.phase {
             Phase::Joining(request) => {
                 return match request.answer(&self.session_id, &envelope) {
@@ -355,6 +379,58 @@ impl Replica {
         // Every process runs a tick's effects: they are idempotent.
         actions.push(Action::RunEffects(effects));
         actions
+    }
+
+    /// A second passes with `local` the publishes this process holds: told
+    /// to the other processes when they changed and every few ticks; the
+    /// room hears everyone's.
+    pub(super) fn publishes(&mut self, local: Vec<Publish>) -> Vec<Action> {
+        self.ticks += 1;
+        let ticks = self.ticks;
+        let mut actions = Vec::new();
+        let due = match &self.told_publishes {
+            None => !local.is_empty(),
+            Some((told, at)) => {
+                *told != local || (!local.is_empty() && ticks - at >= PUBLISHES_BEAT_TICKS)
+            }
+        };
+        if due {
+            actions.push(Action::Publish(Box::new(Envelope::Publishes {
+                origin: self.node.clone(),
+                publishes: local.clone(),
+            })));
+            self.told_publishes = Some((local.clone(), ticks));
+        }
+        self.local_publishes = local;
+        self.remote_publishes
+            .retain(|_, (_, heard)| ticks.saturating_sub(*heard) <= PUBLISHES_EXPIRE_TICKS);
+        actions.extend(self.room_publishes());
+        actions
+    }
+
+    /// Every process's publishes to the room, oldest first.
+    fn room_publishes(&mut self) -> Vec<Action> {
+        let mut all: Vec<Publish> = self.local_publishes.clone();
+        for (list, _) in self.remote_publishes.values() {
+            for p in list {
+                if !all.iter().any(|q| q.id == p.id) {
+                    all.push(p.clone());
+                }
+            }
+        }
+        all.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let Phase::Live { room, .. } = &mut self.phase else {
+            return Vec::new();
+        };
+        let (outputs, _) = room.apply(Input::Publishes { publishes: all });
+        if outputs.is_empty() {
+            return Vec::new();
+        }
+        vec![Action::Deliver(outputs)]
     }
 
     /// The room again for these local participants (after a resync).

@@ -113,7 +113,7 @@ impl Room {
             to: to(),
             msg: ServerMessage::Welcome {
                 you: m.participant.clone(),
-                room: self.snapshot(),
+                room: Box::new(self.snapshot()),
             },
         }];
         for p in &self.polls {
@@ -148,6 +148,7 @@ impl Room {
             spotlight: self.spotlight.clone(),
             lobby_enabled: self.lobby_enabled,
             live: self.live_since_ms.is_some(),
+            publishes: self.publishes.clone(),
         }
     }
 

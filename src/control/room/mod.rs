@@ -101,6 +101,10 @@ pub enum Input {
     },
     /// Time passes (poll timers, the quiet alert). `live`: someone publishes.
     Tick { at_ms: i64, live: bool },
+    /// The class's publishes as the server processes hold them now.
+    Publishes {
+        publishes: Vec<super::protocol::Publish>,
+    },
 }
 
 /// Where an output goes.
@@ -244,6 +248,9 @@ pub struct Room {
     /// The first tick of the current live period.
     live_since_ms: Option<i64>,
     quiet_alerted: bool,
+    /// The class's live publishes (not stored: the media processes tell).
+    #[serde(default)]
+    publishes: Vec<super::protocol::Publish>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -354,6 +361,7 @@ impl Room {
                 quality,
             } => self.on_quality(&participant_id, quality, &mut s),
             Input::Tick { at_ms, live } => self.on_tick(at_ms, live, &mut s),
+            Input::Publishes { publishes } => self.on_publishes(publishes, &mut s),
         }
         (s.out, s.fx)
     }

@@ -1,13 +1,21 @@
 //! The stage: media state and connection quality, raised hands, calling on
 //! a student (to speak, or onto the stage to publish) and demoting them.
 
-use super::super::protocol::{Hand, MediaState, Quality, ServerMessage};
+use super::super::protocol::{Hand, MediaState, Publish, Quality, ServerMessage};
 use super::{
     forbidden, invalid, not_found, rate_limited, rfc3339, take_token, Ctx, Effect, Handled,
     RaisedHand, Room, Step, GUEST, INSTRUCTOR, STUDENT,
 };
 
 impl Room {
+    /// Everyone sees the publishes change (a tile appears or goes).
+    pub(super) fn on_publishes(&mut self, publishes: Vec<Publish>, s: &mut Step) {
+        if self.publishes != publishes {
+            self.publishes = publishes.clone();
+            s.all(ServerMessage::Publishes { publishes });
+        }
+    }
+
     pub(super) fn on_quality(
         &mut self,
         participant_id: &str,

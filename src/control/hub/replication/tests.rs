@@ -480,3 +480,79 @@ fn the_publishing_process_tells_the_others_it_is_live() {
     let again = cluster.processes[a].replica.tick(now, at_ms, true);
     assert!(!again.iter().any(|a| matches!(a, Action::Publish(_))));
 }
+
+fn publish_of(id: &str, who: &str, kind: &str) -> Publish {
+    Publish {
+        id: id.into(),
+        kind: kind.into(),
+        participant_id: who.into(),
+        name: who.into(),
+        main: kind == "camera",
+        ready: true,
+        started_at: format!("2026-12-06T09:00:0{}Z", id.len() % 10),
+    }
+}
+
+/// The `publishes` lists process `p` delivered, oldest first.
+fn publishes_delivered(cluster: &Cluster, p: usize) -> Vec<Vec<String>> {
+    cluster.processes[p]
+        .delivered
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                msg: ServerMessage::Publishes { publishes },
+                ..
+            } => Some(publishes.iter().map(|p| p.id.clone()).collect()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_process_shows_the_publishes_each_one_holds() {
+    let (mut cluster, a, b) = two_in_step();
+    // `a` holds the camera, `b` a student on stage.
+    let camera = publish_of("c", "alice", "camera");
+    let stage = publish_of("st", "bob", "stage");
+    let actions = cluster.processes[a].replica.publishes(vec![camera.clone()]);
+    cluster.carry_out(a, actions);
+    let actions = cluster.processes[b].replica.publishes(vec![stage.clone()]);
+    cluster.carry_out(b, actions);
+    cluster.settle();
+    for p in [a, b] {
+        assert_eq!(
+            publishes_delivered(&cluster, p).last(),
+            Some(&vec!["c".to_owned(), "st".to_owned()]),
+            "process {p} shows both, oldest first"
+        );
+    }
+    // Nothing new, nothing said; every few ticks the same list again.
+    let quiet = cluster.processes[a].replica.publishes(vec![camera.clone()]);
+    assert!(!quiet.iter().any(|x| matches!(x, Action::Publish(_))));
+    let mut told = false;
+    for _ in 0..PUBLISHES_BEAT_TICKS {
+        let actions = cluster.processes[a].replica.publishes(vec![camera.clone()]);
+        told |= actions.iter().any(|x| matches!(x, Action::Publish(_)));
+    }
+    assert!(told, "a beat for processes that joined since");
+    // The student stops: gone everywhere.
+    let actions = cluster.processes[b].replica.publishes(Vec::new());
+    cluster.carry_out(b, actions);
+    cluster.settle();
+    assert_eq!(
+        publishes_delivered(&cluster, a).last(),
+        Some(&vec!["c".to_owned()])
+    );
+    // A process that falls silent (it died) takes its publishes with it.
+    for _ in 0..=PUBLISHES_EXPIRE_TICKS {
+        let actions = cluster.processes[b].replica.publishes(Vec::new());
+        cluster.carry_out(b, actions);
+    }
+    cluster.processes[a].inbox.clear();
+    cluster.settle();
+    assert_eq!(
+        publishes_delivered(&cluster, b).last(),
+        Some(&Vec::<String>::new()),
+        "a's camera expired at b"
+    );
+}
