@@ -58,6 +58,19 @@ export interface PollResults {
   respondents: number;
 }
 
+/** A live publish of the class: the instructor's camera or screen share, or a student on stage. */
+export interface Publish {
+  id: string;
+  kind: 'camera' | 'screen' | 'stage';
+  participant_id: string;
+  name: string;
+  /** The class's main broadcast (what the big video plays). */
+  main: boolean;
+  /** Its media flows: WHEP `?publish={id}` may view it. */
+  ready: boolean;
+  started_at: string;
+}
+
 export interface RoomSnapshot {
   participants: Participant[];
   hands: Hand[];
@@ -66,12 +79,15 @@ export interface RoomSnapshot {
   spotlight: string | null;
   lobby_enabled: boolean;
   live: boolean;
+  /** Older servers leave it out. */
+  publishes?: Publish[];
 }
 
 export type ServerMessage =
   | { type: 'welcome'; you: Participant; room: RoomSnapshot }
   | { type: 'waiting' }
   | { type: 'live'; live: boolean }
+  | { type: 'publishes'; publishes: Publish[] }
   | { type: 'denied'; reason: string }
   | { type: 'pong'; id?: number }
   | { type: 'participant_joined'; participant: Participant }

@@ -34,6 +34,7 @@ export function reduce(state: RoomState, msg: ServerMessage, nowMs: number): Roo
         results: {},
         spotlight: msg.room.spotlight,
         live: msg.room.live,
+        publishes: msg.room.publishes ?? [],
         calledOn: state.calledOn,
         muteRequests: state.muteRequests,
         alert: state.alert,
@@ -42,6 +43,8 @@ export function reduce(state: RoomState, msg: ServerMessage, nowMs: number): Roo
       return { ...state, standing: { kind: 'waiting' } };
     case 'live':
       return { ...state, live: msg.live };
+    case 'publishes':
+      return { ...state, publishes: msg.publishes };
     case 'denied':
       return { ...state, standing: { kind: 'denied', reason: msg.reason } };
     case 'kicked':

@@ -1,6 +1,6 @@
 // What a page knows of the room: everything the server told this socket,
 // folded by the reducer (reducer.ts). Pages and panels only read it.
-import type { ChatMessage, Hand, Participant, Poll, PollResults } from './protocol';
+import type { ChatMessage, Hand, Participant, Poll, PollResults, Publish } from './protocol';
 
 /** Where this participant stands. */
 export type Standing =
@@ -33,6 +33,8 @@ export interface RoomState {
   spotlight: string | null;
   /** Someone publishes the broadcast (null: not known yet, before the welcome). */
   live: boolean | null;
+  /** The class's live publishes, oldest first (camera, screen, students on stage). */
+  publishes: Publish[];
   calledOn: StageCall | null;
   /** Increases with every mute request addressed to this participant. */
   muteRequests: number;
@@ -53,6 +55,7 @@ export const initialRoomState: RoomState = {
   results: {},
   spotlight: null,
   live: null,
+  publishes: [],
   calledOn: null,
   muteRequests: 0,
   alert: null,

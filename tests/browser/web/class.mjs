@@ -4,8 +4,9 @@
 // link with their names; the instructor admits one, then all. A student sees
 // the instructor over WebRTC (frames decoded grow) and the camera-off state
 // within 1 s of the click. A hand goes up, the instructor calls the student
-// on stage, stops their own publish (one publisher per session for now),
-// the student goes on stage and the studio shows the student's video.
+// on stage and keeps teaching; the student goes on stage beside the
+// instructor: the studio shows the student's video, and the other student
+// sees it as a tile beside the instructor's, without reloading.
 //   node class.mjs --base URL --instructor JWT
 import { assertAccessible, assertNoConsoleErrors, emit, eventually, flags, person, run, screenshot } from './lib.mjs';
 
@@ -82,7 +83,7 @@ run(async (browser) => {
   await studio.getByRole('button', { name: 'Camera off' }).click();
   await eventually('Ada sees the camera on again', async () => !(await ada.page.getByText('Camera is off').isVisible()));
 
-  // A hand, then the stage: called on, the instructor hands over, Ada publishes.
+  // A hand, then the stage: called on, Ada publishes while the instructor stays live.
   await ada.page.getByRole('button', { name: 'Raise hand' }).click();
   await ada.page.getByText('Your hand is up: you are next.').waitFor();
   await studio.getByRole('tab', { name: /^Hands/ }).click();
@@ -90,16 +91,17 @@ run(async (browser) => {
   await ada.page.getByRole('heading', { name: 'You’re invited to speak' }).waitFor();
   await ada.page.getByRole('button', { name: 'Set up camera and microphone' }).click();
   await ada.page.getByRole('heading', { name: 'Check your camera and microphone' }).waitFor();
-  await studio.getByRole('button', { name: 'Stop' }).click();
-  await studio.getByRole('button', { name: 'Go live' }).waitFor();
   await ada.page.getByRole('button', { name: 'Go on stage' }).click();
   await ada.page.getByText('You are on stage — everyone can see and hear you.').waitFor({ timeout: 20_000 });
   const onStage = studio.getByRole('region', { name: 'On stage: Ada Lovelace' });
   await onStage.waitFor({ timeout: 15_000 });
   await framesGrow(studio, '.on-stage-video', 'Ada on the studio');
   emit({ event: 'student_on_stage_seen' });
-  // Alan sees Ada now: the broadcast came back with her as its publisher.
-  await framesGrow(alan.page, '.video-box video', 'Ada on Alan’s page');
+  // Alan sees Ada in a tile of her own, and the instructor still.
+  await alan.page.getByRole('region', { name: 'Also live in this class' }).waitFor({ timeout: 15_000 });
+  await framesGrow(alan.page, 'video[aria-label="On stage: Ada Lovelace"]', 'Ada’s tile on Alan’s page');
+  await framesGrow(alan.page, '.video-box video', 'the instructor on Alan’s page beside Ada');
+  await screenshot(alan.page, 'classroom-stage-tile');
   await assertAccessible(studio, 'studio (student on stage)');
   await studio.evaluate(() => window.scrollTo(0, 0));
   await screenshot(studio, 'studio-on-stage');
@@ -109,6 +111,7 @@ run(async (browser) => {
   await studio.getByRole('button', { name: 'Demote Ada Lovelace' }).click();
   await ada.page.getByText('Your instructor ended your turn on stage.').waitFor();
   await onStage.waitFor({ state: 'detached' });
+  await alan.page.getByRole('region', { name: 'Also live in this class' }).waitFor({ state: 'detached', timeout: 5_000 });
   emit({ event: 'demoted' });
 
   // Hand-overs race by nature: an offer a moment before the new publish is

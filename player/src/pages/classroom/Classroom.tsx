@@ -10,6 +10,7 @@ import { AppShell, Badge, Button, FullMessage } from '../../ui';
 import { ConsentPrompt } from './ConsentPrompt';
 import { loadSession, type ClassSession } from './session';
 import { StageCall } from './StageCall';
+import { PublishTiles } from './PublishTiles';
 import { VideoStage } from './VideoStage';
 import './classroom.css';
 
@@ -179,6 +180,13 @@ function InRoom(props: { session: ClassSession; room: Room; token: string; claim
             instructorName={instructor?.name ?? session.instructor.name}
             cameraOff={cameraOff}
             live={state.live}
+          />
+          <PublishTiles
+            whepUrl={session.whep_url}
+            token={props.token}
+            publishes={state.publishes}
+            selfId={state.you?.id ?? null}
+            nameOf={(id) => state.participants.find((p) => p.id === id)?.name}
           />
           <ClassActions room={room} />
         </div>

@@ -1,34 +1,48 @@
-// A student on stage publishes the class's video while the instructor is
-// off air (one publisher per session for now): the instructor watches and
-// hears them here, over WHEP like any viewer.
+// Students on stage publish beside the instructor (each a WHIP publish of
+// its own): the instructor watches and hears each one here, over WHEP
+// `?publish={id}` like any viewer, as soon as their media flows.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { watchWhep, type WhepState } from '../../lib/whep';
 import type { Room } from '../../room/connection';
 import { Notice } from '../../ui';
-import type { Broadcast } from './broadcast';
 
-const SENDING = new Set(['connecting', 'live', 'reconnecting']);
-
-export function OnStage(props: { room: Room; b: Broadcast; sessionId: string; token: string }) {
+export function OnStage(props: { room: Room; sessionId: string; token: string }) {
   const s = props.room.state.value;
-  const student = s.participants.find((p) => p.on_stage && p.role !== 'instructor') ?? null;
-  const instructorSending = SENDING.has(props.b.status.value.state);
-  if (!student || instructorSending) return null;
-  return s.live ? (
-    <StageView key={student.id} name={student.name} sessionId={props.sessionId} token={props.token} />
-  ) : (
-    <Notice tone="info">{student.name} is on stage and getting their camera ready. The class sees them as soon as they start.</Notice>
+  const students = s.participants.filter((p) => p.on_stage && p.role !== 'instructor');
+  if (students.length === 0) return null;
+  return (
+    <div class="on-stage-list">
+      {students.map((student) => {
+        const publish = s.publishes.find((p) => p.kind === 'stage' && p.participant_id === student.id && p.ready);
+        return publish ? (
+          <StageView
+            key={publish.id}
+            name={student.name}
+            sessionId={props.sessionId}
+            publishId={publish.id}
+            token={props.token}
+          />
+        ) : (
+          <Notice key={student.id} tone="info">
+            {student.name} is on stage and getting their camera ready. The class sees them as soon as they start.
+          </Notice>
+        );
+      })}
+    </div>
   );
 }
 
-function StageView(props: { name: string; sessionId: string; token: string }) {
+function StageView(props: { name: string; sessionId: string; publishId: string; token: string }) {
   const video = useRef<HTMLVideoElement>(null);
   const [state, setState] = useState<WhepState>('connecting');
   useEffect(() => {
     const el = video.current;
     if (!el) return;
     const viewer = watchWhep({
-      url: new URL(`/whep/${encodeURIComponent(props.sessionId)}`, location.href).href,
+      url: new URL(
+        `/whep/${encodeURIComponent(props.sessionId)}?publish=${encodeURIComponent(props.publishId)}`,
+        location.href,
+      ).href,
       token: props.token,
       onStream: (stream) => {
         el.srcObject = stream;
@@ -37,7 +51,7 @@ function StageView(props: { name: string; sessionId: string; token: string }) {
       onStatus: (st) => setState(st.state),
     });
     return () => viewer.stop();
-  }, [props.sessionId, props.token]);
+  }, [props.sessionId, props.publishId, props.token]);
   return (
     <section class="on-stage card" aria-label={`On stage: ${props.name}`}>
       <div class="on-stage-head">

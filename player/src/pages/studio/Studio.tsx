@@ -89,7 +89,7 @@ export function Studio(props: { token: string; claims: Claims; first: SessionInf
       <div class="studio-layout">
         <section class="studio-main" aria-label="Your broadcast">
           <h1 class="visually-hidden">Studio: {title}</h1>
-          <OnStage room={room} b={b} sessionId={first.id} token={token} />
+          <OnStage room={room} sessionId={first.id} token={token} />
           <Stage b={b} name={claims.name || 'You'} />
           <ControlBar b={b} session={session} onEnd={() => void session.end().then(() => b.stop())} />
           <div class="studio-notices">
