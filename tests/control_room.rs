@@ -1021,7 +1021,8 @@ fn call_on_lowers_the_hand_and_may_promote() {
     assert_eq!(
         step.1,
         vec![Effect::Promote {
-            participant_id: "s1".into()
+            participant_id: "s1".into(),
+            name: "Name s1".into(),
         }]
     );
     assert_refused(

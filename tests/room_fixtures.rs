@@ -53,7 +53,7 @@ impl Scenario {
             self.deliver(output);
         }
         for effect in effects {
-            if let Effect::Promote { participant_id } = effect {
+            if let Effect::Promote { participant_id, .. } = effect {
                 if participant_id == self.observer {
                     self.received.push(ServerMessage::CalledOn {
                         publish_token: Some(STAGE_TOKEN.to_owned()),

@@ -114,8 +114,11 @@ impl Hub {
                         .await;
                     done(db.ban(session_id, &participant_id, at).await)
                 }
-                Effect::Promote { participant_id } => {
-                    self.hand_stage_token(session, &participant_id).await;
+                Effect::Promote {
+                    participant_id,
+                    name,
+                } => {
+                    self.hand_stage_token(session, &participant_id, &name).await;
                     Ok(())
                 }
                 Effect::Demote { participant_id } => {
@@ -160,10 +163,10 @@ impl Hub {
 
     /// A short-lived token that lets the student publish into this
     /// session, sent to them wherever their socket is.
-    async fn hand_stage_token(&self, session: &SessionId, participant_id: &str) {
+    async fn hand_stage_token(&self, session: &SessionId, participant_id: &str, name: &str) {
         let mut claims = Claims::new(
             participant_id,
-            participant_id,
+            name,
             Role::Student,
             Some(session.to_string()),
             STAGE_TOKEN_TTL,

@@ -186,6 +186,8 @@ pub enum Effect {
     /// Issue a publish token and tell the participant (`called_on`).
     Promote {
         participant_id: String,
+        /// As the room knows them: the token carries it (a publish shows it).
+        name: String,
     },
     /// End the participant's publish.
     Demote {

@@ -105,6 +105,7 @@ impl Room {
         if m.participant.role != STUDENT {
             return Err(invalid("Only students can be called on."));
         }
+        let name = m.participant.name.clone();
         if stage {
             m.participant.on_stage = true;
         }
@@ -113,7 +114,10 @@ impl Room {
         }
         self.updated(&id, s);
         if stage {
-            s.effect(Effect::Promote { participant_id: id });
+            s.effect(Effect::Promote {
+                participant_id: id,
+                name,
+            });
         } else {
             s.to(
                 &id,
