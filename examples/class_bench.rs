@@ -35,7 +35,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bench::{percentile, percentile_f, status_kb, Server};
-use classcast::auth::{Claims, Keys, Role};
+use classcast::auth::Role;
 use classroom::Classroom;
 
 type Error = Box<dyn std::error::Error>;
@@ -128,35 +128,6 @@ impl Options {
         }
         c
     }
-}
-
-fn manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The janus-fanout tools: FANOUT_TOOLS, else `shared/` beside the
-/// repository (a clone) or beside its parent folder (a worktree).
-fn fanout_tools() -> Result<PathBuf, Error> {
-    if let Some(dir) = std::env::var_os("FANOUT_TOOLS") {
-        return Ok(dir.into());
-    }
-    let m = manifest();
-    [m.join("../shared"), m.join("../../shared")]
-        .iter()
-        .map(|s| s.join("tools/janus-fanout"))
-        .find(|d| d.join("viewers.py").exists())
-        .ok_or_else(|| "no ../shared/tools/janus-fanout/viewers.py: set FANOUT_TOOLS".into())
-}
-
-/// A token for `session` (`None`: an instructor's, for any of their sessions).
-fn token(sub: &str, role: Role, session: Option<&str>) -> Result<String, Error> {
-    Ok(Keys::hs256(report::SECRET.as_bytes()).sign(&Claims::new(
-        sub,
-        sub,
-        role,
-        session.map(str::to_owned),
-        Duration::from_secs(6 * 3600),
-    ))?)
 }
 
 /// A child process killed on drop (the publisher, the viewers).
@@ -790,13 +761,13 @@ async fn main() -> Result<(), Error> {
     let ice_ip = std::env::var("BENCH_ICE_IP").map_err(|_| {
         "BENCH_ICE_IP is not set: run under benches/netns.sh (ICE on 127.x in a network namespace)"
     })?;
-    let tools = fanout_tools()?;
+    let tools = report::fanout_tools()?;
     let python = std::env::var_os("PY")
         .map(PathBuf::from)
-        .unwrap_or_else(|| manifest().join("target/pyenv/bin/python"));
+        .unwrap_or_else(|| report::manifest().join("target/pyenv/bin/python"));
     let bin = bench::classcast_bin(o.server.as_deref())?;
     // The logs of the run (server, publisher, viewers, profile) stay here.
-    let work = manifest().join("target/bench/class");
+    let work = report::manifest().join("target/bench/class");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
 
@@ -805,7 +776,7 @@ async fn main() -> Result<(), Error> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(QUIET_WAIT_S);
     let background = bench::wait_for_quiet(QUIET_CPU, Duration::from_secs(quiet_wait)).await;
-    let ladder = manifest().join("pipelines/ladder.toml");
+    let ladder = report::manifest().join("pipelines/ladder.toml");
     let ladder = ladder.to_string_lossy();
     let max_views = (o.viewers + 10).to_string();
     let mut server = Server::start(
@@ -838,7 +809,7 @@ async fn main() -> Result<(), Error> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let instructor = token("class-instructor", Role::Instructor, None)?;
+    let instructor = report::token("class-instructor", Role::Instructor, None)?;
     let session: serde_json::Value = http
         .post(format!("{base}/api/sessions"))
         .bearer_auth(&instructor)
@@ -875,12 +846,12 @@ async fn main() -> Result<(), Error> {
     eprintln!("{receivers} welcomed in {:.1} s", class.join_s);
 
     eprintln!("starting {} WebRTC viewers", o.viewers);
-    let viewer_token = token("class-viewer", Role::Student, Some(&id))?;
+    let viewer_token = report::token("class-viewer", Role::Student, Some(&id))?;
     let json = work.join("viewers.json");
     let viewers_err = work.join("viewers.stderr");
     let mut viewers = Proc(
         Command::new(&python)
-            .arg(manifest().join("benches/class_viewers.py"))
+            .arg(report::manifest().join("benches/class_viewers.py"))
             .arg(&tools)
             .args(["whep", &format!("{base}/whep/{id}")])
             .args([&o.viewers.to_string(), &o.seconds.to_string()])

@@ -28,7 +28,7 @@ use gst::prelude::*;
 use gst_video::prelude::*;
 use gst_webrtc::WebRTCRTPTransceiverDirection;
 
-use classcast::auth::{Claims, Keys, Role};
+use classcast::auth::Role;
 use classcast::client::WhipClient;
 use classcast::media::webrtc::{apply_answer, create_offer, set_ice_servers};
 use classcast::media::OwnedPipeline;
@@ -465,25 +465,10 @@ impl Viewer {
 
 // ---------------------------------------------------------------- the server
 
-fn manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn free_port() -> Result<u16, Error> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-/// A token; students' name their session (the access policy requires it).
-fn token(sub: &str, role: Role, session: Option<&str>) -> Result<String, Error> {
-    Ok(Keys::hs256(report::SECRET.as_bytes()).sign(&Claims::new(
-        sub,
-        sub,
-        role,
-        session.map(str::to_owned),
-        Duration::from_secs(6 * 3600),
-    ))?)
 }
 
 /// `target/release/classcast serve` as a child process (its CPU is its own).
@@ -498,7 +483,7 @@ struct Server {
 
 impl Server {
     async fn start(data: &Path, extra: &[&str]) -> Result<Self, Error> {
-        let bin = manifest().join("target/release/classcast");
+        let bin = report::manifest().join("target/release/classcast");
         let port = free_port()?;
         let _ = std::fs::remove_dir_all(data);
         std::fs::create_dir_all(data)?;
@@ -515,7 +500,7 @@ impl Server {
             .env("CLASSCAST_MAX_CONNECTIONS_PER_IP", "0")
             .env("CLASSCAST_RATE_LIMIT_IP", "off")
             .env("CLASSCAST_RATE_LIMIT_USER", "off")
-            .current_dir(manifest())
+            .current_dir(report::manifest())
             // The default log filter, as deployed (RUST_LOG=warn writes a
             // GStreamer warning per RTP packet per viewer: ~100 MB a run).
             .env_remove("RUST_LOG")
@@ -535,7 +520,7 @@ impl Server {
             child,
             base,
             http,
-            instructor: token("bench-instructor", Role::Instructor, None)?,
+            instructor: report::token("bench-instructor", Role::Instructor, None)?,
             no_hls: extra.contains(&"--disable-hls"),
         })
     }
@@ -652,7 +637,7 @@ struct JoinsResult {
 /// frame) in ms, as the page measured them (framesDecoded polled every 50 ms).
 fn browser_join(url: &str, token: &str) -> Result<(f64, f64), Error> {
     let out = std::process::Command::new("node")
-        .current_dir(manifest().join("tests/browser"))
+        .current_dir(report::manifest().join("tests/browser"))
         .args(["view.mjs", "--url", url, "--token", token])
         .args(["--until-frames", "1", "--seconds", "10"])
         .output()?;
@@ -698,7 +683,7 @@ async fn latency_and_joins(
     let rungs = server.wait_ladder(&id, Duration::from_secs(30)).await?;
     eprintln!("latency: publishing, ladder {rungs:?} running");
     let whep = format!("{}/whep/{id}", server.base);
-    let student = token("bench-viewer", Role::Student, Some(&id))?;
+    let student = report::token("bench-viewer", Role::Student, Some(&id))?;
 
     let mut latency = None;
     if seconds > 0 {
@@ -1034,12 +1019,10 @@ async fn fanout(
     window: u64,
 ) -> Result<(Vec<FanoutRow>, Vec<String>), Error> {
     let tools = FanoutTools {
-        dir: std::env::var_os("FANOUT_TOOLS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| manifest().join("../shared/tools/janus-fanout")),
+        dir: report::fanout_tools()?,
         python: std::env::var_os("PY")
             .map(PathBuf::from)
-            .unwrap_or_else(|| manifest().join("target/pyenv/bin/python")),
+            .unwrap_or_else(|| report::manifest().join("target/pyenv/bin/python")),
         run: work.join("fanout-run"),
         ice_ip: std::env::var("BENCH_ICE_IP").unwrap_or_else(|_| "127.0.0.2".into()),
         window,
@@ -1147,7 +1130,7 @@ async fn fanout(
                             ("source", tools.pid("source")?),
                             ("relay", me.clone()),
                         ];
-                        let student = token("bench-viewer", Role::Student, Some(&id))?;
+                        let student = report::token("bench-viewer", Role::Student, Some(&id))?;
                         let url = format!("{}/whep/{id}", server.base);
                         // Sample the server's view of its viewers while they run.
                         let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -1391,7 +1374,7 @@ async fn main() -> Result<(), Error> {
         .split_whitespace()
         .filter_map(|n| n.parse().ok())
         .collect();
-    let work = manifest().join("target/bench/whep");
+    let work = report::manifest().join("target/bench/whep");
     std::fs::create_dir_all(&work)?;
 
     let (latency, joined) = if seconds > 0 || joins > 0 {

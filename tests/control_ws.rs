@@ -529,7 +529,7 @@ async fn instructor_student_and_guest_run_a_class() {
         assert_eq!(m["publishes"][0]["main"], true, "{m}");
     }
     assert_eq!(publishes[0]["main"], true, "the camera is the broadcast");
-    assert_eq!(publishes[2]["publisher"]["id"], "bob");
+    assert_eq!(publishes[2]["participant_id"], "bob");
     assert!(
         publishes.to_string().find(&student.location).is_none(),
         "a WHIP resource (the key to ending a publish) is listed"

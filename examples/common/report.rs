@@ -121,3 +121,41 @@ pub async fn session_view(
         .json()
         .await?)
 }
+
+/// The repository (where the benches find their tools and scripts).
+pub fn manifest() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A token signed with the benches' secret; `session` names the session a
+/// student's token is for (the access policy requires it), `None` an
+/// instructor's for any of theirs.
+pub fn token(
+    sub: &str,
+    role: classcast::auth::Role,
+    session: Option<&str>,
+) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(
+        classcast::auth::Keys::hs256(SECRET.as_bytes()).sign(&classcast::auth::Claims::new(
+            sub,
+            sub,
+            role,
+            session.map(str::to_owned),
+            std::time::Duration::from_secs(6 * 3600),
+        ))?,
+    )
+}
+
+/// The janus-fanout tools: FANOUT_TOOLS, else `shared/` beside the
+/// repository (a clone) or beside its parent folder (a worktree).
+pub fn fanout_tools() -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    if let Some(dir) = std::env::var_os("FANOUT_TOOLS") {
+        return Ok(dir.into());
+    }
+    let m = manifest();
+    [m.join("../shared"), m.join("../../shared")]
+        .iter()
+        .map(|s| s.join("tools/janus-fanout"))
+        .find(|d| d.join("viewers.py").exists())
+        .ok_or_else(|| "no ../shared/tools/janus-fanout/viewers.py: set FANOUT_TOOLS".into())
+}

@@ -36,10 +36,8 @@ impl LinkStats {
 /// on what this process holds (another process holding the participant's
 /// media runs the same call from its copy of the room).
 pub trait MediaControl: Send + Sync {
-    /// This process holds the session's live publish.
-    fn publishing(&self, session: &SessionId) -> bool;
-
-    /// The session's publishes this process holds, oldest first.
+    /// The session's publishes this process holds, oldest first (`main`:
+    /// the class's broadcast).
     fn publishes(&self, session: &SessionId) -> Vec<super::protocol::Publish>;
 
     /// The participant's link, when this process carries their media (as a

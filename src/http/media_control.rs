@@ -3,6 +3,7 @@
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use std::sync::Arc;
 
 use crate::control::protocol::Publish;
 use crate::control::{LinkStats, MediaControl};
@@ -31,25 +32,8 @@ impl MediaPlanes {
 }
 
 impl MediaControl for MediaPlanes {
-    fn publishing(&self, session: &SessionId) -> bool {
-        self.ingest.publisher(session).is_some()
-    }
-
     fn publishes(&self, session: &SessionId) -> Vec<Publish> {
-        let main = self.ingest.publisher(session);
-        self.ingest
-            .publishes_of(session)
-            .iter()
-            .map(|p| Publish {
-                id: p.event_id().to_owned(),
-                kind: p.kind().as_str().to_owned(),
-                participant_id: p.publisher_id().to_owned(),
-                name: p.publisher_name().to_owned(),
-                main: main.as_ref().is_some_and(|m| m.event_id() == p.event_id()),
-                ready: p.ready_producers().is_some(),
-                started_at: rfc3339(p.started_at_ms()),
-            })
-            .collect()
+        publishes(&self.ingest, session)
     }
 
     fn link(&self, session: &SessionId, participant: &ParticipantId) -> Option<LinkStats> {
@@ -98,4 +82,22 @@ impl MediaControl for MediaPlanes {
             p.set_audio_muted(true);
         }
     }
+}
+
+/// A session's live publishes as the socket and the session API show them.
+pub fn publishes(ingest: &Ingest, session: &str) -> Vec<Publish> {
+    let main = ingest.publisher(session);
+    ingest
+        .publishes_of(session)
+        .iter()
+        .map(|p| Publish {
+            id: p.event_id().to_owned(),
+            kind: p.kind().as_str().to_owned(),
+            participant_id: p.publisher_id().to_owned(),
+            name: p.publisher_name().to_owned(),
+            main: main.as_ref().is_some_and(|m| Arc::ptr_eq(m, p)),
+            ready: p.ready_producers().is_some(),
+            started_at: rfc3339(p.started_at_ms()),
+        })
+        .collect()
 }

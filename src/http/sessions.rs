@@ -70,7 +70,7 @@ pub struct SessionView {
     media: Option<serde_json::Value>,
     /// Every live publish of the class (camera, screen share, students on
     /// stage), oldest first; `id` is what WHEP's `?publish=` takes.
-    publishes: Vec<LivePublish>,
+    publishes: Vec<crate::control::protocol::Publish>,
     /// The HLS ladder of the current or last publish.
     hls: Option<crate::hls::LadderStatus>,
     /// Viewers by tier.
@@ -83,18 +83,6 @@ struct ViewerCounts {
     /// Distinct viewers fetching HLS playlists from this server (not the CDN's).
     hls: usize,
     by_level: std::collections::HashMap<String, usize>,
-}
-
-#[derive(Debug, Serialize)]
-struct LivePublish {
-    id: String,
-    kind: crate::media::PublishKind,
-    /// The class's main broadcast (HLS, the recording, a plain WHEP player).
-    main: bool,
-    /// Every track it offered flows: WHEP may view it (before: 409).
-    ready: bool,
-    publisher: Person,
-    started_at: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,7 +111,7 @@ fn view(state: &AppState, who: &Claims, s: Session) -> SessionView {
         hls_url: state.url(&format!("/hls/{}/master.m3u8", s.id)),
         ws_url: format!("{ws_base}/ws/sessions/{}", s.id),
         live: media.is_some(),
-        publishes: publish_views(state, &s.id),
+        publishes: super::media_control::publishes(&state.ingest, &s.id),
         media: media.map(|m| without_resource_id(&m, owner)),
         hls: state.hls.status(&s.id),
         viewers,
@@ -327,24 +315,4 @@ async fn publishes(call: ApiCall) -> Result<Json<Vec<PublishView>>, ApiError> {
             })
             .collect(),
     ))
-}
-
-fn publish_views(state: &AppState, session_id: &str) -> Vec<LivePublish> {
-    let main = state.ingest.publisher(session_id);
-    state
-        .ingest
-        .publishes_of(session_id)
-        .iter()
-        .map(|p| LivePublish {
-            id: p.event_id().to_owned(),
-            kind: p.kind(),
-            main: main.as_ref().is_some_and(|m| m.event_id() == p.event_id()),
-            ready: p.ready_producers().is_some(),
-            publisher: Person {
-                id: p.publisher_id().to_owned(),
-                name: p.publisher_name().to_owned(),
-            },
-            started_at: crate::time::rfc3339(p.started_at_ms()),
-        })
-        .collect()
 }

@@ -297,9 +297,10 @@ impl Hub {
                     self.act(&mut local, &replica, actions).await;
                     self.publish_quality(&mut local).await;
                     let publishes = self.inner.media.publishes(session);
+                    // This process holds the class's broadcast.
+                    let publishing = publishes.iter().any(|p| p.main);
                     let actions = replica.publishes(publishes);
                     self.act(&mut local, &replica, actions).await;
-                    let publishing = self.inner.media.publishing(session);
                     let actions = replica.tick(Instant::now(), now_ms(), publishing);
                     self.act(&mut local, &replica, actions).await;
                     if local.registry.is_empty() {
