@@ -13,8 +13,9 @@
 //! - Side by side below http, neither importing the other:
 //!   - [`control`]: the classroom (rooms, hub, protocol, cross-process broker).
 //!   - the media group, each importing only those after it: [`egress`] (WHEP
-//!     viewers) → [`recording`] → [`hls`] (the ladder) → [`ingest`] (WHIP
-//!     publishers) → [`rtc`] (the WebRTC-resource lifecycle WHIP and WHEP
+//!     viewers) → [`recording`] → [`hls`] (the ladder) → [`compose`] (the
+//!     class's broadcast: one publish as it comes, or several composed) →
+//!     [`ingest`] (WHIP publishers) → [`rtc`] (the WebRTC-resource lifecycle WHIP and WHEP
 //!     share) → [`media`] (GStreamer glue: pipelines, SDP, producers).
 //! - [`storage`]: local disk or S3, the CDN, the upload spool.
 //! - [`db`]: sessions, publishes, recordings and the classroom in SQLite or
@@ -29,6 +30,7 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod compose;
 pub mod control;
 pub mod db;
 pub mod egress;

@@ -17,6 +17,7 @@ const ORDER: &[&str] = &[
     "egress",
     "recording",
     "hls",
+    "compose",
     "ingest",
     "rtc",
     "media",
@@ -29,7 +30,7 @@ const ORDER: &[&str] = &[
 ];
 /// The media group, which `control` stands beside (neither imports the other)
 /// and `client` (beside `server`) reaches only at its bottom, `media`.
-const MEDIA_ABOVE_MEDIA: &[&str] = &["egress", "recording", "hls", "ingest", "rtc"];
+const MEDIA_ABOVE_MEDIA: &[&str] = &["egress", "recording", "hls", "compose", "ingest", "rtc"];
 
 fn may_import(from: &str, to: &str) -> bool {
     let rank = |m: &str| ORDER.iter().position(|l| *l == m);

@@ -64,6 +64,10 @@ pub trait MediaControl: Send + Sync {
 
     /// Mutes the participant's published audio.
     fn mute_audio(&self, session: &SessionId, participant: &ParticipantId);
+
+    /// The instructor chose the broadcast's layout: the session's
+    /// composition (if this process makes it) follows.
+    fn set_layout(&self, session: &SessionId, layout: super::protocol::Layout);
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::db::Layout;
+
 /// Largest accepted client frame, in bytes.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 /// Longest chat message, in characters.
@@ -159,6 +161,11 @@ pub enum ClientMessage {
     ClosePoll {
         poll_id: String,
     },
+    /// What the HLS broadcast and the recording show when several people
+    /// publish.
+    SetLayout {
+        layout: Layout,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,6 +274,9 @@ pub struct RoomSnapshot {
     /// The class's live publishes, oldest first.
     #[serde(default)]
     pub publishes: Vec<Publish>,
+    /// The broadcast's layout as the instructor chose it.
+    #[serde(default)]
+    pub layout: Layout,
 }
 
 /// What the server sends.
@@ -288,6 +298,10 @@ pub enum ServerMessage {
     /// media began to flow): the whole list, oldest first.
     Publishes {
         publishes: Vec<Publish>,
+    },
+    /// The instructor chose the broadcast's layout.
+    Layout {
+        layout: Layout,
     },
     Denied {
         reason: String,

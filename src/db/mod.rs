@@ -6,6 +6,7 @@ mod chat;
 mod columns;
 mod exec;
 mod invites;
+mod layouts;
 mod moderation;
 mod participants;
 mod polls;
@@ -19,6 +20,7 @@ mod uploads;
 
 pub use chat::ChatRow;
 pub use invites::{Invite, NewInvite};
+pub use layouts::{Chapter, Layout};
 pub use participants::Participant;
 pub use polls::{AnswerRow, PollRow, ResultsRow};
 pub use publish_events::PublishEvent;

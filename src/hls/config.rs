@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::HlsError;
+use crate::compose::Canvas;
 
 /// The copy shipped with the binary, used when no file is configured or found.
 pub const DEFAULT_LADDER: &str = include_str!("../../pipelines/ladder.toml");
@@ -143,6 +144,33 @@ impl LadderConfig {
             return bad("rung names must be unique".into());
         }
         Ok(())
+    }
+
+    /// The picture of a composed broadcast: the top rung of a source of
+    /// unknown size (`min_top_height`), encoded with that rung's settings so
+    /// the ladder passes it through. Keyframes come when the ladder asks; the
+    /// encoder's own interval (four segments) is only a fallback.
+    pub fn canvas(&self) -> Canvas {
+        let top = self.select(None).into_iter().next();
+        let top = top.unwrap_or_else(|| Rung {
+            name: "720p".into(),
+            width: 1280,
+            height: 720,
+            bitrate_kbps: 2800,
+            max_bitrate_kbps: 3000,
+            profile: "high".into(),
+            preset: "veryfast".into(),
+        });
+        Canvas {
+            width: top.width,
+            height: top.height,
+            fps: self.frame_rate,
+            bitrate_kbps: top.bitrate_kbps,
+            max_bitrate_kbps: top.max_bitrate_kbps,
+            profile: top.profile,
+            preset: top.preset,
+            keyframe_interval: self.frame_rate * self.segment_seconds * 4,
+        }
     }
 
     /// The rungs to produce for a source `source_height` pixels tall, largest

@@ -25,8 +25,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::compose::{ComposeEvent, Composer};
 use crate::ids::{ResourceId, SessionId};
-use crate::ingest::{Ingest, IngestEvent, MediaProducers};
+use crate::ingest::MediaProducers;
 use crate::media::follow::{self, Heard};
 use crate::media::sdp::Codec;
 use crate::media::MediaError;
@@ -168,46 +169,41 @@ impl Hls {
             .collect()
     }
 
-    /// Starts and stops ladders as publishes come and go.
-    pub fn follow(&self, ingest: &Ingest) -> JoinHandle<()> {
+    /// Starts and stops ladders as the sessions' broadcasts (one publish,
+    /// or a composition) come and go.
+    pub fn follow(&self, composer: &Composer) -> JoinHandle<()> {
         let hls = self.clone();
-        let ingest = ingest.clone();
-        let mut events = ingest.subscribe();
+        let composer = composer.clone();
+        let mut events = composer.subscribe();
         tokio::spawn(async move {
             while let Some(heard) = follow::next(&mut events).await {
                 match heard {
-                    // The broadcast follows the session's main publish.
-                    Heard::Event(IngestEvent::MainChanged {
+                    Heard::Event(ComposeEvent::BroadcastChanged {
                         session_id,
-                        main: Some((resource_id, producers)),
+                        source: Some((resource_id, producers)),
                     }) => {
                         hls.start_logged(&session_id, &resource_id, &producers)
                             .await
                     }
-                    Heard::Event(IngestEvent::MainChanged {
+                    Heard::Event(ComposeEvent::BroadcastChanged {
                         session_id,
-                        main: None,
+                        source: None,
                     }) => hls.stop(&session_id).await,
-                    Heard::Event(_) => {}
                     Heard::Lagged { missed } => {
-                        tracing::warn!("HLS missed {missed} ingest events; reconciling");
-                        hls.reconcile(&ingest).await;
+                        tracing::warn!("HLS missed {missed} broadcast changes; reconciling");
+                        hls.reconcile(&composer).await;
                     }
                 }
             }
         })
     }
 
-    /// Runs a ladder for exactly the main publishes whose video flows now.
-    async fn reconcile(&self, ingest: &Ingest) {
+    /// Runs a ladder for exactly the broadcasts with video now.
+    async fn reconcile(&self, composer: &Composer) {
         let mut ready = HashMap::new();
-        for publisher in ingest.mains() {
-            if let Some(producers) = publisher.ready_producers().filter(|p| p.video.is_some()) {
-                let key = (
-                    SessionId::from(publisher.session_id()),
-                    ResourceId::from(publisher.resource_id()),
-                );
-                ready.insert(key, producers);
+        for (session, resource, producers) in composer.broadcasts().await {
+            if producers.video.is_some() {
+                ready.insert((session, resource), producers);
             }
         }
         let running: Vec<(SessionId, ResourceId)> = {

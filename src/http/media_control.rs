@@ -5,7 +5,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::sync::Arc;
 
-use crate::control::protocol::Publish;
+use crate::compose::Composer;
+use crate::control::protocol::{Layout, Publish};
 use crate::control::{LinkStats, MediaControl};
 use crate::egress::Egress;
 use crate::ids::{ParticipantId, SessionId};
@@ -16,11 +17,16 @@ use crate::time::{now_ms, rfc3339};
 pub struct MediaPlanes {
     ingest: Ingest,
     egress: Egress,
+    composer: Composer,
 }
 
 impl MediaPlanes {
-    pub fn new(ingest: Ingest, egress: Egress) -> Self {
-        MediaPlanes { ingest, egress }
+    pub fn new(ingest: Ingest, egress: Egress, composer: Composer) -> Self {
+        MediaPlanes {
+            ingest,
+            egress,
+            composer,
+        }
     }
 
     /// Off the stage: no longer promoted, and whatever the participant
@@ -81,6 +87,10 @@ impl MediaControl for MediaPlanes {
         for p in self.ingest.publishes_by(session, participant) {
             p.set_audio_muted(true);
         }
+    }
+
+    fn set_layout(&self, session: &SessionId, layout: Layout) {
+        self.composer.set_layout(session, layout);
     }
 }
 

@@ -18,7 +18,7 @@ use super::sessions::owned_session;
 use super::ApiError;
 use crate::auth::policy::{Capability, Denied};
 use crate::auth::{Claims, Role};
-use crate::db::{Participant, Recording, RecordingState, Session};
+use crate::db::{Layout, Participant, Recording, RecordingState, Session};
 use crate::http::state::AppState;
 use crate::http::{ApiCall, AuthUser, PlayerAuth};
 use crate::time::{now_ms, rfc3339};
@@ -57,6 +57,33 @@ pub struct RecordingView {
     /// downloads; time-limited like `url`.
     #[serde(skip_serializing_if = "Option::is_none")]
     download_url: Option<String>,
+    /// The layouts the broadcast showed (speaker, stage, screen share), as
+    /// chapter marks from the recording's start.
+    chapters: Vec<ChapterView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChapterView {
+    at_seconds: f64,
+    layout: Layout,
+    title: &'static str,
+}
+
+/// The recording's chapters: the layouts the broadcast showed while it ran.
+async fn chapters(state: &AppState, rec: &Recording) -> Result<Vec<ChapterView>, ApiError> {
+    let end = rec.stopped_at.unwrap_or_else(now_ms);
+    let marks = state
+        .db
+        .chapters(&rec.session_id, rec.created_at, end)
+        .await?;
+    Ok(marks
+        .into_iter()
+        .map(|c| ChapterView {
+            at_seconds: (c.at - rec.created_at).max(0) as f64 / 1000.0,
+            layout: c.layout,
+            title: c.layout.title(),
+        })
+        .collect())
 }
 
 /// Who may see a session's recordings: anyone who may see the session, and
@@ -84,7 +111,9 @@ pub(super) async fn view(
         .as_deref()
         .filter(|_| session.allow_download)
         .map(|url| download_url(state, url));
+    let chapters = chapters(state, &rec).await?;
     Ok(RecordingView {
+        chapters,
         session_title: session.title.clone(),
         created_at_ms: rec.created_at,
         download_url,
@@ -247,6 +276,8 @@ async fn set_consent(
         .set_recording_consent(&id, &who.sub, &who.name, who.role.as_str(), consent.consent)
         .await?;
     tracing::info!(session = %id, user = %who.sub, consent = consent.consent, "recording consent");
+    // Their tile in the composed broadcast shows them, or stops showing them.
+    state.composer.refresh(&id);
     Ok(Json(p))
 }
 

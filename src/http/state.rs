@@ -35,6 +35,8 @@ pub struct AppState {
     /// The classroom rooms (session WebSockets).
     pub hub: crate::control::Hub,
     pub hls: Hls,
+    /// The class's broadcast (one publish, or several composed).
+    pub composer: crate::compose::Composer,
     /// Who fetched HLS playlists from us lately (the HLS tier's head count).
     pub hls_audience: Audience,
     pub storage: Storage,

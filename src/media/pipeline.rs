@@ -23,6 +23,10 @@ const DESCRIPTIONS: &[(&str, &str)] = descriptions![
     "ladder-rung",
     "ladder-passthrough",
     "ladder-rung-audio",
+    "compose",
+    "compose-video-in",
+    "compose-audio-in",
+    "compose-placeholder",
     "recording-remux",
     "recording-video",
     "recording-audio",
@@ -267,10 +271,11 @@ mod tests {
     #[test]
     fn every_description_parses() {
         crate::media::init().expect("gstreamer");
-        // The ladder's parts only parse together; hls::ladder tests them.
+        // The ladder's parts only parse together; hls::ladder tests them
+        // (and compose its own).
         for (name, _) in DESCRIPTIONS
             .iter()
-            .filter(|(n, _)| !n.starts_with("ladder"))
+            .filter(|(n, _)| !n.starts_with("ladder") && !n.starts_with("compose"))
         {
             let text = description(name)
                 .expect("description")

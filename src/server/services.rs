@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use super::{Config, Retention, ServerError};
 use crate::auth::{AuthError, Keys};
+use crate::compose::Composer;
 use crate::control::broker::Broker;
 use crate::control::Hub;
 use crate::db::Db;
@@ -32,7 +33,8 @@ pub struct Services {
     pub state: AppState,
     rate_limits: Arc<RateLimits>,
     egress_follower: JoinHandle<()>,
-    hls_follower: Option<JoinHandle<()>>,
+    /// The composer and the ladders, following the publishes.
+    followers: Option<(JoinHandle<()>, JoinHandle<()>)>,
     recorder_follower: JoinHandle<()>,
     uploader: Option<JoinHandle<()>>,
     pruner: Option<JoinHandle<()>>,
@@ -75,11 +77,9 @@ impl Services {
             )
         };
         let uploader = uploads.as_ref().map(Uploads::start);
-        let hls = Hls::with_uploads(
-            LadderConfig::load(ladder_path.as_deref())?,
-            data_dir.join("hls"),
-            uploads.clone(),
-        );
+        let ladder = LadderConfig::load(ladder_path.as_deref())?;
+        let composer = Composer::new(ladder.canvas(), db.clone(), ingest.clone());
+        let hls = Hls::with_uploads(ladder, data_dir.join("hls"), uploads.clone());
         let recorder = Recorder::new(
             db.clone(),
             hls.clone(),
@@ -97,7 +97,11 @@ impl Services {
         }
         recorder.recover().await?;
         let recorder_follower = recorder.follow();
-        let hls_follower = config.hls.enabled.then(|| hls.follow(&ingest));
+        // Without HLS nothing carries the broadcast: nothing is composed.
+        let followers = config
+            .hls
+            .enabled
+            .then(|| (composer.follow(), hls.follow(&composer)));
         let egress = Egress::new(config.egress.clone(), ingest.clone(), hls.clone());
         let egress_follower = egress.follow(&ingest);
         let broker = Broker::connect(&config.broker).await?;
@@ -148,11 +152,12 @@ impl Services {
                 broker,
                 db,
                 keys.clone(),
-                Arc::new(MediaPlanes::new(ingest, egress)),
+                Arc::new(MediaPlanes::new(ingest, egress, composer.clone())),
                 public_url.clone(),
                 instance,
             ),
             hls,
+            composer,
             hls_audience: Audience::default(),
             storage: setup.storage,
             uploads,
@@ -172,7 +177,7 @@ impl Services {
             rate_limits: Arc::new(RateLimits::new(http.rate, keys)),
             state,
             egress_follower,
-            hls_follower,
+            followers,
             recorder_follower,
             uploader,
             pruner,
@@ -202,10 +207,12 @@ impl Services {
         state.egress.stop_all("server-shutdown").await;
         self.egress_follower.abort();
         state.ingest.stop_all("server-shutdown").await;
-        state.hls.stop_all().await;
-        if let Some(f) = self.hls_follower {
-            f.abort();
+        if let Some((composer, ladders)) = self.followers {
+            composer.abort();
+            ladders.abort();
         }
+        state.composer.stop_all().await;
+        state.hls.stop_all().await;
         // Let the last recordings be remuxed and the spool empty; what does not
         // finish in time is picked up by the next start.
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -6,13 +6,20 @@ non-trickle recvonly offer (audio + video), applies the answer, pulls and decode
 frames of both tracks, and DELETEs the resource at the end.
 
 Usage:
-    python whep_view.py --url URL --token T [--seconds N] [--audio-only]
+    python whep_view.py --url URL [--url URL ...] --token T [--seconds N] [--audio-only]
                         [--police KBPS@START-END ...] [--kill-after S] [--ice-loopback]
 
+--url may be repeated: one viewer on one downlink watching several WHEP resources at
+once (e.g. a class's camera and screen-share publishes, …/whep/<session>?publish=<id>),
+with the same token. Each URL is a view of its own (peer connection, POST and DELETE),
+set up one after the other in the order given; the media datagrams of every view go
+through the one policer below, so --police limits their combined rate. The run ends
+after --seconds, or earlier once every view's connection has failed or closed.
+
 --police KBPS@START-END (repeatable) simulates a constrained downlink: during
-[START, END) seconds after the answer arrived, a token-bucket policer (rate KBPS
+[START, END) seconds after the (first) answer arrived, a token-bucket policer (rate KBPS
 kbit/s, bucket 1/4 s of that rate, at least 1500 bytes; KBPS 0 drops everything)
-sits where the viewer's ICE connection receives its UDP datagrams. SRTP media
+sits where the viewer's ICE connections receive their UDP datagrams. SRTP media
 packets (first byte 128..191, second byte not 192..223, i.e. not RTCP) above the
 rate are dropped before aiortc sees them, so aiortc's jitter buffer, NACKs, PLIs and
 receiver reports see real loss. STUN, DTLS and RTCP always pass. END may be left
@@ -39,17 +46,33 @@ Output: one JSON object per line on stdout, flushed at once:
         counted at the socket after the policer (what aiortc got), on the media SSRCs
         (RTX retransmissions separately in rtx_packets, their bytes included in bytes);
         lost = expected - received by sequence number. nacks/plis: RTCP feedback aiortc sent.
+        With several --url, video/audio/connection are the first URL's, and the line
+        also has "views":[{"connection":...,"video":{...},"audio":{...}}, ...] (one entry
+        per URL, in order; the first is the same as the top level); police is shared.
     {"event":"killed","after":S}            then os._exit(0) (--kill-after)
     {"event":"deleted","status":200}
     {"event":"done","reason":"seconds"|"connection-failed"|"connection-closed",
      "seconds":S,"first_frame_ms":N|null,"video":{...totals},"audio":{...totals},
      "police":{"passed":N,"dropped":N,"passed_bytes":N,"dropped_bytes":N}}
+        With several --url, everything but police is the first URL's (reason: why the
+        run stopped, the first URL's ending when all ended), and "views" comes before
+        "police", one entry per URL in order:
+        {"url":U,"ended":null|"connection-failed"|"connection-closed","first_frame_ms":N|null,
+         "video":{...totals,"max_width":W|null,"max_height":H|null,"fps_5s":F,
+                  "sizes":[{"t":S,"width":W,"height":H},...]},
+         "audio":{...totals}}
+        width/height: the last decoded frame's; max_width/max_height: the largest seen;
+        fps_5s: frames decoded over the last 5 s of the run; sizes: every change of the
+        decoded size, t in s since the first answer.
     {"event":"terminated","signal":"SIGTERM"}   (SIGTERM/SIGINT: pc closed, no DELETE)
     {"event":"error","status":503,"body":"...","retry_after":"5","links":[...],
      "location":null}                       exit 2 (the POST answered non-201)
     {"event":"error","message":"..."}       exit 1 (any other failure, incl. timeout)
-Exit 0 after --seconds (or SIGTERM/SIGINT, or --kill-after); 3 when the connection went
-to failed/closed first (the done line is printed all the same, with its reason).
+With several --url, every line about one view (answer, state, first-frame, deleted, a
+non-201 error) also has "view":I (its index, 0 = the first --url) and "url":U after
+"event"; a non-201 POST DELETEs the views already set up before the exit 2.
+Exit 0 after --seconds (or SIGTERM/SIGINT, or --kill-after); 3 when the connection (every
+view's) went to failed/closed first (the done line is printed all the same, with its reason).
 
 The whole run is bounded by --seconds + 30 s (then a hard watchdog exits the process).
 ICE uses no STUN/TURN server (host candidates only: the test machine has no network),
@@ -59,6 +82,7 @@ gathers IPv4 only, and drops IPv6 candidates from the answer. aioice leaves out
 
 import argparse
 import asyncio
+import collections
 import os
 import re
 import sys
@@ -71,6 +95,7 @@ HTTP_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 OVERALL_SLACK_S = 30.0
 MIN_BUCKET_BYTES = 1500
+FPS_WINDOW_S = 5.0
 
 
 try:
@@ -107,8 +132,9 @@ class Window:
 
 
 class Policer:
-    """Token bucket over the media datagrams of one ICE connection, active in windows of
-    time measured from t0 (the answer). Before t0 and outside every window all pass."""
+    """Token bucket over the media datagrams of every view's ICE connection (one downlink),
+    active in windows of time measured from t0 (the first answer). Before t0 and outside
+    every window all pass."""
 
     def __init__(self, windows):
         self.windows = windows
@@ -295,38 +321,41 @@ def first_codecs(sdp):
 # --------------------------------------------------------------------------- main flow
 
 
-class Run:
-    def __init__(self, args):
-        self.args = args
+class View:
+    """One WHEP resource: its peer connection and its counters. Every view's media
+    datagrams go through the run's one policer (its Rx shares it)."""
+
+    def __init__(self, run, index, url):
+        self.run = run
+        self.url = url
+        # Events name their view only when there are several.
+        self.tag = {"view": index, "url": url} if run.multi else {}
         self.pc = None
-        self.http = None
         self.location = None
         self.deleted = False
-        self.signal_name = None
-        self.phase = "setup"
-        self.policer = Policer(args.police)
-        self.rx = Rx(self.policer)
+        self.rx = Rx(run.policer)
         self.t_post = None
         self.t_answer = None
         self.first_frame_ms = None
         self.ended = None  # "connection-failed" | "connection-closed"
-        self.ended_event = asyncio.Event()
         self.tasks = []
         self.frames = {"video": 0, "audio": 0}
         self.frames_received = 0
         self.size = (None, None)
+        self.sizes = []  # (monotonic time, width, height) at every change of the decoded size
+        self.recent = collections.deque()  # times of the video frames of the last FPS_WINDOW_S
         self.nacks = 0
         self.plis = 0
 
-    def headers(self, ctype=None):
-        h = {"Authorization": f"Bearer {self.args.token}"}
-        if ctype:
-            h["Content-Type"] = ctype
-        return h
+    def emit(self, event, **fields):
+        emit({"event": event, **self.tag, **fields})
+
+    def step(self, phase):
+        self.run.phase = f"view {self.tag['view']}: {phase}" if self.tag else phase
 
     def post_url(self):
-        url = self.args.url
-        if self.args.audio_only:
+        url = self.url
+        if self.run.args.audio_only:
             url += ("&" if "?" in url else "?") + "audio_only=1"
         return url
 
@@ -339,12 +368,24 @@ class Run:
                 frame = await track.recv()
                 self.frames[kind] += 1
                 if kind == "video":
-                    self.size = (frame.width, frame.height)
-                    if self.first_frame_ms is None:
-                        self.first_frame_ms = int(round((time.monotonic() - self.t_post) * 1000))
-                        emit({"event": "first-frame", "ms": self.first_frame_ms})
+                    self.on_video_frame(frame.width, frame.height)
         except MediaStreamError:
             pass
+
+    def on_video_frame(self, width, height):
+        now = time.monotonic()
+        if (width, height) != self.size:
+            self.sizes.append((now, width, height))
+        self.size = (width, height)
+        self.recent.append(now)
+        self.forget_frames_before(now - FPS_WINDOW_S)
+        if self.first_frame_ms is None:
+            self.first_frame_ms = int(round((now - self.t_post) * 1000))
+            self.emit("first-frame", ms=self.first_frame_ms)
+
+    def forget_frames_before(self, t):
+        while self.recent and self.recent[0] < t:
+            self.recent.popleft()
 
     def watch_receiver(self, receiver, kind):
         """Count the encoded video frames handed to the decoder, and the NACKs/PLIs sent."""
@@ -404,43 +445,108 @@ class Run:
             },
         }
 
-    async def report_loop(self):
-        prev = self.totals()
-        prev_t = time.monotonic()
-        while True:
-            await asyncio.sleep(1.0)
-            now = time.monotonic()
-            cur = self.totals()
-            dt = max(now - prev_t, 1e-3)
-            cur["video"]["fps"] = round((cur["video"]["frames_decoded"] - prev["video"]["frames_decoded"]) / dt, 1)
-            for kind in ("video", "audio"):
-                cur[kind]["kbps"] = round(8 * (cur[kind]["bytes"] - prev[kind]["bytes"]) / dt / 1000, 1)
-            emit(
-                {
-                    "event": "stats",
-                    "t": round(now - self.t_answer, 2),
-                    "connection": self.pc.connectionState if self.pc else None,
-                    **cur,
-                    "police": self.policer.take(now),
-                }
-            )
-            prev, prev_t = cur, now
+    def summary(self, now):
+        """totals() and, for the done line's views, the decoded sizes and the recent frame rate."""
+        s = self.totals()
+        self.forget_frames_before(now - FPS_WINDOW_S)
+        span = min(FPS_WINDOW_S, now - self.run.t_answer)
+        s["video"].update(
+            max_width=max((w for _, w, _ in self.sizes), default=None),
+            max_height=max((h for _, _, h in self.sizes), default=None),
+            fps_5s=round(len(self.recent) / span, 1) if span > 0 else 0.0,
+            sizes=[{"t": round(t - self.run.t_answer, 2), "width": w, "height": h} for t, w, h in self.sizes],
+        )
+        return {"url": self.url, "ended": self.ended, "first_frame_ms": self.first_frame_ms, **s}
+
+    def connection(self):
+        return self.pc.connectionState if self.pc else None
 
     # ---- HTTP
+
+    async def setup(self):
+        """createOffer, POST, answer, setRemoteDescription. None when the resource is up,
+        2 when the POST answered non-201 (the error line is printed)."""
+        run = self.run
+        # Explicit empty ICE server list: aiortc's default is a public STUN server.
+        pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+        @pc.on("connectionstatechange")
+        def _on_state():
+            if self.t_answer is None:
+                return
+            state = pc.connectionState
+            self.emit("state", connection=state)
+            if state in ("failed", "closed") and self.ended is None and not self.deleted:
+                self.ended = f"connection-{state}"
+                run.view_ended()
+
+        @pc.on("track")
+        def _on_track(track):
+            self.tasks.append(asyncio.ensure_future(self.pull(track)))
+
+        pc.addTransceiver("audio", direction="recvonly")
+        pc.addTransceiver("video", direction="recvonly")
+
+        self.step("createOffer")
+        await pc.setLocalDescription(await pc.createOffer())  # gathers every candidate
+        self.tag_connections()
+
+        self.step("POST offer")
+        url = self.post_url()
+        self.t_post = time.monotonic()
+        headers = run.headers("application/sdp")
+        async with run.http.post(url, data=pc.localDescription.sdp.encode(), headers=headers) as resp:
+            body = await resp.text(errors="replace")
+            ms = int(round((time.monotonic() - self.t_post) * 1000))
+            links = resp.headers.getall("Link", [])
+            if resp.status != 201:
+                self.emit(
+                    "error",
+                    status=resp.status,
+                    body=body[:4000],
+                    retry_after=resp.headers.get("Retry-After"),
+                    links=links,
+                    location=resp.headers.get("Location"),
+                )
+                return 2
+            loc = resp.headers.get("Location")
+            self.location = urljoin(url, loc) if loc else None
+
+        self.t_answer = time.monotonic()
+        run.answered(self.t_answer)
+        answer = strip_ipv6_candidates(body)
+        codecs = first_codecs(answer)
+        self.emit(
+            "answer",
+            status=201,
+            location=self.location,
+            links=links,
+            ms_to_201=ms,
+            video_codec=codecs.get("video"),
+            audio_codec=codecs.get("audio"),
+        )
+        self.rx.learn_payload_types(answer)
+
+        self.step("setRemoteDescription")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        self.tag_connections()  # again: BUNDLE may have kept another transport
+        for t in pc.getTransceivers():
+            self.watch_receiver(t.receiver, t.kind)
+        return None
 
     async def delete(self):
         if self.deleted:
             return
         self.deleted = True
         if not self.location:
-            emit({"event": "deleted", "status": None, "message": "no Location header"})
+            self.emit("deleted", status=None, message="no Location header")
             return
         try:
-            async with self.http.delete(self.location, headers=self.headers()) as resp:
+            async with self.run.http.delete(self.location, headers=self.run.headers()) as resp:
                 await resp.read()
-                emit({"event": "deleted", "status": resp.status})
+                self.emit("deleted", status=resp.status)
         except Exception as exc:
-            emit({"event": "deleted", "status": None, "message": repr(exc)})
+            self.emit("deleted", status=None, message=repr(exc))
 
     async def close_pc(self):
         for t in self.tasks:
@@ -452,6 +558,69 @@ class Run:
             except Exception:
                 pass
 
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.http = None
+        self.signal_name = None
+        self.phase = "setup"
+        self.policer = Policer(args.police)  # one for every view: one downlink
+        self.t_answer = None  # the first answer
+        self.ended_event = asyncio.Event()  # every view's connection failed or closed
+        self.tasks = []
+        self.multi = len(args.url) > 1
+        self.views = [View(self, i, url) for i, url in enumerate(args.url)]
+
+    def headers(self, ctype=None):
+        h = {"Authorization": f"Bearer {self.args.token}"}
+        if ctype:
+            h["Content-Type"] = ctype
+        return h
+
+    def answered(self, now):
+        if self.t_answer is None:
+            self.t_answer = self.policer.t0 = now
+
+    def view_ended(self):
+        if all(v.ended for v in self.views):
+            self.ended_event.set()
+
+    async def report_loop(self):
+        prev = [v.totals() for v in self.views]
+        prev_t = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            cur = [v.totals() for v in self.views]
+            dt = max(now - prev_t, 1e-3)
+            for c, p in zip(cur, prev):
+                c["video"]["fps"] = round((c["video"]["frames_decoded"] - p["video"]["frames_decoded"]) / dt, 1)
+                for kind in ("video", "audio"):
+                    c[kind]["kbps"] = round(8 * (c[kind]["bytes"] - p[kind]["bytes"]) / dt / 1000, 1)
+            line = {
+                "event": "stats",
+                "t": round(now - self.t_answer, 2),
+                "connection": self.views[0].connection(),
+                **cur[0],
+                "police": self.policer.take(now),
+            }
+            if self.multi:
+                line["views"] = [{"connection": v.connection(), **c} for v, c in zip(self.views, cur)]
+            emit(line)
+            prev, prev_t = cur, now
+
+    async def delete_all(self):
+        for v in self.views:
+            if v.location:
+                await v.delete()
+
+    async def close(self):
+        for t in self.tasks:
+            t.cancel()
+        for v in self.views:
+            await v.close_pc()
+
     async def main(self):
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S))
         try:
@@ -461,83 +630,18 @@ class Run:
         except Exception as exc:
             detail = str(exc) or "(no detail)"
             emit({"event": "error", "message": f"{self.phase}: {type(exc).__name__}: {detail}"})
-            if self.location:
-                await self.delete()
+            await self.delete_all()
             return 1
         finally:
-            await self.close_pc()
+            await self.close()
             await self.http.close()
 
     async def _main(self):
         a = self.args
-        # Explicit empty ICE server list: aiortc's default is a public STUN server.
-        pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-
-        @pc.on("connectionstatechange")
-        def _on_state():
-            if self.t_answer is None:
-                return
-            state = pc.connectionState
-            emit({"event": "state", "connection": state})
-            if state in ("failed", "closed") and self.ended is None and not self.deleted:
-                self.ended = f"connection-{state}"
-                self.ended_event.set()
-
-        @pc.on("track")
-        def _on_track(track):
-            self.tasks.append(asyncio.ensure_future(self.pull(track)))
-
-        pc.addTransceiver("audio", direction="recvonly")
-        pc.addTransceiver("video", direction="recvonly")
-
-        self.phase = "createOffer"
-        await pc.setLocalDescription(await pc.createOffer())  # gathers every candidate
-        self.tag_connections()
-
-        self.phase = "POST offer"
-        url = self.post_url()
-        self.t_post = time.monotonic()
-        async with self.http.post(url, data=pc.localDescription.sdp.encode(), headers=self.headers("application/sdp")) as resp:
-            body = await resp.text(errors="replace")
-            ms = int(round((time.monotonic() - self.t_post) * 1000))
-            links = resp.headers.getall("Link", [])
-            if resp.status != 201:
-                emit(
-                    {
-                        "event": "error",
-                        "status": resp.status,
-                        "body": body[:4000],
-                        "retry_after": resp.headers.get("Retry-After"),
-                        "links": links,
-                        "location": resp.headers.get("Location"),
-                    }
-                )
+        for v in self.views:  # one after the other: the first one's media flows meanwhile
+            if await v.setup() is not None:
+                await self.delete_all()
                 return 2
-            loc = resp.headers.get("Location")
-            self.location = urljoin(url, loc) if loc else None
-
-        self.t_answer = time.monotonic()
-        self.policer.t0 = self.t_answer
-        answer = strip_ipv6_candidates(body)
-        codecs = first_codecs(answer)
-        emit(
-            {
-                "event": "answer",
-                "status": 201,
-                "location": self.location,
-                "links": links,
-                "ms_to_201": ms,
-                "video_codec": codecs.get("video"),
-                "audio_codec": codecs.get("audio"),
-            }
-        )
-        self.rx.learn_payload_types(answer)
-
-        self.phase = "setRemoteDescription"
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-        self.tag_connections()  # again: BUNDLE may have kept another transport
-        for t in pc.getTransceivers():
-            self.watch_receiver(t.receiver, t.kind)
 
         self.phase = "receiving"
         self.tasks.append(asyncio.ensure_future(self.report_loop()))
@@ -549,22 +653,23 @@ class Run:
             pass
 
         self.phase = "teardown"
-        elapsed = round(time.monotonic() - self.t_answer, 2)
-        reason = self.ended or "seconds"
-        summary = self.totals()
-        await self.delete()
-        await self.close_pc()
-        emit(
-            {
-                "event": "done",
-                "reason": reason,
-                "seconds": elapsed,
-                "first_frame_ms": self.first_frame_ms,
-                **summary,
-                "police": self.policer.totals(),
-            }
-        )
-        return 0 if self.ended is None else 3
+        now = time.monotonic()
+        first = self.views[0]
+        stopped_early = self.ended_event.is_set()
+        done = {
+            "event": "done",
+            "reason": first.ended if stopped_early else "seconds",
+            "seconds": round(now - self.t_answer, 2),
+            "first_frame_ms": first.first_frame_ms,
+            **first.totals(),
+        }
+        if self.multi:
+            done["views"] = [v.summary(now) for v in self.views]
+        await self.delete_all()
+        await self.close()
+        done["police"] = self.policer.totals()
+        emit(done)
+        return 3 if stopped_early else 0
 
     async def kill_later(self, after):
         await asyncio.sleep(after)
@@ -574,8 +679,14 @@ class Run:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="WHEP viewer (aiortc) with an optional downlink policer")
-    p.add_argument("--url", required=True, help="WHEP endpoint URL (…/whep/<session>)")
-    p.add_argument("--token", required=True, help="bearer token")
+    p.add_argument(
+        "--url",
+        action="append",
+        required=True,
+        help="WHEP endpoint URL (…/whep/<session>[?publish=<id>]); repeat it to view several "
+        "resources at once, as one viewer behind one policer",
+    )
+    p.add_argument("--token", required=True, help="bearer token (for every URL)")
     p.add_argument("--seconds", type=float, default=15.0, help="how long to watch after the answer")
     p.add_argument("--audio-only", action="store_true", help="add ?audio_only=1 to the POST")
     p.add_argument(

@@ -109,6 +109,13 @@ impl Hub {
                     done(db.close_poll(&poll.id, &(&results).into(), at).await)
                 }
                 Effect::StoreLobby { enabled } => done(db.set_lobby(session_id, enabled, at).await),
+                Effect::StoreLayout { layout } => {
+                    let stored = db.set_layout(session_id, layout, at).await;
+                    // Told after the write: a process that starts composing
+                    // later reads it from storage.
+                    self.publish(session, &Envelope::Layout { layout }).await;
+                    done(stored)
+                }
                 Effect::Kick { participant_id } => {
                     self.enforce_everywhere(session, participant_id.clone(), Enforcement::Kick)
                         .await;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::super::broker::MAX_PAYLOAD_BYTES;
-use super::super::protocol::{Publish, ServerMessage};
+use super::super::protocol::{Layout, Publish, ServerMessage};
 use super::super::room::Input;
 
 /// One message on a session's broker channel.
@@ -44,6 +44,11 @@ pub(super) enum Envelope {
     Publishes {
         origin: String,
         publishes: Vec<Publish>,
+    },
+    /// The broadcast's layout changed (and is stored): every process's
+    /// composition of the session follows it.
+    Layout {
+        layout: Layout,
     },
     /// A message for one participant, wherever their socket is.
     Direct {

@@ -337,6 +337,7 @@ impl Hub {
                     let participant = ParticipantId::from(participant_id);
                     self.inner.media.promote(&local.session, &participant)
                 }
+                Action::Layout { layout } => self.inner.media.set_layout(&local.session, layout),
                 Action::Resynced => {
                     let admitted = local.registry.admitted();
                     let outputs = replica.welcome_again(admitted.iter().map(String::as_str));
@@ -371,6 +372,10 @@ impl Hub {
         match db.lobby_enabled(session_id).await {
             Ok(enabled) => stored.lobby_enabled = enabled,
             Err(e) => tracing::warn!(session = %session_id, "restoring the room's lobby: {e}"),
+        }
+        match db.layout(session_id).await {
+            Ok(layout) => stored.layout = layout,
+            Err(e) => tracing::warn!(session = %session_id, "restoring the broadcast layout: {e}"),
         }
         match db.bans(session_id).await {
             Ok(banned) => stored.banned = banned,

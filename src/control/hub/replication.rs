@@ -19,7 +19,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::super::protocol::{Publish, ServerMessage};
+use super::super::protocol::{Layout, Publish, ServerMessage};
 use super::super::room::{Effect, Input, Output, Room, Target};
 use super::envelope::{snapshot_parts, Enforcement, Envelope, Pieces};
 
@@ -49,6 +49,8 @@ pub(super) enum Action {
     },
     /// The participant was handed a publish token (their viewer is promoted).
     Promote { participant_id: String },
+    /// The composition of this process's media follows the layout.
+    Layout { layout: Layout },
     /// The copy was replaced after a gap: the local members may have missed
     /// messages and get the room again ([`Replica::welcome_again`]).
     Resynced,
@@ -309,6 +311,7 @@ impl Replica {
                 action,
             }),
             Envelope::Live { live } => self.cluster_live = live,
+            Envelope::Layout { layout } => actions.push(Action::Layout { layout }),
             Envelope::Direct {
                 participant_id,
                 message,

@@ -149,6 +149,7 @@ impl Room {
             lobby_enabled: self.lobby_enabled,
             live: self.live_since_ms.is_some(),
             publishes: self.publishes.clone(),
+            layout: self.layout,
         }
     }
 

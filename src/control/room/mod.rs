@@ -179,6 +179,11 @@ pub enum Effect {
     StoreLobby {
         enabled: bool,
     },
+    /// The instructor chose the broadcast's layout (kept; the composition
+    /// follows it).
+    StoreLayout {
+        layout: super::protocol::Layout,
+    },
     /// Refuse the participant's rejoin and end their WHIP/WHEP resources.
     Kick {
         participant_id: String,
@@ -253,6 +258,9 @@ pub struct Room {
     /// The class's live publishes (not stored: the media processes tell).
     #[serde(default)]
     publishes: Vec<super::protocol::Publish>,
+    /// The broadcast's layout as the instructor chose it.
+    #[serde(default)]
+    layout: super::protocol::Layout,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -449,6 +457,7 @@ impl Room {
                 self.create_poll(id, poll, c.at_ms, s)
             }
             M::ClosePoll { poll_id } => self.close_poll_now(&poll_id, s),
+            M::SetLayout { layout } => self.set_layout(layout, s),
         }
     }
 
@@ -491,5 +500,6 @@ fn instructor_only(msg: &ClientMessage) -> bool {
             | ClientMessage::Spotlight { .. }
             | ClientMessage::CreatePoll { .. }
             | ClientMessage::ClosePoll { .. }
+            | ClientMessage::SetLayout { .. }
     )
 }

@@ -1,7 +1,7 @@
 //! The instructor's hand on the room: muting (chat or microphones),
-//! kicking (which bans the rejoin) and the spotlight.
+//! kicking (which bans the rejoin), the spotlight and the broadcast layout.
 
-use super::super::protocol::ServerMessage;
+use super::super::protocol::{Layout, ServerMessage};
 use super::{invalid, not_found, Ctx, Effect, Handled, Room, Step, INSTRUCTOR};
 
 impl Room {
@@ -86,6 +86,17 @@ impl Room {
         }
         self.spotlight = participant_id.clone();
         s.all(ServerMessage::Spotlight { participant_id });
+        Ok(())
+    }
+
+    /// The broadcast's layout: everyone sees the choice, storage keeps it
+    /// and the composition follows it (an effect).
+    pub(super) fn set_layout(&mut self, layout: Layout, s: &mut Step) -> Handled {
+        if self.layout != layout {
+            self.layout = layout;
+            s.all(ServerMessage::Layout { layout });
+            s.effect(Effect::StoreLayout { layout });
+        }
         Ok(())
     }
 }

@@ -22,6 +22,7 @@ pub struct Stored {
     pub polls: Vec<StoredPoll>,
     pub lobby_enabled: bool,
     pub banned: Vec<String>,
+    pub layout: super::super::protocol::Layout,
 }
 
 /// A poll as storage keeps it, with its answers.
@@ -64,6 +65,7 @@ impl Room {
         let mut room = Room::new(session_id);
         room.seed_chat(stored.chat);
         room.lobby_enabled = stored.lobby_enabled;
+        room.layout = stored.layout;
         room.banned = stored.banned.into_iter().collect();
         for p in stored.polls {
             if room.polls.iter().any(|q| q.poll.id == p.poll.id) {

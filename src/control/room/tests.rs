@@ -151,6 +151,13 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             }
         }),
         1 => opt_id().prop_map(|participant_id| ClientMessage::Spotlight { participant_id }),
+        1 => proptest::sample::select(vec![
+            super::super::protocol::Layout::Auto,
+            super::super::protocol::Layout::Speaker,
+            super::super::protocol::Layout::Stage,
+            super::super::protocol::Layout::Screen,
+        ])
+        .prop_map(|layout| ClientMessage::SetLayout { layout }),
         3 => (
             prop_oneof![4 => Just("Which?".to_owned()), 1 => ".{0,5}"],
             prop_oneof![
@@ -869,6 +876,7 @@ fn a_restored_room_has_its_polls_lobby_and_bans() {
         ],
         lobby_enabled: true,
         banned: vec!["k".into()],
+        layout: super::super::protocol::Layout::Screen,
     };
     let mut room = Room::restore("s", stored);
     check_invariants(&room).expect("consistent");
@@ -883,6 +891,7 @@ fn a_restored_room_has_its_polls_lobby_and_bans() {
     });
     let snapshot = welcome.expect("welcome");
     assert!(snapshot.lobby_enabled);
+    assert_eq!(snapshot.layout, super::super::protocol::Layout::Screen);
     let polls: Vec<(String, bool)> = snapshot
         .polls
         .iter()
@@ -949,6 +958,48 @@ fn the_lobby_setting_is_stored() {
         let (_, fx) = say(&mut room, "t", ClientMessage::SetLobby { enabled }, T0);
         assert!(fx.contains(&Effect::StoreLobby { enabled }), "{fx:?}");
     }
+}
+
+#[test]
+fn the_instructor_chooses_the_layout_everyone_sees_it_and_it_is_stored() {
+    use super::super::protocol::Layout;
+    let mut room = Room::new("s");
+    join(&mut room, "t", "instructor");
+    join(&mut room, "a", "student");
+    let set = |layout| ClientMessage::SetLayout { layout };
+    let (out, fx) = say(&mut room, "a", set(Layout::Stage), T0);
+    assert_eq!(error_code(&out, "a").as_deref(), Some("forbidden"));
+    assert!(fx.iter().all(|e| !matches!(e, Effect::StoreLayout { .. })));
+    let (out, fx) = say(&mut room, "t", set(Layout::Stage), T0);
+    assert!(fx.contains(&Effect::StoreLayout {
+        layout: Layout::Stage
+    }));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Send {
+            to: Target::All,
+            msg: ServerMessage::Layout {
+                layout: Layout::Stage
+            },
+        }
+    )));
+    // The same choice again changes nothing.
+    let (out, fx) = say(&mut room, "t", set(Layout::Stage), T0 + 1);
+    assert!(out.is_empty() && fx.is_empty(), "{out:?} {fx:?}");
+    // A joiner sees it in the room.
+    let out = join(&mut room, "b", "student");
+    let layout = out.iter().find_map(|o| match o {
+        Output::Send {
+            msg: ServerMessage::Welcome { room, .. },
+            ..
+        } => Some(room.layout),
+        _ => None,
+    });
+    assert_eq!(layout, Some(Layout::Stage));
+    // A layout the protocol does not know is a bad message, not a panic.
+    assert!(
+        serde_json::from_str::<ClientMessage>(r#"{"type":"set_layout","layout":"grid"}"#).is_err()
+    );
 }
 
 #[test]

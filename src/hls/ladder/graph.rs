@@ -101,13 +101,7 @@ fn decoder(codec: Codec, supported: &[Codec], kind: &str) -> Result<String, HlsE
             codec.name()
         )));
     }
-    Ok(match codec {
-        Codec::H264 => "h264parse ! avdec_h264",
-        Codec::Vp8 => "vp8dec",
-        Codec::Opus => "opusdec",
-        Codec::Aac => "aacparse ! avdec_aac",
-    }
-    .into())
+    Ok(codec.decoder().into())
 }
 
 /// Where one rung's encoder reports what it produced.

@@ -61,6 +61,16 @@ impl Codec {
         }
     }
 
+    /// The GStreamer elements (a launch fragment) that decode it.
+    pub fn decoder(self) -> &'static str {
+        match self {
+            Codec::H264 => "h264parse ! avdec_h264",
+            Codec::Vp8 => "vp8dec",
+            Codec::Opus => "opusdec",
+            Codec::Aac => "aacparse ! avdec_aac",
+        }
+    }
+
     pub fn from_encoding_name(name: &str) -> Option<Self> {
         match name.to_ascii_uppercase().as_str() {
             "H264" => Some(Codec::H264),

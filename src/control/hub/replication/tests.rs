@@ -81,7 +81,7 @@ impl Cluster {
                     let again = process.replica.welcome_again(["a"]);
                     process.delivered.extend(again);
                 }
-                Action::Enforce { .. } | Action::Promote { .. } => {}
+                Action::Enforce { .. } | Action::Promote { .. } | Action::Layout { .. } => {}
             }
         }
     }
