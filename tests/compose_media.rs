@@ -36,15 +36,28 @@ const GREY: [u8; 3] = [0x3c, 0x40, 0x47];
 
 /// A WHIP publish of one solid colour (and a tone), `width`x`height` at `fps`.
 async fn coloured(url: &str, tok: &str, rgb: [u8; 3], size: (u32, u32), fps: u32) -> WhipClient {
-    let (width, height) = size;
     let argb =
         0xff00_0000u32 | u32::from(rgb[0]) << 16 | u32::from(rgb[1]) << 8 | u32::from(rgb[2]);
+    let pattern = format!("solid-color foreground-color={argb}");
+    publish_pattern(url, tok, &pattern, size, fps, 600).await
+}
+
+/// A WHIP publish of videotestsrc's `pattern` at `kbps` (and a tone).
+async fn publish_pattern(
+    url: &str,
+    tok: &str,
+    pattern: &str,
+    size: (u32, u32),
+    fps: u32,
+    kbps: u32,
+) -> WhipClient {
+    let (width, height) = size;
     let text = format!(
         "webrtcbin name=webrtc bundle-policy=max-bundle
-         videotestsrc is-live=true pattern=solid-color foreground-color={argb}
+         videotestsrc is-live=true pattern={pattern}
            ! video/x-raw,width={width},height={height},framerate={fps}/1
            ! videoconvert ! queue max-size-buffers=2 leaky=downstream
-           ! x264enc tune=zerolatency sliced-threads=false speed-preset=ultrafast bitrate=600
+           ! x264enc tune=zerolatency sliced-threads=false speed-preset=ultrafast bitrate={kbps}
                key-int-max={gop} ! video/x-h264,profile=constrained-baseline
            ! rtph264pay pt=96 mtu=1200 config-interval=-1 aggregate-mode=zero-latency
            ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,packetization-mode=(string)1
@@ -60,7 +73,7 @@ async fn coloured(url: &str, tok: &str, rgb: [u8; 3], size: (u32, u32), fps: u32
     let pipeline = classcast::media::launch("coloured publisher", &text).expect("pipeline");
     WhipClient::publish_pipeline(pipeline, url, tok)
         .await
-        .unwrap_or_else(|e| panic!("publishing {rgb:?} to {url}: {e}"))
+        .unwrap_or_else(|e| panic!("publishing {pattern} to {url}: {e}"))
 }
 
 async fn consent(base: &str, id: &str, tok: &str, yes: bool) {
@@ -296,6 +309,10 @@ async fn the_broadcast_and_the_recording_show_the_layout_without_who_refused() {
         done["video"]["frames_decoded"].as_u64().unwrap_or(0) > 20,
         "a plain WHEP client plays the main broadcast: {done}"
     );
+    assert_eq!(
+        done["video"]["width"], 640,
+        "the instructor's camera, not the composition: {done}"
+    );
 
     // The screen share: the auto layout puts it large.
     let screen = coloured(
@@ -307,6 +324,26 @@ async fn the_broadcast_and_the_recording_show_the_layout_without_who_refused() {
     )
     .await;
     segment_showing(&rung, "the screen layout in HLS", shows_screen).await;
+
+    // A participant views the screen share itself (its own WHEP resource).
+    let session = common::get_session(&base, &teacher, &id).await;
+    let shared = session["publishes"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["kind"] == "screen"))
+        .and_then(|p| p["id"].as_str())
+        .expect("the screen share is listed")
+        .to_owned();
+    let viewer = ClientProcess::aiortc_viewer(
+        &format!("{base}/whep/{id}?publish={shared}"),
+        &teacher,
+        3,
+        &[],
+    );
+    let done = viewer.expect_event("done", Duration::from_secs(30));
+    assert_eq!(
+        done["video"]["width"], 1280,
+        "the screen share, not the camera: {done}"
+    );
 
     // The instructor chooses the stage while still sharing.
     send(
@@ -382,4 +419,79 @@ async fn the_broadcast_and_the_recording_show_the_layout_without_who_refused() {
     for layout in ["Stage", "Screen share"] {
         assert!(titles.contains(&layout), "chapter {layout} in {chapters:?}");
     }
+}
+
+/// A viewer on a 600 kbit/s downlink watching the instructor's camera and
+/// screen share (two WHEP resources through one policer): the screen keeps
+/// its full size at a few frames a second, the camera steps down a rung.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrow_link_keeps_the_screen_full_size_and_steps_the_camera_down() {
+    let server = ServerProcess::start(&[]);
+    let base = server.url.clone();
+    let teacher = token(Role::Instructor, "grace", None);
+    let id = common::create_session(&base, &teacher, "Slides").await;
+    let whip = format!("{base}/whip/{id}");
+    // Noise: every frame costs bits, as a moving camera and a busy screen do.
+    let camera = publish_pattern(&whip, &teacher, "snow", (1280, 720), 30, 1500).await;
+    let screen = publish_pattern(
+        &format!("{whip}?source=screen"),
+        &teacher,
+        "snow",
+        (1280, 720),
+        15,
+        1200,
+    )
+    .await;
+    let publishes = wait_for(
+        Duration::from_secs(20),
+        "both publishes flowing",
+        || async {
+            let session = common::get_session(&base, &teacher, &id).await;
+            let all = session["publishes"].as_array()?.clone();
+            (all.len() == 2 && all.iter().all(|p| p["ready"] == true)).then_some(all)
+        },
+    )
+    .await;
+    let of = |kind: &str| {
+        let p = publishes
+            .iter()
+            .find(|p| p["kind"] == kind)
+            .expect("listed");
+        format!("{base}/whep/{id}?publish={}", p["id"].as_str().expect("id"))
+    };
+    // The composition (two publishes) makes the lighter encodings.
+    wait_for(Duration::from_secs(20), "the composition", || async {
+        let dir = server.data_dir.join("hls").join(&id).join("720p");
+        (segments(&dir).len() >= 2).then_some(())
+    })
+    .await;
+    let viewer = ClientProcess::aiortc_viewer(
+        &of("camera"),
+        &teacher,
+        30,
+        &["--url", &of("screen"), "--police", "600@4-"],
+    );
+    let done = viewer.expect_event("done", Duration::from_secs(60));
+    let views = done["views"].as_array().expect("views");
+    let (cam, scr) = (&views[0]["video"], &views[1]["video"]);
+    eprintln!(
+        "600 kbit/s: camera {cam}\nscreen {scr}\npolice {}",
+        done["police"]
+    );
+    assert_eq!(
+        scr["width"], 1280,
+        "the screen share keeps its size: {done}"
+    );
+    let fps = scr["fps_5s"].as_f64().unwrap_or(0.0);
+    assert!(
+        fps > 0.5 && fps <= 6.0,
+        "the screen share at a few frames a second: {fps} ({done})"
+    );
+    assert_eq!(cam["width"], 640, "the camera steps down to a rung: {done}");
+    assert!(
+        cam["fps_5s"].as_f64().unwrap_or(0.0) > 1.0,
+        "the camera still moves: {done}"
+    );
+    camera.stop().await.expect("stop");
+    screen.stop().await.expect("stop");
 }

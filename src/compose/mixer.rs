@@ -13,7 +13,9 @@ use super::plan::Tile;
 use crate::ingest::MediaProducers;
 use crate::media::keyframes;
 use crate::media::sdp::Codec;
-use crate::media::{description, fill, launch, MediaError, OwnedPipeline, StreamCounters};
+use crate::media::{
+    description, fill, launch, MediaError, OwnedPipeline, PublishKind, RungOutput, StreamCounters,
+};
 
 /// How late an input's frames may arrive and still make their frame of the
 /// broadcast: the publishers' jitter buffers (200 ms) and decoders.
@@ -50,6 +52,36 @@ struct Input {
     /// The video branch is a placeholder (no consent), not the picture.
     placeholder: bool,
     audio: Option<Branch>,
+    /// The publish's lighter encoding, made from the decoded picture.
+    alternate: Option<RungOutput>,
+}
+
+/// A camera's lighter encoding: 360p at 15 fps.
+const CAMERA_ALTERNATE: Alternate = Alternate {
+    name: "360p",
+    filter: "videoscale add-borders=true ! videorate drop-only=true max-rate=15 \
+             ! video/x-raw,width=640,height=360,pixel-aspect-ratio=1/1",
+    size: Some((640, 360)),
+    kbps: 200,
+    fps: 15,
+};
+/// A screen share's: its own size at 5 fps.
+const SCREEN_ALTERNATE: Alternate = Alternate {
+    name: "5fps",
+    filter: "videorate drop-only=true max-rate=5",
+    size: None,
+    kbps: 250,
+    fps: 5,
+};
+
+/// How a publish's lighter encoding is made (`@ALTERNATE@` and its rate).
+struct Alternate {
+    name: &'static str,
+    filter: &'static str,
+    /// None: the source's own size.
+    size: Option<(u32, u32)>,
+    kbps: u32,
+    fps: u32,
 }
 
 pub struct Mixer {
@@ -137,11 +169,12 @@ impl Mixer {
     pub fn set_input(
         &mut self,
         id: &str,
+        kind: PublishKind,
         producers: &MediaProducers,
         shown: bool,
     ) -> Result<(), MediaError> {
         let mut input = self.inputs.remove(id).unwrap_or_default();
-        let result = self.update_input(&mut input, producers, shown);
+        let result = self.update_input(&mut input, kind, producers, shown);
         self.inputs.insert(id.to_owned(), input);
         result
     }
@@ -149,6 +182,7 @@ impl Mixer {
     fn update_input(
         &self,
         input: &mut Input,
+        kind: PublishKind,
         producers: &MediaProducers,
         shown: bool,
     ) -> Result<(), MediaError> {
@@ -157,17 +191,29 @@ impl Mixer {
             if let Some(branch) = input.video.take() {
                 self.remove_branch(branch, &self.mix);
             }
+            input.alternate = None;
         }
         if input.video.is_none() {
             if wants_placeholder {
                 input.video = Some(self.placeholder_branch()?);
                 input.placeholder = true;
             } else if let Some((codec, producer)) = &producers.video {
-                let decoder = fill(
+                let alternate = match kind {
+                    PublishKind::Screen => &SCREEN_ALTERNATE,
+                    PublishKind::Camera | PublishKind::Stage => &CAMERA_ALTERNATE,
+                };
+                let text = fill(
                     &description("compose-video-in")?,
-                    &[("DECODER", codec.decoder().to_owned())],
+                    &[
+                        ("DECODER", codec.decoder().to_owned()),
+                        ("ALTERNATE", alternate.filter.to_owned()),
+                        ("ALTERNATE_KBPS", alternate.kbps.to_string()),
+                        ("ALTERNATE_KEYINT", (alternate.fps * 2).to_string()),
+                    ],
                 );
-                input.video = Some(self.feed_branch(&decoder, producer, &self.mix, true)?);
+                let branch = self.feed_branch(&text, producer, &self.mix, true)?;
+                input.alternate = alternate_output(&branch.bin, alternate);
+                input.video = Some(branch);
                 input.placeholder = false;
             }
         }
@@ -184,6 +230,11 @@ impl Mixer {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Publish `id`'s lighter encoding, while it is decoded here.
+    pub fn alternate(&self, id: &str) -> Option<RungOutput> {
+        self.inputs.get(id)?.alternate.clone()
     }
 
     /// Takes publish `id` out of the composition.
@@ -345,4 +396,24 @@ impl Drop for Mixer {
             }
         }
     }
+}
+
+/// The lighter encoding's output in a video input's bin.
+fn alternate_output(bin: &gst::Bin, alternate: &Alternate) -> Option<RungOutput> {
+    let sink = bin
+        .by_name("alternate")?
+        .downcast::<gst_app::AppSink>()
+        .ok()?;
+    let producer = gst_utils::StreamProducer::from(&sink);
+    let keyframe_requests = keyframes::rate_limit(&producer, KEYFRAME_REQUEST_INTERVAL);
+    let (width, height) = alternate.size.unwrap_or((0, 0));
+    Some(RungOutput {
+        name: alternate.name.to_owned(),
+        width,
+        height,
+        bitrate_bps: u64::from(alternate.kbps) * 1000,
+        keeps_size: alternate.size.is_none(),
+        producer,
+        keyframe_requests,
+    })
 }

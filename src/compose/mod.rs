@@ -26,7 +26,7 @@ use crate::db::{Db, Layout};
 use crate::ids::{ResourceId, SessionId};
 use crate::ingest::{Ingest, MediaProducers, Publisher};
 use crate::media::follow::{self, Heard};
-use crate::media::MediaError;
+use crate::media::{MediaError, RungOutput};
 use crate::time::now_ms;
 
 /// How often every session is looked at again: consent given or withdrawn,
@@ -73,6 +73,8 @@ struct Inner {
     sessions: tokio::sync::Mutex<HashMap<SessionId, SessionBroadcast>>,
     /// The instructor's layout per session, as last told or read.
     layouts: Mutex<HashMap<SessionId, Layout>>,
+    /// The composed publishes' lighter encodings, by session and resource.
+    alternates: Mutex<HashMap<SessionId, HashMap<String, RungOutput>>>,
     events: broadcast::Sender<ComposeEvent>,
     /// Sessions to look at again now (a layout chosen, consent given).
     review: mpsc::UnboundedSender<SessionId>,
@@ -89,6 +91,7 @@ impl Composer {
                 ingest,
                 sessions: tokio::sync::Mutex::new(HashMap::new()),
                 layouts: Mutex::new(HashMap::new()),
+                alternates: Mutex::new(HashMap::new()),
                 events: broadcast::channel(256).0,
                 review,
                 review_rx: Mutex::new(Some(review_rx)),
@@ -128,6 +131,23 @@ impl Composer {
         sessions
             .get(session_id)
             .is_some_and(|s| matches!(s.broadcast, Broadcast::Composed { .. }))
+    }
+
+    /// Publish `resource_id`'s lighter encoding (see
+    /// `pipelines/compose-video-in.gst`), while the session is composed.
+    pub fn alternate(&self, session_id: &str, resource_id: &str) -> Option<RungOutput> {
+        let alternates = self.inner.alternates.lock().ok()?;
+        alternates.get(session_id)?.get(resource_id).cloned()
+    }
+
+    fn keep_alternates(&self, session: &SessionId, alternates: HashMap<String, RungOutput>) {
+        if let Ok(mut all) = self.inner.alternates.lock() {
+            if alternates.is_empty() {
+                all.remove(session);
+            } else {
+                all.insert(session.clone(), alternates);
+            }
+        }
     }
 
     /// The instructor chose a layout (already stored).
@@ -210,6 +230,7 @@ impl Composer {
         if ready.is_empty() {
             if let Some(gone) = sessions.remove(&session) {
                 self.announce(&session, None);
+                self.keep_alternates(&session, HashMap::new());
                 if let Broadcast::Composed { mixer, .. } = gone.broadcast {
                     drop_off_runtime(mixer);
                 }
@@ -263,15 +284,18 @@ impl Composer {
                 self.inner.canvas.width as i32,
                 self.inner.canvas.height as i32,
             );
-            let inputs: Vec<(String, MediaProducers, bool)> = ready
+            let inputs: Vec<(Seat, MediaProducers)> = seats
                 .iter()
-                .zip(&seats)
-                .map(|((p, m), seat)| (p.resource_id().to_owned(), m.clone(), seat.shown))
+                .cloned()
+                .zip(ready.iter().map(|(_, m)| m.clone()))
                 .collect();
             let arranged = {
                 let mixer = mixer.clone();
                 tokio::task::spawn_blocking(move || arrange(&mixer, &inputs, &tiles)).await
             };
+            if let Ok(Ok(alternates)) = &arranged {
+                self.keep_alternates(&session, alternates.clone());
+            }
             sessions.insert(
                 session.clone(),
                 SessionBroadcast {
@@ -426,32 +450,39 @@ fn event_session(event: &crate::ingest::IngestEvent) -> &str {
     }
 }
 
-/// The mixer's inputs made `inputs` and its tiles `tiles` (blocking).
+/// The mixer's inputs made `inputs` and its tiles `tiles` (blocking); the
+/// publishes' lighter encodings by WHIP resource.
 fn arrange(
     mixer: &Mutex<Mixer>,
-    inputs: &[(String, MediaProducers, bool)],
+    inputs: &[(Seat, MediaProducers)],
     tiles: &[Tile],
-) -> Result<(), MediaError> {
+) -> Result<HashMap<String, RungOutput>, MediaError> {
     let mut mixer = mixer
         .lock()
         .map_err(|_| MediaError::Gst("the composition's lock is poisoned".into()))?;
     let gone: Vec<String> = mixer
         .inputs()
-        .filter(|id| !inputs.iter().any(|(i, _, _)| i == *id))
+        .filter(|id| !inputs.iter().any(|(seat, _)| seat.id == **id))
         .cloned()
         .collect();
     for id in gone {
         mixer.remove(&id);
     }
     let mut first_error = None;
-    for (id, producers, shown) in inputs {
-        if let Err(e) = mixer.set_input(id, producers, *shown) {
-            tracing::warn!(publish = %id, "adding a publish to the composition: {e}");
+    for (seat, producers) in inputs {
+        if let Err(e) = mixer.set_input(&seat.id, seat.kind, producers, seat.shown) {
+            tracing::warn!(publish = %seat.id, "adding a publish to the composition: {e}");
             first_error.get_or_insert(e);
         }
     }
     mixer.arrange(tiles);
-    first_error.map_or(Ok(()), Err)
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    Ok(inputs
+        .iter()
+        .filter_map(|(seat, _)| Some((seat.id.clone(), mixer.alternate(&seat.id)?)))
+        .collect())
 }
 
 /// Drops a composition on a blocking thread (its teardown waits for

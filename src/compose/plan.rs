@@ -181,7 +181,10 @@ mod tests {
         let cam = seat("cam", PublishKind::Camera);
         let scr = seat("scr", PublishKind::Screen);
         let ada = seat("ada", PublishKind::Stage);
-        assert_eq!(effective(Layout::Auto, std::slice::from_ref(&cam)), Layout::Speaker);
+        assert_eq!(
+            effective(Layout::Auto, std::slice::from_ref(&cam)),
+            Layout::Speaker
+        );
         assert_eq!(
             effective(Layout::Auto, &[cam.clone(), ada.clone()]),
             Layout::Stage
@@ -191,8 +194,14 @@ mod tests {
             Layout::Screen
         );
         // A choice with nothing to show falls back.
-        assert_eq!(effective(Layout::Screen, std::slice::from_ref(&cam)), Layout::Speaker);
-        assert_eq!(effective(Layout::Stage, std::slice::from_ref(&cam)), Layout::Speaker);
+        assert_eq!(
+            effective(Layout::Screen, std::slice::from_ref(&cam)),
+            Layout::Speaker
+        );
+        assert_eq!(
+            effective(Layout::Stage, std::slice::from_ref(&cam)),
+            Layout::Speaker
+        );
         assert_eq!(effective(Layout::Speaker, &[cam]), Layout::Speaker);
     }
 

@@ -21,12 +21,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::auth::{Claims, Role};
+use crate::compose::Composer;
 use crate::db::Session;
 use crate::hls::Hls;
 use crate::ids::{ParticipantId, ResourceId, SessionId};
 use crate::ingest::Ingest;
 use crate::media::sdp;
-use crate::media::MediaError;
+use crate::media::{MediaError, RungOutput};
 use crate::rtc::{self, answer_owned, held_by, PeerConfig, Registry, Reservation, RtcError, Seat};
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +127,7 @@ struct Inner {
     config: EgressConfig,
     ingest: Ingest,
     hls: Hls,
+    composer: Composer,
     /// session → resource → viewer (pending while negotiating)
     viewers: Registry<Viewer>,
     /// session → participants on stage (called on by the instructor):
@@ -139,12 +141,13 @@ struct Inner {
 }
 
 impl Egress {
-    pub fn new(config: EgressConfig, ingest: Ingest, hls: Hls) -> Self {
+    pub fn new(config: EgressConfig, ingest: Ingest, hls: Hls, composer: Composer) -> Self {
         Egress {
             inner: Arc::new(Inner {
                 config,
                 ingest,
                 hls,
+                composer,
                 viewers: Registry::default(),
                 promoted: Mutex::new(HashMap::new()),
                 forwarder: std::sync::OnceLock::new(),
@@ -210,12 +213,39 @@ impl Egress {
         // first moments of a publish was planned without the video that had
         // not arrived yet, and stayed audio-only (they get 409 and retry).
         let publisher = self.inner.ingest.publisher(session_id)?;
+        self.sources_of_resource(session_id, publisher.resource_id())
+    }
+
+    /// What viewers of one publish (its WHIP resource) are fed from, while
+    /// its media flows.
+    pub(crate) fn sources_of_resource(
+        &self,
+        session_id: &str,
+        resource_id: &str,
+    ) -> Option<Sources> {
+        let publisher = self.inner.ingest.publish(session_id, resource_id)?;
         let producers = publisher.ready_producers()?;
         Some(Sources::new(
-            publisher.resource_id().into(),
+            resource_id.into(),
             producers,
-            self.inner.hls.rung_outputs(session_id),
+            self.lighter(session_id, resource_id),
         ))
+    }
+
+    /// What a viewer of a publish steps down to on a narrow link: the HLS
+    /// ladder's rungs while it encodes this publish alone, else the
+    /// composition's lighter encoding of it (a camera smaller, a screen
+    /// share at a few frames a second), else nothing.
+    fn lighter(&self, session_id: &str, resource_id: &str) -> Vec<RungOutput> {
+        let rungs = self.inner.hls.rung_outputs_of(session_id, resource_id);
+        if !rungs.is_empty() {
+            return rungs;
+        }
+        self.inner
+            .composer
+            .alternate(session_id, resource_id)
+            .into_iter()
+            .collect()
     }
 
     /// What a viewer of one publish of the session (by its public id, as
@@ -234,12 +264,8 @@ impl Egress {
         if main.is_some_and(|m| Arc::ptr_eq(&m, &publisher)) {
             return self.sources(session_id).ok_or(EgressError::NotLive);
         }
-        let producers = publisher.ready_producers().ok_or(EgressError::NotLive)?;
-        Ok(Sources::new(
-            publisher.resource_id().into(),
-            producers,
-            Vec::new(),
-        ))
+        self.sources_of_resource(session_id, publisher.resource_id())
+            .ok_or(EgressError::NotLive)
     }
 
     /// Answers a WHEP offer. `hls_url` is where viewers past the cap go.

@@ -20,6 +20,7 @@ pub(super) fn spawn(egress: Egress, viewer: &Arc<Viewer>) {
     let mut connection = viewer.connection();
     let session_id = viewer.info().session_id.clone();
     let resource_id = viewer.info().resource_id.clone();
+    let publish_id = viewer.info().publish_id.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(TICK);
         let mut connected_at: Option<Instant> = None;
@@ -50,7 +51,9 @@ pub(super) fn spawn(egress: Egress, viewer: &Arc<Viewer>) {
                 break None;
             };
             let config = egress.config();
-            let Some(sources) = egress.sources(&session_id) else {
+            // The publish this viewer watches (the main one, a screen
+            // share, a student on stage), with its lighter encodings now.
+            let Some(sources) = egress.sources_of_resource(&session_id, &publish_id) else {
                 break Some("publisher-left");
             };
             if connected_at.is_none() {

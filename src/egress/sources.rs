@@ -96,7 +96,8 @@ impl Sources {
         }
         if codec == Codec::H264 {
             for r in &self.rungs {
-                if source_present && source_height.is_none_or(|h| r.height >= h) {
+                let not_smaller = source_height.is_none_or(|h| r.height >= h);
+                if source_present && not_smaller && !r.keeps_size {
                     continue;
                 }
                 levels.push(VideoLevel {

@@ -95,7 +95,9 @@ struct Inner {
     root: PathBuf,
     ladders: tokio::sync::Mutex<HashMap<SessionId, Running>>,
     statuses: Mutex<HashMap<SessionId, Arc<Mutex<LadderStatus>>>>,
-    outputs: Mutex<HashMap<SessionId, Vec<RungOutput>>>,
+    /// The live rungs of each session's ladder, with the broadcast they
+    /// encode (a publish, or the composition).
+    outputs: Mutex<HashMap<SessionId, (ResourceId, Vec<RungOutput>)>>,
     uploads: Option<Uploads>,
     events: broadcast::Sender<HlsEvent>,
 }
@@ -148,14 +150,17 @@ impl Hls {
         Some(status)
     }
 
-    /// The live rungs of the session's running ladder, best first (empty
-    /// while none runs).
-    pub fn rung_outputs(&self, session_id: &str) -> Vec<RungOutput> {
+    /// The live rungs of the session's ladder if it encodes `publish` (not
+    /// a composition of it with others): empty otherwise.
+    pub fn rung_outputs_of(&self, session_id: &str, publish: &str) -> Vec<RungOutput> {
         self.inner
             .outputs
             .lock()
             .ok()
-            .and_then(|o| o.get(session_id).cloned())
+            .and_then(|o| {
+                let (encoded, rungs) = o.get(session_id)?;
+                (encoded.as_str() == publish).then(|| rungs.clone())
+            })
             .unwrap_or_default()
     }
 
@@ -276,7 +281,14 @@ impl Hls {
             ..LadderOptions::default()
         };
         let ladder = self
-            .start_ladder(&session, &dir, rungs.clone(), producers, options)
+            .start_ladder(
+                &session,
+                resource_id,
+                &dir,
+                rungs.clone(),
+                producers,
+                options,
+            )
             .await?;
         let run = LadderRun {
             session_id: session.clone(),
@@ -292,6 +304,7 @@ impl Hls {
         let events = self.inner.events.clone();
         let hls = self.clone();
         let producers = producers.clone();
+        let publish = ResourceId::from(resource_id);
         let done = tokio::spawn(async move {
             let mut ladder = ladder;
             loop {
@@ -308,7 +321,14 @@ impl Hls {
                             ..LadderOptions::default()
                         };
                         let next = hls
-                            .start_ladder(&session, &dir, rungs.clone(), &producers, options)
+                            .start_ladder(
+                                &session,
+                                &publish,
+                                &dir,
+                                rungs.clone(),
+                                &producers,
+                                options,
+                            )
                             .await;
                         let finished = handover.finish(&mut stopped).await;
                         let (mut next, (playlists, stop_now)) = match (next, finished) {
@@ -377,6 +397,7 @@ impl Hls {
     async fn start_ladder(
         &self,
         session: &SessionId,
+        publish: &str,
         dir: &Path,
         rungs: Vec<Rung>,
         producers: &MediaProducers,
@@ -390,7 +411,7 @@ impl Hls {
             statuses.insert(session.clone(), ladder.status());
         }
         if let Ok(mut outputs) = self.inner.outputs.lock() {
-            outputs.insert(session.clone(), ladder.outputs());
+            outputs.insert(session.clone(), (publish.into(), ladder.outputs()));
         }
         Ok(ladder)
     }

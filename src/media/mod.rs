@@ -5,6 +5,7 @@ pub mod follow;
 pub mod ice;
 pub mod keyframes;
 mod pipeline;
+mod rung;
 pub mod sdp;
 pub mod webrtc;
 
@@ -12,6 +13,7 @@ pub use counters::{StreamCounters, StreamStats};
 pub use pipeline::{
     bin_from_file, description, fill, launch, spawn_bus_watch, BusEvent, OwnedPipeline,
 };
+pub use rung::RungOutput;
 
 /// Which video codec to take when a publisher offers several (and which one
 /// the test publisher sends).

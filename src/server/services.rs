@@ -102,7 +102,12 @@ impl Services {
             .hls
             .enabled
             .then(|| (composer.follow(), hls.follow(&composer)));
-        let egress = Egress::new(config.egress.clone(), ingest.clone(), hls.clone());
+        let egress = Egress::new(
+            config.egress.clone(),
+            ingest.clone(),
+            hls.clone(),
+            composer.clone(),
+        );
         let egress_follower = egress.follow(&ingest);
         let broker = Broker::connect(&config.broker).await?;
         tracing::info!(broker = broker.name(), "session events");

@@ -203,10 +203,18 @@ fn refresh_levels(
     now_ms: u64,
 ) -> Option<usize> {
     let names: Vec<Level> = levels.iter().map(|l| l.level()).collect();
-    if names
+    // The same levels from the same producers: a ladder that restarted (a
+    // composition began, the top rung was handed to an encoder) has new ones
+    // under the same names, and the old ones no longer produce.
+    let same_producers = levels
         .iter()
-        .map(|l| &l.name)
-        .eq(adapter.levels().iter().map(|l| &l.name))
+        .map(|l| l.producer.appsink())
+        .eq(producers.iter().map(|p| p.appsink()));
+    if same_producers
+        && names
+            .iter()
+            .map(|l| &l.name)
+            .eq(adapter.levels().iter().map(|l| &l.name))
     {
         if let Some(l) = levels.first() {
             adapter.set_bitrate(0, l.bitrate_bps);

@@ -251,6 +251,7 @@ fn rung_output(r: &Rung, producer: gst_utils::StreamProducer) -> RungOutput {
         width: r.width,
         height: r.height,
         bitrate_bps: u64::from(r.bitrate_kbps) * 1000,
+        keeps_size: false,
         producer,
         keyframe_requests,
     }

@@ -93,18 +93,7 @@ struct RungRuntime {
     measured_bps: Option<u64>,
 }
 
-/// One rung's encoded output, live, for WebRTC viewers that need less than
-/// the source.
-#[derive(Clone)]
-pub struct RungOutput {
-    pub name: String,
-    pub width: u32,
-    pub height: u32,
-    pub bitrate_bps: u64,
-    pub producer: gst_utils::StreamProducer,
-    /// Keyframes forced by viewers switching in, let through and held back.
-    pub keyframe_requests: Arc<crate::media::keyframes::KeyframeRequests>,
-}
+pub use crate::media::RungOutput;
 
 /// A publish's ladder: built by `start`, then driven by `run`.
 pub struct Ladder {
