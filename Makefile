@@ -38,6 +38,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 ## bench: WHIP timings, the HLS ladder against ffmpeg, live ladder CPU, recording/upload,
+## the composed broadcast (3 publishers into the ladder),
 ## WHEP viewing (latency, first frame, fan-out vs Janus), the classroom WebSocket under
 ## 500 clients (ws_bench: 1000+ sockets, hence the open-files limit), and the class of 500
 ## (class_bench: publisher, ladder, recording, 100 WebRTC viewers and 500 sockets at once);
@@ -49,6 +50,7 @@ bench:
 	$(TARGET_DIR)/release/examples/whip_bench
 	$(TARGET_DIR)/release/examples/ladder_bench
 	$(TARGET_DIR)/release/examples/recording_bench
+	$(TARGET_DIR)/release/examples/compose_bench
 	benches/netns.sh $(TARGET_DIR)/release/examples/whep_bench
 	ulimit -Sn 4096 2>/dev/null; benches/netns.sh $(TARGET_DIR)/release/examples/class_bench
 	ulimit -Sn 4096 2>/dev/null; $(TARGET_DIR)/release/examples/ws_bench

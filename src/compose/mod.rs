@@ -240,11 +240,18 @@ impl Composer {
         let composed = sessions
             .get(&session)
             .is_some_and(|s| matches!(s.broadcast, Broadcast::Composed { .. }));
-        let seats = self.seats(session_id, &ready).await;
+        let alone = !composed && ready.len() == 1;
+        // Consent matters only to a composition (one publish as it comes is
+        // the instructor's, or a student's whose own broadcast it is).
+        let seats = if alone {
+            seats_shown(&ready)
+        } else {
+            self.seats(session_id, &ready).await
+        };
         let chosen = self.layout(session_id).await;
         let layout = plan::effective(chosen, &seats);
 
-        if !composed && ready.len() == 1 {
+        if alone {
             let (publish, producers) = &ready[0];
             let id = ResourceId::from(publish.resource_id());
             let current = sessions.get(&session).map(|s| &s.broadcast);
@@ -335,14 +342,11 @@ impl Composer {
         ready: &[(Arc<Publisher>, MediaProducers)],
     ) -> Vec<Seat> {
         let unconsented = self.unconsented(session_id).await;
-        ready
-            .iter()
-            .map(|(p, _)| Seat {
-                id: p.resource_id().to_owned(),
-                kind: p.kind(),
-                shown: !unconsented.contains(p.publisher_id()),
-            })
-            .collect()
+        let mut seats = seats_shown(ready);
+        for (seat, (p, _)) in seats.iter_mut().zip(ready) {
+            seat.shown = !unconsented.contains(p.publisher_id());
+        }
+        seats
     }
 
     /// Participants kept out of the broadcast: the session records and they
@@ -353,9 +357,9 @@ impl Composer {
             Ok(Some(s)) => s,
             Ok(None) => return HashSet::new(),
             Err(e) => {
-                // Unknown consent keeps everyone but the instructor out.
+                // Unknown consent keeps the students on stage out.
                 tracing::warn!(session = %session_id, "reading the session for consent: {e}");
-                return self.everyone_but_the_instructor(session_id);
+                return self.stage_publishers(session_id);
             }
         };
         if !session.record {
@@ -381,7 +385,7 @@ impl Composer {
             .collect()
     }
 
-    fn everyone_but_the_instructor(&self, session_id: &str) -> HashSet<String> {
+    fn stage_publishers(&self, session_id: &str) -> HashSet<String> {
         self.inner
             .ingest
             .publishes_of(session_id)
@@ -437,6 +441,18 @@ impl Composer {
             }
         }
     }
+}
+
+/// The publishes as seats, everyone shown.
+fn seats_shown(ready: &[(Arc<Publisher>, MediaProducers)]) -> Vec<Seat> {
+    ready
+        .iter()
+        .map(|(p, _)| Seat {
+            id: p.resource_id().to_owned(),
+            kind: p.kind(),
+            shown: true,
+        })
+        .collect()
 }
 
 /// The session an ingest event is about.

@@ -4,6 +4,7 @@ import type { Signal } from '@preact/signals';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { clock } from '../../lib/timefmt';
 import { Button, Notice } from '../../ui';
+import { Chapters } from './Chapters';
 import { savePosition, savedPosition, type RecordingView } from './recordings';
 
 const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 2];
@@ -162,6 +163,7 @@ export function Player(props: { rec: RecordingView; time: Signal<number> }) {
           </select>
         </label>
       </div>
+      <Chapters chapters={rec.chapters ?? []} now={time.value} seekTo={seekTo} />
       {resumedAt !== null ? (
         <div class="resume">
           <span role="status">Resumed at {clock(resumedAt)}, where you left off.</span>

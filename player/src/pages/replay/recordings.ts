@@ -21,6 +21,14 @@ export interface RecordingView {
   url: string | null;
   session_title?: string;
   download_url?: string | null;
+  /** The layouts the class's broadcast showed (speaker, stage, screen share). */
+  chapters?: Chapter[];
+}
+
+export interface Chapter {
+  at_seconds: number;
+  layout: 'speaker' | 'stage' | 'screen' | 'auto';
+  title: string;
 }
 
 export interface ChatLine {
