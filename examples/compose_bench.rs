@@ -104,7 +104,10 @@ async fn measure(
     tokio::time::sleep(SETTLE).await;
     let cpu0 = report::cpu_seconds(&server.pid);
     let t0 = Instant::now();
-    tokio::time::sleep(MEASURE).await;
+    let seconds = std::env::var("COMPOSE_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    tokio::time::sleep(seconds.map_or(MEASURE, Duration::from_secs)).await;
     let cpu = (report::cpu_seconds(&server.pid) - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
     let view = report::session_view(http, &server.base, token, id).await?;
     if view["hls"]["passthrough"] != true {
@@ -117,7 +120,8 @@ async fn measure(
 async fn main() -> Result<(), Error> {
     classcast::media::init()?;
     let bin = bench::classcast_bin(None)?;
-    let server = bench::Server::start(&bin, &[], &[("RUST_LOG", "warn")])?;
+    let log_level = std::env::var("COMPOSE_BENCH_LOG").unwrap_or_else(|_| "warn".into());
+    let server = bench::Server::start(&bin, &[], &[("RUST_LOG", &log_level)])?;
     let http = reqwest::Client::new();
     let (teacher, id) = report::bench_session(&http, &server.base).await?;
     let whip = format!("{}/whip/{id}", server.base);
@@ -156,6 +160,16 @@ async fn main() -> Result<(), Error> {
         return Err(format!("three publishes should be live: {}", view["publishes"]).into());
     }
 
+    if std::env::var_os("COMPOSE_BENCH_LOG").is_some() {
+        eprintln!("{}", server.log());
+    }
+    if composed <= alone {
+        return Err(format!(
+            "composing cost nothing ({composed:.0} % vs {alone:.0} %): it did not run\n{}",
+            server.log()
+        )
+        .into());
+    }
     for p in [on_stage, screen, camera] {
         p.stop().await?;
     }

@@ -59,8 +59,10 @@ struct Input {
 /// A camera's lighter encoding: 360p at 15 fps.
 const CAMERA_ALTERNATE: Alternate = Alternate {
     name: "360p",
-    filter: "videoscale add-borders=true ! videorate drop-only=true max-rate=15 \
-             ! video/x-raw,width=640,height=360,pixel-aspect-ratio=1/1",
+    // Not videorate's drop-only mode: GStreamer 1.22 aborts on its
+    // assertion when decoded frames come without a duration.
+    filter: "videoscale add-borders=true ! videorate skip-to-first=true \
+             ! video/x-raw,width=640,height=360,pixel-aspect-ratio=1/1,framerate=15/1",
     size: Some((640, 360)),
     kbps: 200,
     fps: 15,
@@ -68,7 +70,7 @@ const CAMERA_ALTERNATE: Alternate = Alternate {
 /// A screen share's: its own size at 5 fps.
 const SCREEN_ALTERNATE: Alternate = Alternate {
     name: "5fps",
-    filter: "videorate drop-only=true max-rate=5",
+    filter: "videorate skip-to-first=true ! video/x-raw,framerate=5/1",
     size: None,
     kbps: 250,
     fps: 5,
@@ -365,6 +367,20 @@ impl Mixer {
         let src = bin
             .static_pad("src")
             .ok_or_else(|| MediaError::Gst("compose input: no src pad".into()))?;
+        // Every input answers the mixer's latency query itself, live: one
+        // that fails it (a publish not flowing yet) would make the mixer stop
+        // timing out and wait for every input, and one stalled publish would
+        // freeze the broadcast. How late inputs may be is the mixer's own
+        // `latency`.
+        src.add_probe(gst::PadProbeType::QUERY_UPSTREAM, |_, info| {
+            match info.query_mut().map(|q| q.view_mut()) {
+                Some(gst::QueryViewMut::Latency(q)) => {
+                    q.set(true, gst::ClockTime::ZERO, gst::ClockTime::NONE);
+                    gst::PadProbeReturn::Handled
+                }
+                _ => gst::PadProbeReturn::Ok,
+            }
+        });
         if let Err(e) = src.link(&pad) {
             aggregator.release_request_pad(&pad);
             let _ = pipeline.remove(bin);

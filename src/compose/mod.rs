@@ -435,6 +435,9 @@ impl Composer {
             .drain()
             .map(|(_, s)| s)
             .collect();
+        if let Ok(mut alternates) = self.inner.alternates.lock() {
+            alternates.clear();
+        }
         for s in all {
             if let Broadcast::Composed { mixer, .. } = s.broadcast {
                 drop_off_runtime(mixer);

@@ -95,14 +95,37 @@ export async function openTrack(kind: 'camera' | 'microphone', choice: DeviceCho
   }
 }
 
-/** The screen (or a window or tab) the person picks; null when they cancel. */
-export async function openScreen(): Promise<MediaStreamTrack | null> {
+/**
+ * The screen (or a window or tab) the person picks. A refusal (the picker
+ * cancelled, or the system not allowing the browser to record the screen)
+ * throws a `MediaProblem` with words, as does any other failure.
+ */
+export async function openScreen(): Promise<MediaStreamTrack> {
+  let stream: MediaStream;
   try {
-    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
-    return stream.getVideoTracks()[0] ?? null;
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
   } catch (e) {
-    if (errorName(e) === 'NotAllowedError' || errorName(e) === 'AbortError') return null;
-    throw new MediaProblem('Your screen could not be shared. Try again, or share a single window instead.');
+    throw new MediaProblem(screenErrorWords(e));
+  }
+  const track = stream.getVideoTracks()[0];
+  if (!track) throw new MediaProblem(screenErrorWords(null));
+  return track;
+}
+
+/** Words for a getDisplayMedia failure. */
+export function screenErrorWords(e: unknown): string {
+  switch (errorName(e)) {
+    case 'NotAllowedError':
+    case 'SecurityError':
+      return 'Screen sharing was not allowed. If you cancelled, click Share screen again; if your computer refused, allow screen recording for this browser in its privacy settings.';
+    case 'NotReadableError':
+    case 'AbortError':
+      return 'Your screen could not be captured (another program may be holding it). Try again, or share a single window instead.';
+    case 'NotSupportedError':
+    case 'TypeError':
+      return 'This browser cannot share a screen. Use a recent Chrome, Edge, Firefox or Safari on a computer.';
+    default:
+      return 'Your screen could not be shared. Try again, or share a single window instead.';
   }
 }
 

@@ -32,6 +32,12 @@ export interface WhipOptions {
   token: string;
   stream: MediaStream;
   videoCodec?: 'h264' | 'vp8';
+  /**
+   * Offer an audio m-line (default). `false` for a publish that never has
+   * sound (a screen share): the server waits for every track offered before
+   * the publish counts as flowing, and an empty audio sender never sends.
+   */
+  audio?: boolean;
   onStatus?: (status: PublishStatus) => void;
 }
 
@@ -80,8 +86,14 @@ export function isTransient(status: number, reconnecting: boolean): boolean {
 
 /** Words for a refused publish: the server's, made plain where they are technical. */
 export function refusalWords(status: number, serverWords: string): string {
-  if (status === 409 && /already has a live publisher/i.test(serverWords)) {
+  if (status === 409 && /already has a live publisher|camera is already live|already publish your camera/i.test(serverWords)) {
     return 'This class is already live from somewhere else (another tab, or OBS). Stop that broadcast first, or wait a few seconds if it has just stopped.';
+  }
+  if (status === 409 && /screen is already shared|already publish your screen/i.test(serverWords)) {
+    return 'A screen is already shared in this class (from another tab, or OBS). Stop that share first, or wait a few seconds if it has just stopped.';
+  }
+  if (status === 409 && /stage is full/i.test(serverWords)) {
+    return 'The stage is full: wait until someone leaves it, or ask your instructor.';
   }
   if (status === 409 && /session has ended/i.test(serverWords)) return 'This class has ended.';
   if (status === 401) return wordsFor(401);
@@ -135,9 +147,11 @@ class Publisher implements WhipPublisher {
     this.pc = pc;
     pc.addEventListener('connectionstatechange', () => this.onConnectionState(pc));
     try {
-      // Both kinds always get a sender, so a camera added later (or a screen
-      // share in an audio-only class) needs no renegotiation.
-      pc.addTransceiver(this.audio ?? 'audio', { direction: 'sendonly', streams: [this.options.stream] });
+      // Both kinds always get a sender, so a camera or microphone added later
+      // needs no renegotiation (unless the publish is video only).
+      if (this.options.audio !== false) {
+        pc.addTransceiver(this.audio ?? 'audio', { direction: 'sendonly', streams: [this.options.stream] });
+      }
       const video = pc.addTransceiver(this.video ?? 'video', { direction: 'sendonly', streams: [this.options.stream] });
       preferCodec(video, this.options.videoCodec);
       await pc.setLocalDescription(await pc.createOffer());

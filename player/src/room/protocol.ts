@@ -71,6 +71,17 @@ export interface Publish {
   started_at: string;
 }
 
+/**
+ * What the HLS broadcast and the recording show when several people publish:
+ * `speaker` the instructor only, `stage` the instructor and the students on
+ * stage in a grid, `screen` the screen share large with the instructor in a
+ * corner, `auto` (the default) screen while sharing, else stage while someone
+ * is on stage, else speaker.
+ */
+export type Layout = 'auto' | 'speaker' | 'stage' | 'screen';
+
+export const LAYOUTS: readonly Layout[] = ['auto', 'speaker', 'stage', 'screen'];
+
 export interface RoomSnapshot {
   participants: Participant[];
   hands: Hand[];
@@ -81,6 +92,8 @@ export interface RoomSnapshot {
   live: boolean;
   /** Older servers leave it out. */
   publishes?: Publish[];
+  /** The broadcast's layout (older servers leave it out: `auto`). */
+  layout?: Layout;
 }
 
 export type ServerMessage =
@@ -88,6 +101,7 @@ export type ServerMessage =
   | { type: 'waiting' }
   | { type: 'live'; live: boolean }
   | { type: 'publishes'; publishes: Publish[] }
+  | { type: 'layout'; layout: Layout }
   | { type: 'denied'; reason: string }
   | { type: 'pong'; id?: number }
   | { type: 'participant_joined'; participant: Participant }
@@ -136,7 +150,8 @@ export type ClientMessage =
       duration_s?: number;
       share_results?: boolean;
     }
-  | { type: 'close_poll'; poll_id: string };
+  | { type: 'close_poll'; poll_id: string }
+  | { type: 'set_layout'; layout: Layout };
 
 /** Close codes (docs/protocol.md#close-codes). */
 export const CLOSE = {

@@ -2,8 +2,8 @@
 // (docs/protocol.md): state × server message → state. No I/O, no clock of its
 // own (`nowMs` comes in), so the fixtures the Rust room tests write replay
 // here exactly. Every `welcome` is the whole room and replaces what we had.
-import type { Participant, ServerMessage } from './protocol';
-import { CLOSE } from './protocol';
+import type { Layout, Participant, ServerMessage } from './protocol';
+import { CLOSE, LAYOUTS } from './protocol';
 import { initialRoomState, type RoomState, type Standing } from './state';
 
 function replaceParticipant(list: Participant[], p: Participant): Participant[] {
@@ -14,6 +14,11 @@ function replaceParticipant(list: Participant[], p: Participant): Participant[] 
     return p;
   });
   return found ? next : list;
+}
+
+/** A layout this client knows (a newer server may have more). */
+export function isLayout(value: unknown): value is Layout {
+  return typeof value === 'string' && (LAYOUTS as readonly string[]).includes(value);
 }
 
 export function reduce(state: RoomState, msg: ServerMessage, nowMs: number): RoomState {
@@ -35,6 +40,7 @@ export function reduce(state: RoomState, msg: ServerMessage, nowMs: number): Roo
         spotlight: msg.room.spotlight,
         live: msg.room.live,
         publishes: msg.room.publishes ?? [],
+        layout: isLayout(msg.room.layout) ? msg.room.layout : 'auto',
         calledOn: state.calledOn,
         muteRequests: state.muteRequests,
         alert: state.alert,
@@ -45,6 +51,9 @@ export function reduce(state: RoomState, msg: ServerMessage, nowMs: number): Roo
       return { ...state, live: msg.live };
     case 'publishes':
       return { ...state, publishes: msg.publishes };
+    case 'layout':
+      // One this client does not know: keep what we show.
+      return isLayout(msg.layout) ? { ...state, layout: msg.layout } : state;
     case 'denied':
       return { ...state, standing: { kind: 'denied', reason: msg.reason } };
     case 'kicked':

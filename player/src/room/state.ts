@@ -1,6 +1,6 @@
 // What a page knows of the room: everything the server told this socket,
 // folded by the reducer (reducer.ts). Pages and panels only read it.
-import type { ChatMessage, Hand, Participant, Poll, PollResults, Publish } from './protocol';
+import type { ChatMessage, Hand, Layout, Participant, Poll, PollResults, Publish } from './protocol';
 
 /** Where this participant stands. */
 export type Standing =
@@ -35,6 +35,8 @@ export interface RoomState {
   live: boolean | null;
   /** The class's live publishes, oldest first (camera, screen, students on stage). */
   publishes: Publish[];
+  /** What the HLS broadcast and the recording show (the instructor chooses). */
+  layout: Layout;
   calledOn: StageCall | null;
   /** Increases with every mute request addressed to this participant. */
   muteRequests: number;
@@ -56,6 +58,7 @@ export const initialRoomState: RoomState = {
   spotlight: null,
   live: null,
   publishes: [],
+  layout: 'auto',
   calledOn: null,
   muteRequests: 0,
   alert: null,

@@ -1,6 +1,7 @@
 // The studio's media side in headless Chromium with the fake camera: pick
 // devices, Go live over WHIP (state Live, what is sent), the server sees the
-// publish, Camera off reaches a student, screen share on and back, Stop,
+// publish, Camera off reaches a student, screen share (a second publish) on
+// and off, Stop,
 // Record on and off; a student's and another instructor's token get a clear
 // page; End class.
 //   node studio.mjs --base URL --session ID --instructor JWT --student JWT
@@ -130,14 +131,20 @@ run(async (browser) => {
   await page.getByRole('button', { name: 'Camera off' }).click();
   await watcher.close();
 
-  // Screen share replaces the camera, and back.
-  const share = page.getByRole('button', { name: 'Share screen' });
-  await share.click();
-  await eventually('sharing', async () => (await share.getAttribute('aria-pressed')) === 'true');
-  await page.getByText('Sharing your screen').waitFor();
+  // Screen share: a second publish beside the camera (which stays live), and off again.
+  await page.getByRole('button', { name: 'Share screen' }).click();
+  await page.getByRole('region', { name: 'Your shared screen' }).getByText('The class sees your screen').waitFor({ timeout: 20_000 });
+  await eventually('the server has the screen beside the camera', async () => {
+    const kinds = ((await getSession()).publishes ?? []).map((p) => p.kind);
+    return kinds.includes('camera') && kinds.includes('screen');
+  });
   await eventually('still live while sharing', async () => /\d+×\d+/.test((await sending.textContent()) ?? ''));
-  await share.click();
-  await eventually('back to the camera', async () => (await share.getAttribute('aria-pressed')) === 'false');
+  await page.getByRole('button', { name: 'Stop sharing' }).click();
+  await page.getByRole('button', { name: 'Share screen' }).waitFor();
+  await eventually('the screen publish ends, the camera stays', async () => {
+    const kinds = ((await getSession()).publishes ?? []).map((p) => p.kind);
+    return kinds.includes('camera') && !kinds.includes('screen');
+  });
   emit({ event: 'screen_share' });
 
   await assertAccessible(page, 'studio (live)');

@@ -10,8 +10,7 @@ import { AppShell, Badge, Button, FullMessage } from '../../ui';
 import { ConsentPrompt } from './ConsentPrompt';
 import { loadSession, type ClassSession } from './session';
 import { StageCall } from './StageCall';
-import { PublishTiles } from './PublishTiles';
-import { VideoStage } from './VideoStage';
+import { ClassStage } from './ClassStage';
 import './classroom.css';
 
 const RELOAD_RETRY_MS = 3000;
@@ -160,7 +159,8 @@ function InRoom(props: { session: ClassSession; room: Room; token: string; claim
   }
 
   const instructor = state.participants.find((p) => p.role === 'instructor') ?? null;
-  const cameraOff = instructor !== null && !instructor.media.camera && !instructor.media.screen;
+  // The screen share is a publish of its own: the camera's picture is the main video's.
+  const cameraOff = instructor !== null && !instructor.media.camera;
   const recording = session.record ? (
     <Badge tone="danger">
       <span class="rec-dot" aria-hidden="true" />
@@ -174,16 +174,12 @@ function InRoom(props: { session: ClassSession; room: Room; token: string; claim
         <div class="classroom-main">
           {session.record && claims.role !== 'instructor' ? <ConsentPrompt session={session} claims={claims} /> : null}
           <StageCall room={room} />
-          <VideoStage
+          <ClassStage
             session={session}
             token={props.token}
             instructorName={instructor?.name ?? session.instructor.name}
             cameraOff={cameraOff}
             live={state.live}
-          />
-          <PublishTiles
-            whepUrl={session.whep_url}
-            token={props.token}
             publishes={state.publishes}
             selfId={state.you?.id ?? null}
             nameOf={(id) => state.participants.find((p) => p.id === id)?.name}

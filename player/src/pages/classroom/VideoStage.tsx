@@ -1,10 +1,11 @@
 // The instructor's video, large (16:9, letterboxed), with its state in words
 // over it and the controls below: tier badge, audio only, volume, quality,
-// full screen.
+// full screen. While a screen share takes the large place it is `compact`: a
+// tile in the side column with the tier, the name and mute.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Badge, Button, Notice } from '../../ui';
 import { Icon } from './icons';
-import { idleSnapshot, LiveVideo, type LiveSnapshot } from './live';
+import { idleSnapshot, LiveVideo, type LiveSnapshot, type Tier } from './live';
 import { loadSession, type ClassSession } from './session';
 
 const ENDED_CHECK_MS = 10_000;
@@ -17,6 +18,10 @@ interface Props {
   cameraOff: boolean;
   /** Someone publishes (room state; null before the room said): no offer while nobody does. */
   live: boolean | null;
+  /** A tile beside the screen share rather than the large video. */
+  compact?: boolean;
+  /** How the video is watched (WebRTC or the HLS broadcast), whenever it changes. */
+  onTier?: (tier: Tier | null) => void;
 }
 
 const initials = (name: string) =>
@@ -140,6 +145,10 @@ export function VideoStage(props: Props) {
     v.volume = volume;
   }, [muted, volume]);
 
+  const tier = snap?.tier ?? null;
+  useEffect(() => props.onTier?.(tier), [tier]);
+
+  const compact = props.compact ?? false;
   const overlay = snap ? overlayFor(snap, ended) : null;
   const playing = snap?.phase === 'playing' && !ended;
   const showCameraOff = playing && props.cameraOff && !snap?.audioOnly;
@@ -151,7 +160,7 @@ export function VideoStage(props: Props) {
   };
 
   return (
-    <section class="video-card" aria-label="Class video">
+    <section class={compact ? 'video-card is-compact' : 'video-card'} aria-label="Class video">
       <div class={`video-box${fullscreen ? ' is-fullscreen' : ''}`} ref={boxRef}>
         <video ref={videoRef} class={showAudioOnly ? 'is-hidden' : ''} playsInline autoplay />
         {showCameraOff ? (
@@ -191,7 +200,22 @@ export function VideoStage(props: Props) {
           </div>
         ) : null}
       </div>
-      {snap ? (
+      {snap && compact ? (
+        <div class="control-bar">
+          <TierStatus snap={snap} ended={ended} />
+          <span class="video-name">{props.instructorName}</span>
+          <Button
+            small
+            class="icon-only"
+            aria-label={muted ? `Unmute ${props.instructorName}` : `Mute ${props.instructorName}`}
+            title={muted ? 'Unmute' : 'Mute'}
+            onClick={() => setMuted(!muted)}
+          >
+            <Icon name={muted ? 'muted' : 'volume'} />
+          </Button>
+        </div>
+      ) : null}
+      {snap && !compact ? (
         <ControlBar
           snap={snap}
           ended={ended}

@@ -11,6 +11,7 @@ export function ControlBar(props: { b: Broadcast; session: SessionWatch; onEnd: 
   const publishing = b.publishing.value;
   const record = session.info.value?.record ?? false;
   const canScreen = typeof navigator.mediaDevices?.getDisplayMedia === 'function';
+  const sharing = b.screen.value !== null;
 
   return (
     <>
@@ -25,9 +26,14 @@ export function ControlBar(props: { b: Broadcast; session: SessionWatch; onEnd: 
             Camera off
           </Button>
           {canScreen ? (
-            <Button class="ctl" aria-pressed={b.screen.value !== null} onClick={() => void b.toggleScreen()}>
+            // Its words say what a click does (a toggle's name would have to stay the same).
+            <Button
+              class={sharing ? 'ctl ctl-sharing' : 'ctl'}
+              onClick={() => void b.toggleScreen()}
+              title={sharing ? 'Stop showing your screen to the class' : 'Show a screen, window or tab beside your camera'}
+            >
               <ScreenIcon />
-              Share screen
+              {sharing ? 'Stop sharing' : 'Share screen'}
             </Button>
           ) : null}
           <Button

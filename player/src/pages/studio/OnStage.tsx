@@ -1,19 +1,29 @@
 // Students on stage publish beside the instructor (each a WHIP publish of
-// its own): the instructor watches and hears each one here, over WHEP
-// `?publish={id}` like any viewer, as soon as their media flows.
+// its own): the instructor watches and hears each one here, in a tile beside
+// the camera preview, over WHEP `?publish={id}` like any viewer, as soon as
+// their media flows.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { watchWhep, type WhepState } from '../../lib/whep';
 import type { Room } from '../../room/connection';
-import { Notice } from '../../ui';
+import type { Participant } from '../../room/protocol';
+import type { RoomState } from '../../room/state';
+import { Button } from '../../ui';
+
+/** The students on stage, in the order the room lists them. */
+export function stageStudents(s: RoomState): Participant[] {
+  return s.participants.filter((p) => p.on_stage && p.role !== 'instructor');
+}
 
 export function OnStage(props: { room: Room; sessionId: string; token: string }) {
-  const s = props.room.state.value;
-  const students = s.participants.filter((p) => p.on_stage && p.role !== 'instructor');
+  const { room } = props;
+  const s = room.state.value;
+  const students = stageStudents(s);
   if (students.length === 0) return null;
   return (
-    <div class="on-stage-list">
+    <>
       {students.map((student) => {
         const publish = s.publishes.find((p) => p.kind === 'stage' && p.participant_id === student.id && p.ready);
+        const endTurn = () => room.send({ type: 'demote', participant_id: student.id });
         return publish ? (
           <StageView
             key={publish.id}
@@ -21,18 +31,42 @@ export function OnStage(props: { room: Room; sessionId: string; token: string })
             sessionId={props.sessionId}
             publishId={publish.id}
             token={props.token}
+            onEnd={endTurn}
           />
         ) : (
-          <Notice key={student.id} tone="info">
-            {student.name} is on stage and getting their camera ready. The class sees them as soon as they start.
-          </Notice>
+          <section key={student.id} class="studio-tile on-stage is-waiting" aria-label={`On stage: ${student.name}`}>
+            <div class="tile-video tile-placeholder">
+              <span class="avatar avatar-small" aria-hidden="true">
+                {student.name.trim().charAt(0).toUpperCase() || '?'}
+              </span>
+              <span>Getting their camera ready…</span>
+            </div>
+            <TileFoot name={student.name} onEnd={endTurn} />
+          </section>
         );
       })}
+    </>
+  );
+}
+
+function TileFoot(props: { name: string; onEnd: () => void }) {
+  return (
+    <div class="tile-foot">
+      <span class="tile-name">{props.name}</span>
+      <Button small onClick={props.onEnd} title="Take them off stage: their camera and microphone stop">
+        End turn<span class="visually-hidden"> of {props.name}</span>
+      </Button>
     </div>
   );
 }
 
-function StageView(props: { name: string; sessionId: string; publishId: string; token: string }) {
+function StageView(props: {
+  name: string;
+  sessionId: string;
+  publishId: string;
+  token: string;
+  onEnd: () => void;
+}) {
   const video = useRef<HTMLVideoElement>(null);
   const [state, setState] = useState<WhepState>('connecting');
   useEffect(() => {
@@ -53,12 +87,14 @@ function StageView(props: { name: string; sessionId: string; publishId: string; 
     return () => viewer.stop();
   }, [props.sessionId, props.publishId, props.token]);
   return (
-    <section class="on-stage card" aria-label={`On stage: ${props.name}`}>
-      <div class="on-stage-head">
-        <strong>On stage: {props.name}</strong>
-        <span class="muted">{state === 'playing' ? 'The class sees and hears them.' : 'Connecting…'}</span>
+    <section class="studio-tile on-stage" aria-label={`On stage: ${props.name}`}>
+      <div class="tile-video">
+        <video ref={video} class="on-stage-video" playsInline autoplay aria-label={`${props.name}'s video`} />
+        <span class={state === 'playing' ? 'tile-state is-live' : 'tile-state'} role="status">
+          {state === 'playing' ? 'On stage' : 'Connecting…'}
+        </span>
       </div>
-      <video ref={video} class="on-stage-video" playsInline autoplay aria-label={`${props.name}'s video`} />
+      <TileFoot name={props.name} onEnd={props.onEnd} />
     </section>
   );
 }

@@ -41,7 +41,7 @@ export function DevicesCard(props: { b: Broadcast }) {
           <select
             id="pick-resolution"
             value={choice.resolution}
-            disabled={b.opening.value || b.screen.value !== null}
+            disabled={b.opening.value}
             onChange={(e) => void b.choose({ resolution: e.currentTarget.value as Resolution })}
           >
             <option value="360p">360p (low)</option>

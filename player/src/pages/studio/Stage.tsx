@@ -1,6 +1,7 @@
-// The large preview: what the class sees (camera or shared screen), with
-// the broadcast state on it.
+// The large preview: the camera as the class sees it, with the broadcast
+// state on it; the shared screen as a tile of its own beside it.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import type { PublishStatus } from '../../lib/whip';
 import type { Broadcast } from './broadcast';
 
 /** `m:ss` or `h:mm:ss` since `since` (ms). */
@@ -51,8 +52,7 @@ export function Stage(props: { b: Broadcast; name: string }) {
   const { b } = props;
   const video = useRef<HTMLVideoElement>(null);
   const track = b.previewTrack.value;
-  const sharing = b.screen.value !== null;
-  const cameraShown = sharing || (b.camera.value !== null && b.cameraOn.value);
+  const cameraShown = b.camera.value !== null && b.cameraOn.value;
 
   useEffect(() => {
     const el = video.current;
@@ -62,7 +62,7 @@ export function Stage(props: { b: Broadcast; name: string }) {
   }, [track]);
 
   return (
-    <div class={sharing ? 'stage stage-screen' : 'stage'}>
+    <div class="stage">
       <video ref={video} class={cameraShown ? 'stage-video' : 'stage-video hidden'} muted autoplay playsInline aria-label="Your preview" />
       {cameraShown ? null : (
         <div class="stage-off">
@@ -74,7 +74,6 @@ export function Stage(props: { b: Broadcast; name: string }) {
       )}
       <div class="stage-top">
         {['idle', 'stopped'].includes(b.status.value.state) ? null : <StateBadge b={b} />}
-        {sharing ? <span class="state-badge">Sharing your screen</span> : null}
       </div>
       <div class="stage-bottom">
         <span class="stage-name">
@@ -82,5 +81,51 @@ export function Stage(props: { b: Broadcast; name: string }) {
         </span>
       </div>
     </div>
+  );
+}
+
+/**
+ * Words over the screen tile: where the share stands (`flowing`: the room
+ * lists the screen publish as ready, so the class can watch it).
+ */
+export function screenWords(publishing: boolean, state: PublishStatus['state'], flowing: boolean): { text: string; live: boolean } {
+  if (!publishing) return { text: 'Not live: the class sees it when you go live', live: false };
+  switch (state) {
+    case 'live':
+      return flowing ? { text: 'The class sees your screen', live: true } : { text: 'Sharing…', live: false };
+    case 'reconnecting':
+      return { text: 'Reconnecting…', live: false };
+    case 'failed':
+      return { text: 'Not shared', live: false };
+    default:
+      return { text: 'Sharing…', live: false };
+  }
+}
+
+/** The instructor's own shared screen, as a tile beside the camera preview. */
+export function ScreenTile(props: { b: Broadcast; flowing: boolean }) {
+  const { b } = props;
+  const video = useRef<HTMLVideoElement>(null);
+  const track = b.screen.value;
+  useEffect(() => {
+    const el = video.current;
+    if (!el) return;
+    el.srcObject = track ? new MediaStream([track]) : null;
+    if (track) void el.play().catch(() => undefined);
+  }, [track]);
+  if (!track) return null;
+  const words = screenWords(b.publishing.value, b.screenStatus.value.state, props.flowing);
+  return (
+    <section class="studio-tile is-screen" aria-label="Your shared screen">
+      <div class="tile-video">
+        <video ref={video} muted autoplay playsInline aria-label="Your shared screen" />
+        <span class={words.live ? 'tile-state is-live' : 'tile-state'} role="status">
+          {words.text}
+        </span>
+      </div>
+      <div class="tile-foot">
+        <span class="tile-name">Your screen</span>
+      </div>
+    </section>
   );
 }

@@ -13,8 +13,9 @@ import { BroadcastCard, DevicesCard } from './Panels';
 import type { SessionInfo } from './session';
 import { SessionWatch } from './session';
 import { InvitePanel } from '../home/InvitePanel';
-import { OnStage } from './OnStage';
-import { Stage, StateBadge } from './Stage';
+import { LayoutSwitcher } from './LayoutSwitcher';
+import { OnStage, stageStudents } from './OnStage';
+import { ScreenTile, Stage, StateBadge } from './Stage';
 import { Blocked, Ended } from './messages';
 import './studio.css';
 
@@ -59,6 +60,12 @@ export function Studio(props: { token: string; claims: Claims; first: SessionInf
 
   // Only a change of standing re-renders the page, not every chat message.
   const blocked = useComputed(() => blockedBy(room.state.value.standing)).value;
+  const onStage = useComputed(() => stageStudents(room.state.value).length).value;
+  // The class can watch the share once the room lists it as flowing.
+  const screenFlowing = useComputed(() => {
+    const s = room.state.value;
+    return s.publishes.some((p) => p.kind === 'screen' && p.ready && p.participant_id === s.you?.id);
+  }).value;
   const ended = session.info.value?.state === 'ended';
   useEffect(() => {
     if (blocked || ended) {
@@ -74,6 +81,7 @@ export function Studio(props: { token: string; claims: Claims; first: SessionInf
   if (blocked) return <Blocked title={title} reason={blocked} />;
 
   const status = b.status.value;
+  const tiles = (b.screen.value ? 1 : 0) + onStage;
   return (
     <AppShell
       title={title}
@@ -89,8 +97,15 @@ export function Studio(props: { token: string; claims: Claims; first: SessionInf
       <div class="studio-layout">
         <section class="studio-main" aria-label="Your broadcast">
           <h1 class="visually-hidden">Studio: {title}</h1>
-          <OnStage room={room} sessionId={first.id} token={token} />
-          <Stage b={b} name={claims.name || 'You'} />
+          <div class={tiles > 0 ? 'studio-stage has-tiles' : 'studio-stage'}>
+            <Stage b={b} name={claims.name || 'You'} />
+            {tiles > 0 ? (
+              <div class="studio-tiles" role="group" aria-label="Also on air">
+                <ScreenTile b={b} flowing={screenFlowing} />
+                <OnStage room={room} sessionId={first.id} token={token} />
+              </div>
+            ) : null}
+          </div>
           <ControlBar b={b} session={session} onEnd={() => void session.end().then(() => b.stop())} />
           <div class="studio-notices">
             {status.state === 'failed' ? (
@@ -100,8 +115,10 @@ export function Studio(props: { token: string; claims: Claims; first: SessionInf
             ) : null}
             {status.state === 'reconnecting' ? <Notice tone="warn">{status.reason ?? 'Reconnecting…'}</Notice> : null}
             {b.deviceProblem.value ? <Notice tone="warn">{b.deviceProblem.value}</Notice> : null}
+            {b.shareProblem.value ? <Notice tone="error">{b.shareProblem.value}</Notice> : null}
             {session.actionError.value ? <Notice tone="error">{session.actionError.value}</Notice> : null}
           </div>
+          <LayoutSwitcher room={room} />
           <div class="studio-cards">
             <DevicesCard b={b} />
             <BroadcastCard b={b} session={session} token={token} />

@@ -1,6 +1,7 @@
 // The studio's media as signals: the chosen devices and their preview, the
-// microphone level, mute / camera off / screen share, and the WHIP publish
-// with what it sends. Components render these and call the methods; the
+// microphone level, mute / camera off / screen share, and the WHIP publishes
+// with what they send: the camera and microphone on one, the shared screen
+// on a second one of its own (`?source=screen`) so the camera stays live. Components render these and call the methods; the
 // device and WHIP work itself is in lib/devices and lib/whip.
 import { batch, computed, signal } from '@preact/signals';
 import {
@@ -18,6 +19,13 @@ import { publish, type PublishStatus, type SendStats, type WhipPublisher } from 
 import type { MediaState } from '../../room/protocol';
 
 const CHOICE_KEY = 'classcast.studio.devices';
+
+/** The WHIP URL of the screen share: the camera's, with `source=screen`. */
+export function screenWhipUrl(whipUrl: string): string {
+  const url = new URL(whipUrl);
+  url.searchParams.set('source', 'screen');
+  return url.href;
+}
 const STATS_EVERY_MS = 2000;
 
 function savedChoice(): DeviceChoice {
@@ -47,9 +55,13 @@ export class Broadcast {
   readonly status = signal<PublishStatus>({ state: 'idle' });
   readonly liveSince = signal<number | null>(null);
   readonly sent = signal<SendStats | null>(null);
+  /** The screen share's own publish (idle while not shared or not live). */
+  readonly screenStatus = signal<PublishStatus>({ state: 'idle' });
+  /** Words for a screen share that was refused (by the browser, the system or the server). */
+  readonly shareProblem = signal<string | null>(null);
 
-  /** What the preview shows: the shared screen, else the camera. */
-  readonly previewTrack = computed(() => this.screen.value ?? this.camera.value);
+  /** What the large preview shows: the camera (the shared screen has a tile of its own). */
+  readonly previewTrack = computed(() => this.camera.value);
   readonly publishing = computed(() => ['connecting', 'live', 'reconnecting'].includes(this.status.value.state));
   /** What `media_state` tells the class. */
   readonly mediaState = computed<MediaState>(() => ({
@@ -59,6 +71,9 @@ export class Broadcast {
   }));
 
   private publisher: WhipPublisher | null = null;
+  private screenPublisher: WhipPublisher | null = null;
+  /** Bumped whenever the screen publish is replaced or ended: its old callbacks go quiet. */
+  private screenGen = 0;
   private stopMeter: (() => void) | null = null;
   private statsTimer: ReturnType<typeof setInterval> | undefined;
   private readonly onDeviceChange = () => void this.refreshDevices();
@@ -157,37 +172,74 @@ export class Broadcast {
     this.applyEnabled();
   }
 
+  /** Share screen / Stop sharing. While live the share goes out at once, beside the camera. */
   async toggleScreen(): Promise<void> {
     if (this.screen.value) {
-      this.endScreen();
+      await this.endScreen();
       return;
     }
+    this.shareProblem.value = null;
+    let track: MediaStreamTrack;
     try {
-      const track = await openScreen();
-      if (!track) return; // Cancelled in the browser's picker.
-      track.contentHint = 'detail';
-      // The browser's own "Stop sharing" ends the track: back to the camera.
-      track.addEventListener('ended', () => {
-        if (this.screen.value === track) this.endScreen();
-      });
-      this.screen.value = track;
-      this.deviceProblem.value = null;
-      await this.sendTracks();
+      track = await openScreen();
     } catch (e) {
-      this.deviceProblem.value = e instanceof MediaProblem ? e.message : 'Your screen could not be shared.';
+      this.shareProblem.value = e instanceof MediaProblem ? e.message : 'Your screen could not be shared.';
+      return;
     }
+    // Slides and code: keep the detail, let the frame rate go.
+    track.contentHint = 'detail';
+    // The browser's own "Stop sharing" ends the track: the share ends too.
+    track.addEventListener('ended', () => {
+      if (this.screen.value === track) void this.endScreen();
+    });
+    this.screen.value = track;
+    if (this.publishing.value) this.publishScreen();
   }
 
-  private endScreen(): void {
+  /** Ends the share: the track stops and its WHIP resource is deleted. */
+  async endScreen(): Promise<void> {
     const track = this.screen.value;
-    this.screen.value = null;
+    const p = this.screenPublisher;
+    this.screenPublisher = null;
+    this.screenGen += 1;
+    batch(() => {
+      this.screen.value = null;
+      this.screenStatus.value = { state: 'idle' };
+    });
     track?.stop();
-    void this.sendTracks();
+    if (p) await p.stop();
+  }
+
+  /** The second publish: the shared screen alone, on the same WHIP endpoint with `?source=screen`. */
+  private publishScreen(): void {
+    const track = this.screen.value;
+    if (!track || this.screenPublisher) return;
+    const gen = ++this.screenGen;
+    this.screenPublisher = publish({
+      url: screenWhipUrl(this.whipUrl),
+      token: this.token,
+      stream: new MediaStream([track]),
+      // The screen without sound: the microphone goes with the camera.
+      audio: false,
+      onStatus: (status) => {
+        if (gen === this.screenGen) this.onScreenStatus(status);
+      },
+    });
+  }
+
+  private onScreenStatus(status: PublishStatus): void {
+    this.screenStatus.value = status;
+    if (status.state !== 'failed') return;
+    // Refused (a screen already shared from elsewhere, the class ended…): say
+    // so, and end the share here so the button offers it again.
+    this.screenPublisher = null;
+    this.shareProblem.value = `Your screen is not shared with the class. ${status.reason ?? 'The server refused it.'}`;
+    void this.endScreen();
   }
 
   goLive(): void {
     if (this.publishing.value) return;
-    const tracks = [this.mic.value, this.screen.value ?? this.camera.value].filter((t): t is MediaStreamTrack => t !== null);
+    const tracks = [this.mic.value, this.camera.value].filter((t): t is MediaStreamTrack => t !== null);
     this.liveSince.value = null;
     this.sent.value = null;
     this.publisher = publish({
@@ -198,8 +250,10 @@ export class Broadcast {
     });
     clearInterval(this.statsTimer);
     this.statsTimer = setInterval(() => void this.readStats(), STATS_EVERY_MS);
+    this.publishScreen();
   }
 
+  /** Stops the broadcast: the camera's publish and the screen share with it. */
   async stop(): Promise<void> {
     const p = this.publisher;
     this.publisher = null;
@@ -208,7 +262,7 @@ export class Broadcast {
       this.liveSince.value = null;
       this.sent.value = null;
     });
-    if (p) await p.stop();
+    await Promise.all([p?.stop(), this.endScreen()]);
     this.status.value = { state: 'stopped' };
   }
 
@@ -216,7 +270,6 @@ export class Broadcast {
     navigator.mediaDevices?.removeEventListener('devicechange', this.onDeviceChange);
     void this.stop();
     this.releaseDevices();
-    this.screen.value?.stop();
   }
 
   private onStatus(status: PublishStatus): void {
@@ -251,7 +304,7 @@ export class Broadcast {
   private async sendTracks(): Promise<void> {
     const p = this.publisher;
     if (!p) return;
-    await p.replaceVideoTrack(this.screen.value ?? this.camera.value).catch(() => undefined);
+    await p.replaceVideoTrack(this.camera.value).catch(() => undefined);
     await p.replaceAudioTrack(this.mic.value).catch(() => undefined);
   }
 
