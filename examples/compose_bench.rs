@@ -17,7 +17,8 @@ mod report;
 use std::time::{Duration, Instant};
 
 use classcast::auth::Role;
-use classcast::client::WhipClient;
+use classcast::client::{TestPattern, WhipClient};
+use classcast::media::VideoCodecPref;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
@@ -37,27 +38,14 @@ async fn publish(
     fps: u32,
     kbps: u32,
 ) -> Result<WhipClient, Error> {
-    let (width, height) = size;
-    let text = format!(
-        "webrtcbin name=webrtc bundle-policy=max-bundle
-         videotestsrc is-live=true pattern=smpte horizontal-speed=4
-           ! video/x-raw,width={width},height={height},framerate={fps}/1
-           ! timeoverlay font-desc=\"Sans 36\"
-           ! videoconvert ! queue max-size-buffers=2 leaky=downstream
-           ! x264enc tune=zerolatency sliced-threads=false speed-preset=ultrafast bitrate={kbps}
-               key-int-max={gop} ! video/x-h264,profile=constrained-baseline
-           ! rtph264pay pt=96 mtu=1200 config-interval=-1 aggregate-mode=zero-latency
-           ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,packetization-mode=(string)1
-           ! webrtc.
-         audiotestsrc is-live=true wave=sine freq=440 volume=0.1
-           ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2
-           ! opusenc bitrate=32000 ! rtpopuspay pt=111 mtu=1200
-           ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000
-           ! webrtc.",
-        gop = fps * 2,
-    );
-    let pipeline = classcast::media::launch("bench publisher", &text)?;
-    Ok(WhipClient::publish_pipeline(pipeline, url, token).await?)
+    let pattern = TestPattern {
+        pattern: "smpte horizontal-speed=4".into(),
+        width: size.0,
+        height: size.1,
+        fps,
+        kbps,
+    };
+    Ok(WhipClient::publish_pattern(url, token, VideoCodecPref::H264, &pattern).await?)
 }
 
 async fn classroom(base: &str, id: &str, token: &str) -> Result<Socket, Error> {

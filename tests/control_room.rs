@@ -1860,6 +1860,7 @@ fn protocol_doc_client_examples_parse() {
         "spotlight",
         "create_poll",
         "close_poll",
+        "set_layout",
     ];
     assert_eq!(
         types_of(&examples),
@@ -1880,6 +1881,7 @@ fn protocol_doc_server_examples_are_exactly_what_the_server_sends() {
         "waiting",
         "live",
         "publishes",
+        "layout",
         "denied",
         "pong",
         "participant_joined",

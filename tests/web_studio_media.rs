@@ -1,7 +1,7 @@
 //! The studio's media side in headless Chromium with the fake camera and
 //! microphone: devices, Go live over WHIP, what is sent, Camera off reaching
-//! the class, the screen shared beside the camera (a second publish) and stopped, Stop; foreign tokens get a clear page
-//! (tests/browser/web/studio.mjs).
+//! the class, the screen shared beside the camera (a second publish) and
+//! stopped, Stop; foreign tokens get a clear page (tests/browser/web/studio.mjs).
 
 mod common;
 

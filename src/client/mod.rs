@@ -3,4 +3,4 @@
 
 mod whip;
 
-pub use whip::{WhipClient, WhipClientError, WhipClientOptions};
+pub use whip::{TestPattern, WhipClient, WhipClientError, WhipClientOptions};

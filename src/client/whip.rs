@@ -45,15 +45,28 @@ pub struct WhipClient {
     bus: tokio::sync::mpsc::UnboundedReceiver<BusEvent>,
 }
 
-fn encoder(codec: VideoCodecPref, fps: u32) -> (String, &'static str) {
+/// What a test publish shows: videotestsrc's `pattern` (with any of its
+/// properties: "smpte", "snow", "solid-color foreground-color=0xffff0000")
+/// under a running clock, at `kbps`.
+#[derive(Debug, Clone)]
+pub struct TestPattern {
+    pub pattern: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub kbps: u32,
+}
+
+fn encoder(codec: VideoCodecPref, fps: u32, kbps: u32) -> (String, &'static str) {
     let gop = fps * 2;
+    let bps = u64::from(kbps) * 1000;
     match codec {
         VideoCodecPref::H264 => (
             format!(
                 // One slice per picture: rtph264pay's config-interval=-1 puts
                 // SPS/PPS before every IDR slice, and a receiver's parser then
                 // splits a multi-slice keyframe into two access units.
-                "x264enc tune=zerolatency sliced-threads=false speed-preset=ultrafast bitrate=2000 \
+                "x264enc tune=zerolatency sliced-threads=false speed-preset=ultrafast bitrate={kbps} \
                  key-int-max={gop} ! video/x-h264,profile=constrained-baseline"
             ),
             "rtph264pay pt=96 mtu=1200 config-interval=-1 aggregate-mode=zero-latency \
@@ -62,7 +75,7 @@ fn encoder(codec: VideoCodecPref, fps: u32) -> (String, &'static str) {
         ),
         VideoCodecPref::Vp8 => (
             format!(
-                "vp8enc deadline=1 cpu-used=8 target-bitrate=2000000 keyframe-max-dist={gop} \
+                "vp8enc deadline=1 cpu-used=8 target-bitrate={bps} keyframe-max-dist={gop} \
                  error-resilient=partitions"
             ),
             "rtpvp8pay pt=97 mtu=1200 picture-id-mode=15-bit \
@@ -73,20 +86,38 @@ fn encoder(codec: VideoCodecPref, fps: u32) -> (String, &'static str) {
 
 impl WhipClient {
     pub async fn publish(opts: &WhipClientOptions) -> Result<Self, WhipClientError> {
+        let pattern = TestPattern {
+            pattern: "smpte".into(),
+            width: opts.width,
+            height: opts.height,
+            fps: opts.fps,
+            kbps: 2000,
+        };
+        Self::publish_pattern(&opts.whip_url, &opts.token, opts.codec, &pattern).await
+    }
+
+    /// Publishes `pattern` (pipelines/test-publisher.gst) in `codec`.
+    pub async fn publish_pattern(
+        whip_url: &str,
+        token: &str,
+        codec: VideoCodecPref,
+        pattern: &TestPattern,
+    ) -> Result<Self, WhipClientError> {
         crate::media::init()?;
-        let (enc, pay) = encoder(opts.codec, opts.fps);
+        let (enc, pay) = encoder(codec, pattern.fps, pattern.kbps);
         let text = crate::media::fill(
             &description("test-publisher")?,
             &[
                 ("VIDEO_ENCODER", enc),
                 ("VIDEO_PAY", pay.into()),
-                ("WIDTH", opts.width.to_string()),
-                ("HEIGHT", opts.height.to_string()),
-                ("FPS", opts.fps.to_string()),
+                ("PATTERN", pattern.pattern.clone()),
+                ("WIDTH", pattern.width.to_string()),
+                ("HEIGHT", pattern.height.to_string()),
+                ("FPS", pattern.fps.to_string()),
             ],
         );
         let pipeline = crate::media::launch("test-publisher", &text)?;
-        Self::publish_pipeline(pipeline, &opts.whip_url, &opts.token).await
+        Self::publish_pipeline(pipeline, whip_url, token).await
     }
 
     /// Publishes what `pipeline` sends into its webrtcbin named `webrtc` (a

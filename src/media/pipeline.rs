@@ -283,7 +283,8 @@ mod tests {
                 .replace("@VIDEO_PAY@", "rtph264pay")
                 .replace("@WIDTH@", "320")
                 .replace("@HEIGHT@", "240")
-                .replace("@FPS@", "30");
+                .replace("@FPS@", "30")
+                .replace("@PATTERN@", "smpte");
             gst::parse::launch(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
