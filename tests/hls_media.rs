@@ -484,6 +484,7 @@ async fn a_publisher_that_ignores_keyframe_requests_gets_its_top_rung_encoded() 
                  packetization-mode=(string)1"
                     .into(),
             ),
+            ("PATTERN", "smpte".into()),
             ("WIDTH", "1280".into()),
             ("HEIGHT", "720".into()),
             ("FPS", "30".into()),
