@@ -103,10 +103,6 @@ impl Composer {
         self.inner.events.subscribe()
     }
 
-    pub fn canvas(&self) -> &Canvas {
-        &self.inner.canvas
-    }
-
     /// The broadcast of every session that has one now.
     pub async fn broadcasts(&self) -> Vec<(SessionId, ResourceId, MediaProducers)> {
         let sessions = self.inner.sessions.lock().await;
@@ -123,14 +119,6 @@ impl Composer {
                 }
             })
             .collect()
-    }
-
-    /// Whether the session's broadcast is a composition now.
-    pub async fn is_composed(&self, session_id: &str) -> bool {
-        let sessions = self.inner.sessions.lock().await;
-        sessions
-            .get(session_id)
-            .is_some_and(|s| matches!(s.broadcast, Broadcast::Composed { .. }))
     }
 
     /// Publish `resource_id`'s lighter encoding (see
